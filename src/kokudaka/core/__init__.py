@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, database, errors, units, paging and i18n."""

@@ -1,0 +1,176 @@
+"""One error root, one handler, one shape: RFC 9457 problem details with a stable code.
+
+Services raise subclasses of :class:`KokudakaError`; they never know about HTTP
+responses. The handlers here render those, request validation errors, routing errors,
+database outages and anything unexpected as ``application/problem+json``::
+
+    {"type": "https://kokudaka.jp/problems/work_closed", "title": "...", "status": 409,
+     "code": "work_closed", "detail": "...", "instance": "/v1/investments"}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kokudaka.core.i18n import MESSAGES, message, negotiate_language
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://kokudaka.jp/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class KokudakaError(Exception):
+    """Root of every error the service reports to a client."""
+
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **params: object,
+    ) -> None:
+        self.code = code or self.default_code
+        if self.code not in MESSAGES:
+            raise ValueError(f"error code without a message: {self.code}")
+        self.params = params
+        self.headers = headers or {}
+        super().__init__(self.code)
+
+
+class BadRequest(KokudakaError):
+    status = 400
+    default_code = "bad_request"
+
+
+class Unauthorized(KokudakaError):
+    status = 401
+    default_code = "not_authenticated"
+
+
+class Forbidden(KokudakaError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(KokudakaError):
+    status = 404
+    default_code = "not_found"
+
+    def __init__(self, resource: str = "Resource", **params: object) -> None:
+        super().__init__("not_found", resource=resource, **params)
+
+
+class Conflict(KokudakaError):
+    status = 409
+    default_code = "conflict"
+
+
+class Unprocessable(KokudakaError):
+    status = 422
+    default_code = "validation_error"
+
+
+class TooManyRequests(KokudakaError):
+    status = 429
+    default_code = "too_many_sign_in_attempts"
+
+
+class ServiceUnavailable(KokudakaError):
+    status = 503
+    default_code = "database_unavailable"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    params: dict[str, object] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    language = negotiate_language(request.headers.get("accept-language"))
+    text = message(code, language, params or {})
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": text,
+        "status": status,
+        "code": code,
+        "detail": text,
+        "instance": request.url.path,
+    }
+    if extra:
+        body.update(extra)
+    response_headers = {"Content-Language": language, **(headers or {})}
+    return JSONResponse(
+        body, status_code=status, headers=response_headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _kokudaka_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KokudakaError)
+    return problem_response(request, exc.status, exc.code, exc.params, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "type": error.get("type", "value_error"),
+            "msg": error.get("msg", ""),
+        }
+        for error in exc.errors()
+    ]
+    return problem_response(request, 422, "validation_error", extra={"errors": errors})
+
+
+_HTTP_CODES = {401: "not_authenticated", 404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "bad_request")
+    params: dict[str, object] = {"resource": "Page"} if code == "not_found" else {}
+    return problem_response(
+        request, exc.status_code, code, params, headers=dict(exc.headers or {})
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A uniqueness race the service did not foresee is still the client's conflict,
+    # not a server fault; an unreachable or restarting database is a 503 to retry.
+    if isinstance(exc, IntegrityError):
+        logger.warning("integrity conflict on %s: %s", request.url.path, exc.orig)
+        return problem_response(request, 409, "conflict")
+    if isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        return problem_response(request, 503, "database_unavailable", headers={"Retry-After": "1"})
+    logger.exception("database error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal_error")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KokudakaError, _kokudaka_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

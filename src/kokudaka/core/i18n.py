@@ -1,0 +1,191 @@
+"""Error messages in Japanese and English, chosen by the request's ``Accept-Language``.
+
+Each error code has one entry; the machine-readable ``code`` never changes with the
+language, only ``title`` and ``detail`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["ja", "en"]
+DEFAULT_LANGUAGE: Language = "ja"
+
+# code -> (English, Japanese). Placeholders are filled from the error's params.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "bad_request": ("The request is malformed.", "リクエストの形式が正しくありません。"),
+    "validation_error": (
+        "The request has invalid fields.",
+        "リクエストに不正な項目があります。",
+    ),
+    "not_found": ("{resource} not found.", "{resource}が見つかりません。"),
+    "method_not_allowed": ("Method not allowed.", "このメソッドは使えません。"),
+    "not_authenticated": ("Sign-in required.", "サインインが必要です。"),
+    "invalid_token": (
+        "The access token is invalid or expired.",
+        "アクセストークンが無効か期限切れです。",
+    ),
+    "invalid_credentials": (
+        "Wrong email or password.",
+        "メールアドレスまたはパスワードが違います。",
+    ),
+    "account_disabled": ("This account is disabled.", "このアカウントは無効化されています。"),
+    "too_many_sign_in_attempts": (
+        "Too many failed sign-ins; try again in {retry_after} seconds.",
+        "サインインの失敗が多すぎます。{retry_after}秒後にもう一度お試しください。",
+    ),
+    "forbidden": (
+        "You may not do this.",
+        "この操作は許可されていません。",
+    ),
+    "email_taken": (
+        "An account with this email already exists.",
+        "このメールアドレスのアカウントは既にあります。",
+    ),
+    "municipality_code_taken": (
+        "A municipality with this code already exists.",
+        "このコードの自治体は既にあります。",
+    ),
+    "policy_missing": (
+        "The municipality has no policy for season {season}.",
+        "自治体に{season}年度のポリシーがありません。",
+    ),
+    "work_closed": ("This work is closed for support.", "この作品は応援を受け付けていません。"),
+    "work_oversubscribed": (
+        "This work has only {remaining_yen} yen left on offer.",
+        "この作品の残り募集額は{remaining_yen}円です。",
+    ),
+    "offer_below_subscribed": (
+        "The offer cannot go below the {subscribed_yen} yen already subscribed.",
+        "募集額を応援済みの{subscribed_yen}円より下げることはできません。",
+    ),
+    "investment_too_small": (
+        "At least {price_yen_per_go} yen is needed to issue one go.",
+        "1合の発行には{price_yen_per_go}円以上が必要です。",
+    ),
+    "issuance_cap_exceeded": (
+        "This would pass the municipality's yearly issuance cap ({remaining_go} go left).",
+        "自治体の年間発行上限を超えます(残り{remaining_go}合)。",
+    ),
+    "investment_not_pending": (
+        "This investment is {status}, not awaiting payment.",
+        "この投資は{status}の状態で、入金待ちではありません。",
+    ),
+    "idempotency_key_required": (
+        "The Idempotency-Key header is required.",
+        "Idempotency-Key ヘッダーが必要です。",
+    ),
+    "idempotency_key_reused": (
+        "This Idempotency-Key was already used with a different request.",
+        "この Idempotency-Key は別のリクエストで使用済みです。",
+    ),
+    "invalid_signature": (
+        "The webhook signature is invalid.",
+        "Webhook の署名が正しくありません。",
+    ),
+    "webhook_replayed": (
+        "This payment event was already received.",
+        "この入金イベントは受信済みです。",
+    ),
+    "webhook_stale": (
+        "The webhook timestamp is outside the allowed window.",
+        "Webhook のタイムスタンプが許容範囲外です。",
+    ),
+    "payment_amount_mismatch": (
+        "The paid amount {paid_yen} yen does not match the investment of {amount_yen} yen.",
+        "入金額{paid_yen}円が投資額{amount_yen}円と一致しません。",
+    ),
+    "activity_full": ("This activity is full.", "この活動は定員に達しています。"),
+    "already_joined": (
+        "You already logged hours for this activity.",
+        "この活動の時間は既に記録されています。",
+    ),
+    "hours_exceed_limit": (
+        "At most {max_hours} hours per person for this activity.",
+        "この活動は1人あたり最大{max_hours}時間です。",
+    ),
+    "activity_not_started": (
+        "Hours can be logged only from the activity's date.",
+        "時間は活動日以降に記録できます。",
+    ),
+    "contribution_not_pending": (
+        "This contribution is already {status}.",
+        "この貢献は既に{status}です。",
+    ),
+    "self_approval": (
+        "You cannot approve your own hours.",
+        "自分の時間を承認することはできません。",
+    ),
+    "entry_already_reversed": (
+        "This journal entry was already reversed.",
+        "この仕訳は既に取り消されています。",
+    ),
+    "entry_not_reversible": (
+        "Only issuance entries can be reversed.",
+        "取り消せるのは発行の仕訳だけです。",
+    ),
+    "invalid_cursor": ("The paging cursor is invalid.", "ページングカーソルが正しくありません。"),
+    "conflict": (
+        "The request conflicts with the current state.",
+        "現在の状態と矛盾するリクエストです。",
+    ),
+    "database_unavailable": (
+        "The database is unavailable; nothing was written. Try again.",
+        "データベースに接続できません。何も書き込まれていません。再度お試しください。",
+    ),
+    "chain_unavailable": (
+        "The chain is unavailable. Try again later.",
+        "チェーンに接続できません。後でもう一度お試しください。",
+    ),
+    "wallet_challenge_invalid": (
+        "The wallet challenge is unknown, used or expired.",
+        "ウォレットのチャレンジが無効か使用済みか期限切れです。",
+    ),
+    "wallet_signature_invalid": (
+        "The signature does not prove control of this address.",
+        "署名がこのアドレスの所有を証明していません。",
+    ),
+    "internal_error": (
+        "An unexpected error occurred.",
+        "予期しないエラーが発生しました。",
+    ),
+}
+
+
+def negotiate_language(accept_language: str | None) -> Language:
+    """Pick ``ja`` or ``en`` from an Accept-Language header by quality value."""
+    if not accept_language:
+        return DEFAULT_LANGUAGE
+    best: tuple[float, Language] | None = None
+    for index, part in enumerate(accept_language.split(",")):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip().lower()
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        lang: Language | None = None
+        if tag.startswith("ja"):
+            lang = "ja"
+        elif tag.startswith("en"):
+            lang = "en"
+        if lang is None or quality <= 0:
+            continue
+        # Earlier entries win ties, as RFC 9110 suggests for equal weights.
+        score = quality - index * 1e-6
+        if best is None or score > best[0]:
+            best = (score, lang)
+    return best[1] if best else DEFAULT_LANGUAGE
+
+
+def message(code: str, language: Language, params: dict[str, object]) -> str:
+    english, japanese = MESSAGES.get(code, MESSAGES["internal_error"])
+    template = japanese if language == "ja" else english
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

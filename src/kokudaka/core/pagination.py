@@ -1,0 +1,71 @@
+"""Cursor paging over time-ordered ids: newest first, stable under inserts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from kokudaka.core.errors import Unprocessable
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: uuid.UUID | None
+
+
+def encode_cursor(value: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (binascii.Error, ValueError) as exc:
+        raise Unprocessable("invalid_cursor") from exc
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+
+
+def paginate(
+    statement: Select[Any], id_column: InstrumentedAttribute[uuid.UUID], params: PageParams
+) -> Select[Any]:
+    """Newest first by id, starting after the cursor; fetch one extra row to know if
+    another page follows."""
+    if params.cursor is not None:
+        statement = statement.where(id_column < params.cursor)
+    return statement.order_by(id_column.desc()).limit(params.limit + 1)
+
+
+def next_cursor(rows: Sequence[R], params: PageParams, key: Any) -> tuple[list[R], str | None]:
+    """Trim the extra row and compute the cursor from the last row kept."""
+    items = list(rows[: params.limit])
+    if len(rows) > params.limit:
+        return items, encode_cursor(key(items[-1]))
+    return items, None

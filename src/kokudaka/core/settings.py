@@ -1,0 +1,100 @@
+"""All configuration, read once from ``KOKUDAKA_*`` environment variables.
+
+Defaults are safe for a laptop (a SQLite file under ``./data`` and a managed local
+anvil); outside development the well-known development secrets are refused so that a
+production deployment cannot start with them by accident.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"  # noqa: S105
+DEV_WALLET_KEY = "dev-only-wallet-encryption-key-change-me"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as ``KOKUDAKA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KOKUDAKA_", extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file ``<data_dir>/kokudaka.db``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "kokudaka"
+    jwt_audience: str = "kokudaka-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    """Failed sign-ins per account within the window before further attempts get 429."""
+    sign_in_window_seconds: int = Field(default=900, ge=1)
+
+    payment_webhook_secret: str = DEV_WEBHOOK_SECRET
+    payment_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    wallet_encryption_key: str = DEV_WALLET_KEY
+    """Key material for encrypting custodial private keys at rest."""
+
+    # The chain. An empty rpc url means "start and supervise a local anvil".
+    chain_enabled: bool = True
+    chain_rpc_url: str = ""
+    chain_id: int = 31337
+    anvil_port: int = 8545
+    anvil_block_time: float | None = None
+    deployer_key: str = ""
+    """Private key of the contract admin; empty in development means the first anvil key."""
+    minter_key: str = ""
+    """Private key of the municipalities' minter; empty in development means an anvil key."""
+    settlement_batch_size: int = Field(default=400, ge=1, le=600)
+    settlement_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is not Environment.production
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kokudaka.db').as_posix()}"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_development(self) -> Settings:
+        if self.env is Environment.production:
+            dev_values = {
+                "KOKUDAKA_JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
+                "KOKUDAKA_PAYMENT_WEBHOOK_SECRET": (
+                    self.payment_webhook_secret,
+                    DEV_WEBHOOK_SECRET,
+                ),
+                "KOKUDAKA_WALLET_ENCRYPTION_KEY": (self.wallet_encryption_key, DEV_WALLET_KEY),
+            }
+            bad = [name for name, (value, dev) in dev_values.items() if value == dev]
+            if bad:
+                raise ValueError(f"development secrets refused in production: {', '.join(bad)}")
+            if len(self.jwt_secret) < 32:
+                raise ValueError("KOKUDAKA_JWT_SECRET must be at least 32 characters")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

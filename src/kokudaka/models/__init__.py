@@ -1,0 +1,53 @@
+"""All ORM models, in one layer, so Alembic and every service see the same metadata."""
+
+from kokudaka.models.base import Base, utcnow
+from kokudaka.models.chain import ChainOperation, ChainOperationKind, ChainState
+from kokudaka.models.farmer import Farmer, Work
+from kokudaka.models.investment import (
+    IdempotencyRecord,
+    Investment,
+    InvestmentStatus,
+    PaymentEvent,
+)
+from kokudaka.models.ledger import (
+    Account,
+    AccountKind,
+    EntryKind,
+    Issuance,
+    IssuanceKind,
+    JournalEntry,
+    Posting,
+)
+from kokudaka.models.municipality import Municipality, MunicipalityPolicy, Region
+from kokudaka.models.user import Role, SignInFailure, User
+from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "Activity",
+    "Base",
+    "ChainOperation",
+    "ChainOperationKind",
+    "ChainState",
+    "Contribution",
+    "ContributionStatus",
+    "EntryKind",
+    "Farmer",
+    "IdempotencyRecord",
+    "Investment",
+    "InvestmentStatus",
+    "Issuance",
+    "IssuanceKind",
+    "JournalEntry",
+    "Municipality",
+    "MunicipalityPolicy",
+    "PaymentEvent",
+    "Posting",
+    "Region",
+    "Role",
+    "SignInFailure",
+    "User",
+    "Work",
+    "utcnow",
+]

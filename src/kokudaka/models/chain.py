@@ -1,0 +1,61 @@
+"""The chain outbox: one row per on-chain operation a journal entry needs.
+
+Written in the same transaction as the ledger entry it mirrors, so an accepted
+issuance can never be lost between SQL and the chain; the settlement worker sends it
+after commit and records what happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
+
+
+class ChainOperationKind(StrEnum):
+    mint = "mint"
+    burn = "burn"
+
+
+class ChainState(StrEnum):
+    pending = "pending"
+    """Waiting for the settlement worker."""
+    submitted = "submitted"
+    """Signed and sent; the transaction hash is recorded before sending."""
+    confirmed = "confirmed"
+    """Mined; block and transaction recorded."""
+    failed = "failed"
+    """Refused by the chain for a reason a retry cannot fix; see ``last_error``."""
+
+
+class ChainOperation(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "chain_operations"
+    __table_args__ = (
+        CheckConstraint("amount_go > 0", name="amount_positive"),
+        Index("ix_chain_operations_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    kind: Mapped[ChainOperationKind] = mapped_column(
+        Enum(ChainOperationKind, native_enum=False, length=16)
+    )
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    issuance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("issuances.id"), index=True)
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    reference: Mapped[str] = mapped_column(String(66), unique=True)
+    """The ``bytes32`` the contract records so it never mints one reference twice."""
+    amount_go: Mapped[int]
+    state: Mapped[ChainState] = mapped_column(
+        Enum(ChainState, native_enum=False, length=16), default=ChainState.pending
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

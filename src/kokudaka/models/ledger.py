@@ -1,0 +1,112 @@
+"""The double-entry ledger: accounts, journal entries, postings and issuances.
+
+Append-only. Every journal entry's postings sum to zero; balances are the sum of an
+account's postings, never a stored number; a mistake is corrected by a new reversal
+entry, never by editing a row. Each entry carries a unique idempotency key, so the
+same cause can never issue twice, whatever races or retries happen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
+
+
+class AccountKind(StrEnum):
+    issuance = "issuance"
+    """A municipality's issuance account: the source of the KOKU it issues (goes
+    negative by exactly what the town has put into circulation)."""
+    holder = "holder"
+    """A person's KOKU holdings."""
+
+
+class Account(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "accounts"
+
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    """``issuance:<municipality id>`` or ``holder:<user id>``: one account each."""
+    kind: Mapped[AccountKind] = mapped_column(Enum(AccountKind, native_enum=False, length=16))
+    municipality_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("municipalities.id"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class EntryKind(StrEnum):
+    issuance = "issuance"
+    reversal = "reversal"
+
+
+class JournalEntry(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "journal_entries"
+
+    kind: Mapped[EntryKind] = mapped_column(Enum(EntryKind, native_enum=False, length=16))
+    municipality_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("municipalities.id"), index=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    """``investment:<id>``, ``contribution:<id>`` or ``reversal:<entry id>``."""
+    reverses_entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("journal_entries.id"), unique=True
+    )
+    """For a reversal, the entry it undoes; unique, so nothing is reversed twice."""
+    memo: Mapped[str] = mapped_column(String(1000), default="")
+    """Why: the cause of an issuance, or the administrator's reason for a reversal."""
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Posting(IdMixin, Base):
+    """One leg of a journal entry: a signed amount of go on one account."""
+
+    __tablename__ = "postings"
+    __table_args__ = (
+        CheckConstraint("amount_go <> 0", name="amount_non_zero"),
+        Index("ix_postings_account_id_amount_go", "account_id", "amount_go"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    amount_go: Mapped[int]
+
+
+class IssuanceKind(StrEnum):
+    investment = "investment"
+    contribution = "contribution"
+
+
+class Issuance(IdMixin, CreatedAtMixin, Base):
+    """KOKU created (発行) for one investment or one contribution: the business record
+    beside its journal entry, with the rate it used and links to its cause."""
+
+    __tablename__ = "issuances"
+    __table_args__ = (
+        CheckConstraint("amount_go > 0", name="amount_positive"),
+        Index("ix_issuances_municipality_id_season", "municipality_id", "season"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    kind: Mapped[IssuanceKind] = mapped_column(Enum(IssuanceKind, native_enum=False, length=16))
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    season: Mapped[int]
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    amount_go: Mapped[int]
+    farmer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("farmers.id"), index=True)
+    work_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("works.id"))
+    investment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("investments.id"), unique=True
+    )
+    activity_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("activities.id"))
+    contribution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contributions.id"), unique=True
+    )
+    price_yen_per_go: Mapped[int | None]
+    """The rate of an investment issuance."""
+    go_per_hour: Mapped[int | None]
+    """The rate of a contribution issuance."""
+    reversal_entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("journal_entries.id"), unique=True
+    )
+    """Set when a town administrator reversed this issuance."""

@@ -1,0 +1,58 @@
+"""Regions, municipalities and each municipality's per-season policy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
+
+
+class Region(IdMixin, CreatedAtMixin, Base):
+    """A group of municipalities that work together, e.g. the thirteen towns of Aizu
+    (会津はひとつ, "Aizu as one"). A regional auditor reads across all of them."""
+
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Municipality(IdMixin, CreatedAtMixin, Base):
+    """A town (自治体) that runs its own farmers, policy, issuance and audit."""
+
+    __tablename__ = "municipalities"
+
+    region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("regions.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class MunicipalityPolicy(IdMixin, Base):
+    """A municipality's rules for one season (a calendar year of rice).
+
+    Changing a policy never changes past issuances: every issuance stores the rate it
+    used. The yearly cap counts gross issuance; a reversal does not give room back,
+    exactly as the on-chain minter allowance is not restored by a burn.
+    """
+
+    __tablename__ = "municipality_policies"
+    __table_args__ = (
+        UniqueConstraint("municipality_id", "season"),
+        CheckConstraint("price_yen_per_go > 0", name="price_positive"),
+        CheckConstraint("volunteer_go_per_hour >= 0", name="volunteer_rate_non_negative"),
+        CheckConstraint("yearly_cap_go >= 0", name="cap_non_negative"),
+    )
+
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    season: Mapped[int]
+    price_yen_per_go: Mapped[int]
+    """Yen a supporter pays for one go of KOKU."""
+    volunteer_go_per_hour: Mapped[int]
+    """Go issued per hour of approved volunteering, unless an activity sets less."""
+    yearly_cap_go: Mapped[int]
+    """Most go the municipality may issue in this season, investments and volunteering."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

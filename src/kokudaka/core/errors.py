@@ -143,9 +143,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "bad_request")
     params: dict[str, object] = {"resource": "Page"} if code == "not_found" else {}
-    return problem_response(
-        request, exc.status_code, code, params, headers=dict(exc.headers or {})
-    )
+    return problem_response(request, exc.status_code, code, params, headers=dict(exc.headers or {}))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "kokudaka-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
 
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    """argon2id cost (RFC 9106 second profile by default); tests lower it for speed."""
+
     sign_in_max_failures: int = Field(default=5, ge=1)
     """Failed sign-ins per account within the window before further attempts get 429."""
     sign_in_window_seconds: int = Field(default=900, ge=1)

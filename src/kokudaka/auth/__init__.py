@@ -1,0 +1,1 @@
+"""Accounts, sign-in, tokens and the permission checks every endpoint uses."""

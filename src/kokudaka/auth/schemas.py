@@ -1,0 +1,64 @@
+"""Sign-up, token and account schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from kokudaka.core.schemas import RequestModel, ResponseModel
+from kokudaka.models import Role
+
+
+def _normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", strip_whitespace=True
+    ),
+    AfterValidator(_normalise_email),
+]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class RegisterRequest(RequestModel):
+    """Self sign-up; every account made this way is a supporter."""
+
+    email: Email = Field(examples=["hanako@example.jp"])
+    password: Password = Field(examples=["correct horse battery"])
+    display_name: DisplayName = Field(examples=["山田花子"])
+
+
+class StaffCreate(RequestModel):
+    """A town administrator or a regional auditor, created by a platform administrator."""
+
+    email: Email
+    password: Password
+    display_name: DisplayName
+    role: Role = Field(examples=["town_admin"])
+    municipality_id: uuid.UUID | None = None
+    region_id: uuid.UUID | None = None
+
+
+class TokenResponse(ResponseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class UserRead(ResponseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    municipality_id: uuid.UUID | None
+    region_id: uuid.UUID | None
+    is_active: bool
+    wallet_address: str | None
+    created_at: datetime

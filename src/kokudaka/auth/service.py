@@ -1,0 +1,142 @@
+"""Creating accounts and signing in. Services flush; the request commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from kokudaka.auth.security import hash_password, verify_password
+from kokudaka.core.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from kokudaka.core.settings import Settings
+from kokudaka.models import Municipality, Region, Role, SignInFailure, User
+
+# Verified against when the email is unknown, so that a wrong email costs the same
+# time as a wrong password and does not reveal which accounts exist.
+_UNKNOWN_USER_HASH: dict[tuple[int, int], str] = {}
+
+
+def create_user(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    role: Role,
+    municipality_id: uuid.UUID | None = None,
+    region_id: uuid.UUID | None = None,
+) -> User:
+    email = email.strip().lower()
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict("email_taken")
+    user = User(
+        email=email,
+        password_hash=hash_password(settings, password),
+        display_name=display_name,
+        role=role,
+        municipality_id=municipality_id,
+        region_id=region_id,
+        is_active=True,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_staff(
+    session: Session,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    role: Role,
+    municipality_id: uuid.UUID | None,
+    region_id: uuid.UUID | None,
+) -> User:
+    """Town administrators belong to one town, auditors to one region."""
+    if role is Role.town_admin:
+        if municipality_id is None or region_id is not None:
+            raise Unprocessable("validation_error")
+        if session.get(Municipality, municipality_id) is None:
+            raise NotFound("Municipality")
+    elif role is Role.regional_auditor:
+        if region_id is None or municipality_id is not None:
+            raise Unprocessable("validation_error")
+        if session.get(Region, region_id) is None:
+            raise NotFound("Region")
+    elif role is Role.platform_admin:
+        if municipality_id is not None or region_id is not None:
+            raise Unprocessable("validation_error")
+    else:
+        # Supporters sign up themselves; farmers are made by their town.
+        raise Unprocessable("validation_error")
+    return create_user(
+        session,
+        settings,
+        email=email,
+        password=password,
+        display_name=display_name,
+        role=role,
+        municipality_id=municipality_id,
+        region_id=region_id,
+    )
+
+
+class SignInRefused(Exception):
+    """A failed sign-in; the failure is recorded by the caller's committed transaction."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(code)
+
+
+def authenticate(session: Session, settings: Settings, email: str, password: str) -> User:
+    """Return the user for valid credentials.
+
+    Raises TooManyRequests while the account is throttled and SignInRefused on a wrong
+    password or a disabled account (after recording the failure, which the endpoint
+    commits even though it answers with an error).
+    """
+    email = email.strip().lower()
+    now = datetime.now(UTC)
+    window_start = now - timedelta(seconds=settings.sign_in_window_seconds)
+    failures = session.scalar(
+        select(func.count())
+        .select_from(SignInFailure)
+        .where(SignInFailure.email == email, SignInFailure.failed_at > window_start)
+    )
+    if failures is not None and failures >= settings.sign_in_max_failures:
+        retry_after = settings.sign_in_window_seconds
+        raise TooManyRequests(headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        key = (settings.argon2_time_cost, settings.argon2_memory_kib)
+        if key not in _UNKNOWN_USER_HASH:
+            _UNKNOWN_USER_HASH[key] = hash_password(settings, "unknown-user-timing-guard")
+        verify_password(settings, _UNKNOWN_USER_HASH[key], password)
+        ok = False
+    else:
+        ok = verify_password(settings, user.password_hash, password)
+    if not ok or user is None:
+        session.add(SignInFailure(email=email, failed_at=now))
+        session.flush()
+        raise SignInRefused("invalid_credentials")
+    if not user.is_active:
+        raise SignInRefused("account_disabled")
+    # A successful sign-in clears the account's failures.
+    session.execute(delete(SignInFailure).where(SignInFailure.email == email))
+    return user
+
+
+def set_active(session: Session, user_id: uuid.UUID, active: bool) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("User")
+    user.is_active = active
+    session.flush()
+    return user

@@ -1,0 +1,34 @@
+"""``/v1/ledger``: corrections by reversal."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from kokudaka.auth.dependencies import TownAdmin
+from kokudaka.auth.permissions import manages_municipality
+from kokudaka.core.db import DbSession
+from kokudaka.core.errors import NotFound
+from kokudaka.ledger import service
+from kokudaka.ledger.schemas import JournalEntryRead, ReversalRequest, chain_status_by_entry
+from kokudaka.models import JournalEntry
+
+router = APIRouter(tags=["ledger"])
+
+
+@router.post(
+    "/v1/ledger/entries/{entry_id}/reverse",
+    status_code=status.HTTP_201_CREATED,
+    summary="Reverse a mistaken issuance (town administrators, with a reason)",
+)
+def reverse_entry(
+    entry_id: uuid.UUID, body: ReversalRequest, session: DbSession, admin: TownAdmin
+) -> JournalEntryRead:
+    entry = session.get(JournalEntry, entry_id)
+    if entry is None or not manages_municipality(admin, entry.municipality_id):
+        raise NotFound("Journal entry")
+    reversal, _ = service.reverse(session, entry_id=entry_id, actor=admin, reason=body.reason)
+    read = JournalEntryRead.model_validate(reversal)
+    read.chain = chain_status_by_entry(session, [reversal.id]).get(reversal.id)
+    return read

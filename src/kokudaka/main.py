@@ -1,0 +1,45 @@
+"""The ASGI application: ``create_app`` wires settings, database, errors and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kokudaka import __version__
+from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.errors import install_error_handlers
+from kokudaka.core.settings import Settings, get_settings
+from kokudaka.routes import include_routers
+
+DESCRIPTION = """
+Kokudaka (石高) is a community currency denominated in rice for Japanese rice towns.
+Supporters invest yen in a farmer's work (that season's rice) and volunteer on farms;
+both earn KOKU (1 KOKU = 1 石 = 1,000 合). Every amount is shown as integer go and as
+KOKU text. Every error is an RFC 9457 problem (`application/problem+json`) with a
+stable `code`; messages follow `Accept-Language` (Japanese or English).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Kokudaka API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    engine = create_db_engine(settings.sqlalchemy_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    install_error_handlers(app)
+    include_routers(app)
+    return app

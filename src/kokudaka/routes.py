@@ -1,0 +1,13 @@
+"""Every router of the API, in one list."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kokudaka.auth.endpoints import router as auth_router
+from kokudaka.ledger.endpoints import router as ledger_router
+
+
+def include_routers(app: FastAPI) -> None:
+    for router in (auth_router, ledger_router):
+        app.include_router(router)

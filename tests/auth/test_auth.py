@@ -1,0 +1,97 @@
+"""Sign-up, sign-in, tokens, throttling and disabled accounts."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.world import PASSWORD, World
+
+
+def test_register_then_sign_in_and_read_me(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/auth/register",
+        json={"email": "Hanako@Example.jp", "password": PASSWORD, "display_name": "山田花子"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["role"] == "supporter"
+    assert response.json()["email"] == "hanako@example.jp"
+
+    token = client.post(
+        "/v1/auth/token", data={"username": "HANAKO@example.jp", "password": PASSWORD}
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["token_type"] == "bearer"
+
+
+def test_register_refuses_role_and_duplicate_email(client: httpx.Client) -> None:
+    body = {"email": "x@example.jp", "password": PASSWORD, "display_name": "x"}
+    sneaky = client.post("/v1/auth/register", json={**body, "role": "platform_admin"})
+    assert sneaky.status_code == 422
+    assert sneaky.headers["content-type"] == "application/problem+json"
+    assert sneaky.json()["code"] == "validation_error"
+    assert client.post("/v1/auth/register", json=body).status_code == 201
+    again = client.post("/v1/auth/register", json=body)
+    assert again.status_code == 409
+    assert again.json()["code"] == "email_taken"
+
+
+def test_wrong_password_is_401_and_repeated_failures_are_throttled(
+    client: httpx.Client, world: World
+) -> None:
+    for _ in range(world.settings.sign_in_max_failures):
+        bad = client.post(
+            "/v1/auth/token", data={"username": world.alice.email, "password": "wrong-password"}
+        )
+        assert bad.status_code == 401
+        assert bad.json()["code"] == "invalid_credentials"
+    throttled = client.post(
+        "/v1/auth/token", data={"username": world.alice.email, "password": PASSWORD}
+    )
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == "too_many_sign_in_attempts"
+    assert int(throttled.headers["Retry-After"]) > 0
+
+
+def test_disabled_account_cannot_sign_in_and_its_token_stops_working(
+    client: httpx.Client, world: World
+) -> None:
+    assert client.get("/v1/me", headers=world.alice.headers).status_code == 200
+    disabled = client.post(
+        f"/v1/admin/users/{world.alice.id}/disable", headers=world.platform_admin.headers
+    )
+    assert disabled.status_code == 200, disabled.text
+    refused = client.post(
+        "/v1/auth/token", data={"username": world.alice.email, "password": PASSWORD}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "account_disabled"
+    assert client.get("/v1/me", headers=world.alice.headers).status_code == 401
+
+
+def test_forged_expired_and_missing_tokens_are_401(client: httpx.Client, world: World) -> None:
+    import jwt
+
+    assert client.get("/v1/me").status_code == 401
+    assert client.get("/v1/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    none_alg = jwt.encode({"sub": str(world.alice.id)}, key="", algorithm="none")
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {none_alg}"}).status_code == 401
+    forged = jwt.encode(
+        {
+            "sub": str(world.alice.id),
+            "iss": "kokudaka",
+            "aud": "kokudaka-api",
+            "exp": 9999999999,
+            "iat": 0,
+        },
+        "another-secret-another-secret-another-secret",
+        algorithm="HS256",
+    )
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def test_errors_speak_japanese_by_default_and_english_on_request(client: httpx.Client) -> None:
+    ja = client.get("/v1/me", headers={"Accept-Language": "ja-JP,ja;q=0.9"})
+    en = client.get("/v1/me", headers={"Accept-Language": "en-US"})
+    assert ja.json()["code"] == en.json()["code"] == "not_authenticated"
+    assert ja.json()["title"] == "サインインが必要です。"
+    assert en.json()["title"] == "Sign-in required."

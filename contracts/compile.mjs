@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Compiles contracts/Koku.sol with the solc pinned in package.json and writes the artifact the
+// Python service deploys from: src/kokudaka/chain/artifacts/Koku.json.
+//
+//   node contracts/compile.mjs          write the artifact
+//   node contracts/compile.mjs --check  recompile in memory; exit 1 if the committed artifact differs
+//
+// The output is byte-for-byte reproducible: source names are relative ("contracts/Koku.sol",
+// "@openzeppelin/contracts/..."), the metadata hash is left out of the bytecode, and the JSON is
+// written with sorted keys, 2-space indentation and a trailing newline. CI runs --check so the
+// committed bytecode always matches the committed source.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(import.meta.url);
+const solc = require("solc");
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CONTRACT = "Koku";
+const SOURCE_NAME = "contracts/Koku.sol";
+const ARTIFACT = join(REPO_ROOT, "src", "kokudaka", "chain", "artifacts", `${CONTRACT}.json`);
+const EXPECTED_SOLC = "0.8.28";
+
+function die(code, message) {
+  process.stderr.write(`compile.mjs: ${message}\n`);
+  process.exit(code);
+}
+
+// Resolves "@openzeppelin/contracts/..." (and any other package import) through node_modules,
+// the way `npm ci` laid it out, and "contracts/..." from the repository.
+function findImports(importPath) {
+  try {
+    if (importPath.startsWith("contracts/")) {
+      return { contents: readFileSync(join(REPO_ROOT, importPath), "utf8") };
+    }
+    return { contents: readFileSync(require.resolve(importPath), "utf8") };
+  } catch (err) {
+    return { error: `cannot resolve import ${importPath}: ${err.message}. Did you run npm ci?` };
+  }
+}
+
+// JSON with object keys sorted at every level, so the artifact does not depend on solc's key order.
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys(value[key])]),
+    );
+  }
+  return value;
+}
+
+function compile() {
+  const version = solc.version();
+  if (!version.startsWith(`${EXPECTED_SOLC}+`)) {
+    die(2, `solc ${version} found, ${EXPECTED_SOLC} expected: run npm ci`);
+  }
+  const source = readFileSync(join(REPO_ROOT, SOURCE_NAME), "utf8");
+  const input = {
+    language: "Solidity",
+    sources: { [SOURCE_NAME]: { content: source } },
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      // Cancun runs on every current chain; anvil's newer default hardfork executes it unchanged.
+      evmVersion: "cancun",
+      // No IPFS/Swarm hash of the metadata in the bytecode: the bytecode then depends only on the
+      // code and the compiler, not on comments or on where the files live.
+      metadata: { bytecodeHash: "none" },
+      outputSelection: { [SOURCE_NAME]: { [CONTRACT]: ["abi", "evm.bytecode.object"] } },
+    },
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+  const problems = output.errors ?? [];
+  for (const problem of problems) {
+    process.stderr.write(problem.formattedMessage ?? `${problem.severity}: ${problem.message}\n`);
+  }
+  if (problems.some((problem) => problem.severity === "error")) die(2, "compilation failed");
+  const contract = output.contracts?.[SOURCE_NAME]?.[CONTRACT];
+  if (!contract) die(2, `no ${CONTRACT} in the compiler output`);
+  const artifact = sortKeys({
+    contractName: CONTRACT,
+    abi: contract.abi,
+    bytecode: `0x${contract.evm.bytecode.object}`,
+    solcVersion: version,
+    sourceSha256: createHash("sha256").update(source, "utf8").digest("hex"),
+  });
+  return `${JSON.stringify(artifact, null, 2)}\n`;
+}
+
+const check = process.argv.includes("--check");
+const fresh = compile();
+const shown = relative(REPO_ROOT, ARTIFACT).split(sep).join("/");
+if (check) {
+  const committed = existsSync(ARTIFACT) ? readFileSync(ARTIFACT, "utf8") : null;
+  if (committed === null) die(1, `${shown} is missing: run node contracts/compile.mjs`);
+  if (committed !== fresh) {
+    die(1, `${shown} is stale: it differs from a fresh compile of ${SOURCE_NAME}. Run node contracts/compile.mjs and commit it.`);
+  }
+  process.stdout.write(`${shown} is up to date\n`);
+} else {
+  mkdirSync(dirname(ARTIFACT), { recursive: true });
+  writeFileSync(ARTIFACT, fresh);
+  process.stdout.write(`wrote ${shown}\n`);
+}

@@ -5,9 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from kokudaka.auth.endpoints import router as auth_router
+from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
+from kokudaka.supporters.endpoints import router as me_router
 
 
 def include_routers(app: FastAPI) -> None:
-    for router in (auth_router, ledger_router):
+    for router in (
+        auth_router,
+        me_router,
+        investments_router,
+        ledger_router,
+    ):
         app.include_router(router)

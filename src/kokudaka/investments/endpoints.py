@@ -1,0 +1,128 @@
+"""``/v1/investments`` and ``/v1/payments/webhook``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from kokudaka.auth.dependencies import AppSettings, CurrentUser, Supporter, TownAdmin
+from kokudaka.core.db import DbSession
+from kokudaka.core.errors import BadRequest, Unprocessable
+from kokudaka.investments import service
+from kokudaka.investments.schemas import (
+    InvestmentCreate,
+    InvestmentRead,
+    PaymentConfirmation,
+    PaymentWebhookEvent,
+)
+
+router = APIRouter(tags=["investments"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Unique per intended investment; a retry with the same key returns "
+        "the first result and creates nothing new.",
+        examples=["6f1c2f0e-4b8e-4f63-9d0c-1c1d2c3e4f50"],
+    ),
+]
+
+
+@router.post(
+    "/v1/investments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvestmentRead,
+    summary="Invest yen in an open work (needs an Idempotency-Key header)",
+    responses={
+        409: {"description": "Work closed, over-subscribed, or the town has no policy"},
+        422: {"description": "Invalid body, or the key was used with another body"},
+    },
+)
+def create_investment(
+    body: InvestmentCreate,
+    session: DbSession,
+    supporter: Supporter,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    if idempotency_key is None:
+        raise BadRequest("idempotency_key_required")
+    code, payload, replayed = service.create_investment(session, supporter, body, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(payload, status_code=code, headers=headers)
+
+
+@router.get("/v1/investments/{investment_id}", summary="One investment")
+def get_investment(
+    investment_id: uuid.UUID, session: DbSession, user: CurrentUser
+) -> InvestmentRead:
+    return service.to_read(session, service.visible_investment(session, user, investment_id))
+
+
+@router.post(
+    "/v1/investments/{investment_id}/confirm",
+    summary="Record the payment received (town administrators); issues the KOKU",
+)
+def confirm_investment(
+    investment_id: uuid.UUID, body: PaymentConfirmation, session: DbSession, admin: TownAdmin
+) -> InvestmentRead:
+    investment = service.confirm_by_admin(session, admin, investment_id, body.payment_reference)
+    return service.to_read(session, investment)
+
+
+@router.post(
+    "/v1/investments/{investment_id}/cancel",
+    summary="Cancel an investment that is still awaiting payment",
+)
+def cancel_investment(
+    investment_id: uuid.UUID, session: DbSession, user: CurrentUser
+) -> InvestmentRead:
+    return service.to_read(session, service.cancel(session, user, investment_id))
+
+
+@router.post(
+    "/v1/payments/webhook",
+    summary="Payment provider's signed notice that an investment was paid",
+    description="Signed with `Kokudaka-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+    "'<t>.' + raw body>` using the shared secret `KOKUDAKA_PAYMENT_WEBHOOK_SECRET`. "
+    "A replayed event id, a bad signature or a stale timestamp is refused.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PaymentWebhookEvent.model_json_schema()}},
+        }
+    },
+)
+async def payment_webhook(
+    request: Request,
+    settings: AppSettings,
+    session: DbSession,
+    signature: Annotated[str | None, Header(alias="Kokudaka-Signature", max_length=1000)] = None,
+) -> InvestmentRead:
+    raw = await request.body()
+    service.verify_webhook_signature(
+        settings.payment_webhook_secret,
+        signature,
+        raw,
+        settings.payment_webhook_tolerance_seconds,
+        datetime.now(UTC),
+    )
+    try:
+        event = PaymentWebhookEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Unprocessable("validation_error") from exc
+
+    # The database work is synchronous; run it off the event loop.
+    def _apply() -> InvestmentRead:
+        investment = service.confirm_by_webhook(session, event)
+        return service.to_read(session, investment)
+
+    return await run_in_threadpool(_apply)

@@ -1,0 +1,50 @@
+"""Investment schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.units import MAX_YEN
+from kokudaka.ledger.schemas import IssuanceRead
+from kokudaka.models import InvestmentStatus
+
+
+class InvestmentCreate(RequestModel):
+    work_id: uuid.UUID
+    amount_yen: int = Field(gt=0, le=MAX_YEN, examples=[30000], strict=True)
+
+
+class PaymentConfirmation(RequestModel):
+    """A town administrator records the payment they received."""
+
+    payment_reference: str = Field(min_length=1, max_length=200, examples=["furikomi-2026-0042"])
+
+
+class PaymentWebhookEvent(RequestModel):
+    """The payment provider's notice that an investment was paid (HMAC-signed)."""
+
+    event_id: str = Field(min_length=1, max_length=200, examples=["evt_01J9Z"])
+    investment_id: uuid.UUID
+    amount_yen: int = Field(gt=0, le=MAX_YEN, strict=True)
+    payment_reference: str = Field(min_length=1, max_length=200, examples=["ch_3Nx"])
+
+
+class InvestmentRead(ResponseModel):
+    id: uuid.UUID
+    supporter_id: uuid.UUID
+    work_id: uuid.UUID
+    municipality_id: uuid.UUID
+    status: InvestmentStatus
+    amount_yen: int
+    price_yen_per_go: int = Field(description="The price quoted at investment time.")
+    amount: Amount = Field(description="KOKU issued (or to be issued) for this investment.")
+    remainder_yen: int = Field(description="Yen left after whole go, kept on the record.")
+    payment_reference: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    issuance: IssuanceRead | None = None

@@ -1,0 +1,1 @@
+"""``/v1/me``: what a signed-in supporter (or anyone) sees of themselves."""

@@ -1,0 +1,87 @@
+"""``/v1/me``: profile, balance, ledger, investments and contributions of the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+
+from kokudaka.auth.dependencies import CurrentUser
+from kokudaka.auth.schemas import UserRead
+from kokudaka.core.db import DbSession
+from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
+from kokudaka.core.schemas import Amount
+from kokudaka.investments.schemas import InvestmentRead
+from kokudaka.investments.service import to_read
+from kokudaka.ledger import service as ledger
+from kokudaka.ledger.schemas import LedgerLine, chain_status_by_entry
+from kokudaka.models import Account, Investment, Issuance, JournalEntry, Posting
+from kokudaka.supporters.schemas import BalanceRead, rank_for
+
+router = APIRouter(tags=["me"])
+
+GRAMS_PER_GO = 150
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.get("/v1/me", summary="The signed-in account")
+def me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.get("/v1/me/balance", summary="KOKU balance, rank and its worth in rice")
+def my_balance(session: DbSession, user: CurrentUser) -> BalanceRead:
+    go = ledger.balance_go(session, user.id)
+    return BalanceRead(balance=Amount.of(go), rank=rank_for(go), rice_grams=go * GRAMS_PER_GO)
+
+
+@router.get("/v1/me/ledger", summary="Every posting on my account, newest first")
+def my_ledger(session: DbSession, user: CurrentUser, paging: Paging) -> Page[LedgerLine]:
+    statement = (
+        select(Posting, JournalEntry)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.key == f"holder:{user.id}")
+    )
+    rows, cursor = next_cursor(
+        session.execute(paginate(statement, Posting.id, paging)).all(),
+        paging,
+        lambda row: row[0].id,
+    )
+    entry_ids = [entry.id for _, entry in rows]
+    chain = chain_status_by_entry(session, entry_ids)
+    # A reversal's line names the issuance it undid; an issuance's line names itself.
+    issuances = session.scalars(
+        select(Issuance).where(
+            (Issuance.entry_id.in_(entry_ids)) | (Issuance.reversal_entry_id.in_(entry_ids))
+        )
+    ).all()
+    by_entry = {i.entry_id: i for i in issuances} | {
+        i.reversal_entry_id: i for i in issuances if i.reversal_entry_id
+    }
+    items = [
+        LedgerLine(
+            entry_id=entry.id,
+            entry_kind=entry.kind,
+            amount=Amount.of(posting.amount_go),
+            memo=entry.memo,
+            created_at=entry.created_at,
+            issuance_id=by_entry[entry.id].id if entry.id in by_entry else None,
+            issuance_kind=by_entry[entry.id].kind if entry.id in by_entry else None,
+            chain=chain.get(entry.id),
+        )
+        for posting, entry in rows
+    ]
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/v1/me/investments", summary="My investments, newest first")
+def my_investments(session: DbSession, user: CurrentUser, paging: Paging) -> Page[InvestmentRead]:
+    statement = select(Investment).where(Investment.supporter_id == user.id)
+    rows, cursor = next_cursor(
+        session.scalars(paginate(statement, Investment.id, paging)).all(),
+        paging,
+        lambda row: row.id,
+    )
+    return Page(items=[to_read(session, row) for row in rows], next_cursor=cursor)

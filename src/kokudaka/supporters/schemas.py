@@ -1,0 +1,45 @@
+"""Schemas of the ``/v1/me`` views."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from kokudaka.core.schemas import Amount, ResponseModel
+
+
+class Rank(ResponseModel):
+    """An Edo-style rank by KOKU held, from 百姓 (peasant) to 大名 (daimyo)."""
+
+    name: str = Field(examples=["名主"])
+    name_en: str = Field(examples=["village headman"])
+    next_at: Amount | None = Field(description="Holdings needed for the next rank.")
+
+
+class BalanceRead(ResponseModel):
+    balance: Amount
+    rank: Rank
+    rice_grams: int = Field(description="What the balance is worth in rice, about 150 g a go.")
+
+
+# (threshold in go, Japanese name, English name): a daimyo held at least 10,000 koku.
+RANKS: tuple[tuple[int, str, str], ...] = (
+    (0, "百姓", "peasant"),
+    (10_000, "名主", "village headman"),
+    (100_000, "庄屋", "village head"),
+    (1_000_000, "旗本", "bannerman"),
+    (10_000_000, "大名", "daimyo"),
+)
+
+
+def rank_for(go: int) -> Rank:
+    current = RANKS[0]
+    following: tuple[int, str, str] | None = None
+    for index, rank in enumerate(RANKS):
+        if go >= rank[0]:
+            current = rank
+            following = RANKS[index + 1] if index + 1 < len(RANKS) else None
+    return Rank(
+        name=current[1],
+        name_en=current[2],
+        next_at=Amount.of(following[0]) if following else None,
+    )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, cast
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.exceptions import (
     BadFunctionCallOutput,
@@ -162,9 +163,14 @@ def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]
         return None, ()
     name, types = spec
     try:
-        return name, tuple(decode(list(types), raw[4:]))
+        values = decode(list(types), raw[4:])
     except DecodingError:
         return name, ()
+    # Checksummed, as everywhere else in the service, so arguments compare equal to addresses.
+    return name, tuple(
+        to_checksum_address(value) if kind == "address" else value
+        for kind, value in zip(types, values, strict=True)
+    )
 
 
 def _describe(name: str | None, args: tuple[Any, ...]) -> str:
@@ -223,6 +229,14 @@ _REJECTION_HINTS = (
 )
 
 
+def _rpc_message(exc: Web3RPCError) -> str:
+    """The node's own message, without web3's rendering of the whole error object around it."""
+    error: Any = exc.rpc_response.get("error") if exc.rpc_response is not None else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return exc.message
+
+
 def map_chain_error(exc: BaseException, *, context: str = "") -> ChainError:
     """Translate any exception raised while talking to the node into a :class:`ChainError`.
 
@@ -240,17 +254,18 @@ def map_chain_error(exc: BaseException, *, context: str = "") -> ChainError:
     if isinstance(exc, BadFunctionCallOutput):
         return ContractMissing(f"{prefix}no contract answered at the address ({exc})")
     if isinstance(exc, Web3RPCError):
-        message = exc.message.lower()
+        text = _rpc_message(exc)
+        message = text.lower()
         for needles, error_class in _REJECTIONS:
             if any(needle in message for needle in needles):
-                return error_class(f"{prefix}{exc.message}")
+                return error_class(f"{prefix}{text}")
         if "outofgas" in message or "out of gas" in message:
-            return TransactionReverted(f"{prefix}{exc.message}", error_name="OutOfGas")
+            return TransactionReverted(f"{prefix}{text}", error_name="OutOfGas")
         if "revert" in message:
             return reverted(_revert_data_of(exc), context=context)
         if any(hint in message for hint in _REJECTION_HINTS):
-            return TransactionRejected(f"{prefix}{exc.message}")
-        return ChainError(f"{prefix}{exc.message}")
+            return TransactionRejected(f"{prefix}{text}")
+        return ChainError(f"{prefix}{text}")
     # requests.ConnectionError and requests.Timeout derive from OSError, as do the stdlib's
     # ConnectionError and TimeoutError: all mean "the node did not answer".
     if isinstance(exc, ProviderConnectionError | RequestTimedOut | OSError):

@@ -1,0 +1,104 @@
+"""AnvilNode: start, persistence across a clean restart, and what a crash loses."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.chain.devkeys import ANVIL_DEV_ADDRESSES, ANVIL_DEV_KEYS
+from kokudaka.chain.errors import AnvilNotInstalled, ChainUnavailable
+from kokudaka.chain.node import AnvilNode, find_anvil_binary
+from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, new_ref
+
+
+def _mint(client: ChainClient, to: str, amount: int) -> None:
+    minter = client.account(MINTER_KEY).address
+    signed = client.build_mint_tx(MINTER_KEY, to, amount, new_ref(), client.pending_nonce(minter))
+    client.raise_for_receipt(client.wait_receipt(client.send_raw(signed.raw), timeout=10))
+
+
+def _deploy_with_minter(client: ChainClient) -> str:
+    address = client.deploy_koku(ADMIN_KEY)
+    client.configure_minter(ADMIN_KEY, client.account(MINTER_KEY).address, 10**9)
+    return address
+
+
+def test_dev_keys_are_the_nodes_accounts(chain: ChainClient) -> None:
+    assert chain.rpc("eth_accounts") == [a.lower() for a in ANVIL_DEV_ADDRESSES]
+    assert [chain.account(k).address for k in ANVIL_DEV_KEYS] == list(ANVIL_DEV_ADDRESSES)
+    assert chain.chain_id() == 31337
+
+
+def test_state_survives_a_clean_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    holder = "0x" + os.urandom(20).hex()
+    node = AnvilNode(tmp_path, state_file=state)
+    with node:
+        client = ChainClient(node.rpc_url)
+        address = _deploy_with_minter(client)
+        _mint(client, holder, 4_200)
+        height = client.block_number()
+        url = node.rpc_url
+    assert not node.running
+    assert state.stat().st_size > 0
+
+    with node:
+        assert node.rpc_url == url  # same port: clients made before the restart still work
+        client = ChainClient(node.rpc_url, koku_address=address)
+        assert client.code_exists(address)
+        assert client.balance_of(holder) == 4_200
+        assert client.block_number() == height
+        _mint(client, holder, 800)  # the nonces carried over too
+        assert client.balance_of(holder) == 5_000
+    assert (tmp_path / "anvil.log").exists()
+
+
+def test_kill_loses_what_was_not_dumped(tmp_path: Path) -> None:
+    node = AnvilNode(tmp_path, state_file=tmp_path / "state.json", state_interval=1)
+    node.start()
+    client = ChainClient(node.rpc_url, read_retries=0, request_timeout=2)
+    address = _deploy_with_minter(client)
+    holder = "0x" + os.urandom(20).hex()
+    _mint(client, holder, 1_000)
+    time.sleep(2.2)  # at least one periodic dump after the first mint
+    _mint(client, holder, 1)  # very likely not dumped before the kill
+    node.kill()
+    assert not node.running
+    with pytest.raises(ChainUnavailable):
+        client.block_number()
+
+    with node:
+        client = ChainClient(node.rpc_url, koku_address=address)
+        assert client.code_exists(address)
+        assert client.balance_of(holder) in (1_000, 1_001)
+
+
+def test_missing_binary_says_to_run_npm_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KOKUDAKA_ANVIL_BIN", raising=False)
+    with pytest.raises(AnvilNotInstalled, match="npm ci"):
+        find_anvil_binary(search_root=tmp_path)
+    monkeypatch.setenv("KOKUDAKA_ANVIL_BIN", str(tmp_path / "nope"))
+    with pytest.raises(AnvilNotInstalled, match="KOKUDAKA_ANVIL_BIN"):
+        AnvilNode(tmp_path).start()
+
+
+def test_startup_failure_is_reported_with_the_log(tmp_path: Path) -> None:
+    node = AnvilNode(tmp_path, hardfork="no-such-fork", startup_timeout=5)
+    with pytest.raises(ChainUnavailable, match="anvil exited"):
+        node.start()
+    assert not node.running
+
+
+def test_kill_without_periodic_dumps_loses_everything(tmp_path: Path) -> None:
+    node = AnvilNode(tmp_path, state_file=tmp_path / "state.json")
+    with node:
+        client = ChainClient(node.rpc_url)
+        address = _deploy_with_minter(client)
+        node.kill()
+        node.start()
+        assert not client.code_exists(address)
+        assert client.block_number() == 0

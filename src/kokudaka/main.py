@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kokudaka import __version__
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
 from kokudaka.core.errors import install_error_handlers
 from kokudaka.core.settings import Settings, get_settings
 from kokudaka.routes import include_routers
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.db_limiter = create_db_limiter()
     install_error_handlers(app)
     include_routers(app)
     return app

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+
+# Connections per process. Requests that use the database are admitted up to this many
+# at a time (see get_session), below the 40 worker threads FastAPI runs sync code in.
+POOL_SIZE = 16
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -23,6 +30,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     from ``SELECT ... FOR UPDATE`` on the rows the checks read.
     """
     sa_url = make_url(url)
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", 0)
     if sa_url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -54,22 +63,34 @@ def create_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def create_db_limiter() -> anyio.Semaphore:
+    return anyio.Semaphore(POOL_SIZE)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: services only flush, this commits once at the end.
 
     It is declared with ``scope="function"`` so the commit happens before the response
     is sent: a client never sees success for a write that was not committed.
+
+    Admission is awaited on the event loop, not in a worker thread. A request that
+    holds a transaction (on SQLite: the write lock) needs a free thread to finish;
+    if every thread were blocked waiting for that lock or for a pooled connection, no
+    request could finish (thread-pool starvation). Admitting at most ``POOL_SIZE``
+    requests at once keeps threads free for the ones that hold the database.
     """
+    limiter: anyio.Semaphore = request.app.state.db_limiter
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    async with limiter:
+        session = factory()
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            await run_in_threadpool(session.close)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

@@ -18,9 +18,7 @@ class Farmer(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "farmers"
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), unique=True)
-    municipality_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("municipalities.id"), index=True
-    )
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     farm_name: Mapped[str] = mapped_column(String(200))
     story: Mapped[str] = mapped_column(Text, default="")

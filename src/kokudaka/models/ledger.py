@@ -44,9 +44,7 @@ class JournalEntry(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "journal_entries"
 
     kind: Mapped[EntryKind] = mapped_column(Enum(EntryKind, native_enum=False, length=16))
-    municipality_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("municipalities.id"), index=True
-    )
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     """``investment:<id>``, ``contribution:<id>`` or ``reversal:<entry id>``."""
     reverses_entry_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -22,9 +22,7 @@ class Activity(IdMixin, CreatedAtMixin, Base):
         CheckConstraint("max_minutes_per_person > 0", name="max_minutes_positive"),
     )
 
-    municipality_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("municipalities.id"), index=True
-    )
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"), index=True)
     farmer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("farmers.id"), index=True)
     """The host farmer; null for a town's own event."""
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kokudaka.chain.refs import issuance_ref
 from kokudaka.core.errors import Conflict, NotFound
 from kokudaka.core.ids import new_id
 from kokudaka.models import (
@@ -35,8 +36,8 @@ from kokudaka.models import (
 
 
 def chain_reference(value: uuid.UUID) -> str:
-    """The ``bytes32`` reference of a chain operation: the UUID as a 256-bit integer."""
-    return "0x" + value.bytes.rjust(32, b"\0").hex()
+    """The ``bytes32`` reference of a chain operation, as ``0x`` hex (see chain.refs)."""
+    return "0x" + issuance_ref(value).hex()
 
 
 def _account(

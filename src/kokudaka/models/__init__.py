@@ -1,7 +1,14 @@
 """All ORM models, in one layer, so Alembic and every service see the same metadata."""
 
 from kokudaka.models.base import Base, utcnow
-from kokudaka.models.chain import ChainOperation, ChainOperationKind, ChainState
+from kokudaka.models.chain import (
+    ChainDeployment,
+    ChainOperation,
+    ChainOperationKind,
+    ChainState,
+    ChainTransaction,
+    TransactionState,
+)
 from kokudaka.models.farmer import Farmer, Work
 from kokudaka.models.investment import (
     IdempotencyRecord,
@@ -19,7 +26,7 @@ from kokudaka.models.ledger import (
     Posting,
 )
 from kokudaka.models.municipality import Municipality, MunicipalityPolicy, Region
-from kokudaka.models.user import Role, SignInFailure, User
+from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
 from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
 
 __all__ = [
@@ -27,9 +34,11 @@ __all__ = [
     "AccountKind",
     "Activity",
     "Base",
+    "ChainDeployment",
     "ChainOperation",
     "ChainOperationKind",
     "ChainState",
+    "ChainTransaction",
     "Contribution",
     "ContributionStatus",
     "EntryKind",
@@ -47,7 +56,9 @@ __all__ = [
     "Region",
     "Role",
     "SignInFailure",
+    "TransactionState",
     "User",
+    "WalletChallenge",
     "Work",
     "utcnow",
 ]

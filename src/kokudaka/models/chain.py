@@ -11,7 +11,16 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
@@ -31,6 +40,61 @@ class ChainState(StrEnum):
     """Mined; block and transaction recorded."""
     failed = "failed"
     """Refused by the chain for a reason a retry cannot fix; see ``last_error``."""
+
+
+class ChainDeployment(IdMixin, CreatedAtMixin, Base):
+    """The KOKU contract this database settles on: one row per chain id.
+
+    Recorded on first start; on later starts the service checks that code is still at
+    the address and refuses to run against a chain that lost it (a reset dev chain),
+    rather than silently diverging from the ledger.
+    """
+
+    __tablename__ = "chain_deployments"
+
+    chain_id: Mapped[int] = mapped_column(unique=True)
+    token_address: Mapped[str] = mapped_column(String(42))
+    admin_address: Mapped[str] = mapped_column(String(42))
+    minter_address: Mapped[str] = mapped_column(String(42))
+    deployed_block: Mapped[int]
+
+
+class TransactionState(StrEnum):
+    submitted = "submitted"
+    """Signed, recorded, then sent (or about to be resent after a crash)."""
+    confirmed = "confirmed"
+    failed = "failed"
+    replaced = "replaced"
+    """Its nonce was used by another transaction; its operations went back to pending."""
+
+
+class ChainTransaction(IdMixin, CreatedAtMixin, Base):
+    """One signed transaction of the settlement worker, recorded before it is sent.
+
+    Keeping the raw signed bytes lets a restarted worker resend exactly the same
+    transaction (same hash, same nonce) instead of guessing what happened.
+    """
+
+    __tablename__ = "chain_transactions"
+    __table_args__ = (
+        UniqueConstraint("tx_hash"),
+        Index("ix_chain_transactions_state", "state"),
+        Index("ix_chain_transactions_sender_nonce", "sender", "nonce"),
+    )
+
+    chain_id: Mapped[int]
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int]
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[TransactionState] = mapped_column(
+        Enum(TransactionState, native_enum=False, length=16), default=TransactionState.submitted
+    )
+    operation_count: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int | None]
+    gas_used: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ChainOperation(IdMixin, CreatedAtMixin, Base):
@@ -55,6 +119,11 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recipient_address: Mapped[str | None] = mapped_column(String(42))
+    """Fixed when first sent, so a resend after a crash or reorg goes to the same place."""
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("chain_transactions.id"), index=True
+    )
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(1000))

@@ -57,3 +57,15 @@ class SignInFailure(IdMixin, Base):
 
     email: Mapped[str] = mapped_column(String(254))
     failed_at: Mapped[datetime]
+
+
+class WalletChallenge(IdMixin, CreatedAtMixin, Base):
+    """A one-time message a user signs (EIP-191) to prove an address is theirs."""
+
+    __tablename__ = "wallet_challenges"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    address: Mapped[str] = mapped_column(String(42))
+    message: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

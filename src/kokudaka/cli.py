@@ -1,0 +1,136 @@
+"""The ``kokudaka`` command: serve, worker, migrate, admin, demo, audit."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(settings: Settings) -> Config:
+    ini = ROOT / "alembic.ini"
+    if not ini.exists():
+        raise SystemExit(f"migrations not found at {ROOT}; run kokudaka from its repository")
+    config = Config(str(ini))
+    config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url)
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings), "head")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kokudaka.main import create_app
+
+    migrate(settings)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    migrate(settings)
+    print(f"database at head: {settings.sqlalchemy_url}")
+    return 0
+
+
+def _admin_create(args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.auth.service import create_user
+    from kokudaka.core.errors import KokudakaError
+    from kokudaka.models import Role
+
+    migrate(settings)
+    password = os.environ.get("KOKUDAKA_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 10:
+        print("the password needs at least 10 characters", file=sys.stderr)
+        return 2
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        with create_sessionmaker(engine).begin() as session:
+            user = create_user(
+                session,
+                settings,
+                email=args.email,
+                password=password,
+                display_name=args.name,
+                role=Role.platform_admin,
+            )
+            print(f"platform administrator {user.email} created ({user.id})")
+    except KokudakaError as error:
+        print(f"not created: {error.code}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _demo(_args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.demo import load_demo
+
+    migrate(settings)
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        with create_sessionmaker(engine).begin() as session:
+            print(load_demo(session, settings))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kokudaka", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the database, then run the API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+
+    sub.add_parser("migrate", help="bring the database schema to head").set_defaults(
+        handler=_migrate
+    )
+
+    admin = sub.add_parser("admin", help="administrator accounts")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser(
+        "create",
+        help="create a platform administrator (password from KOKUDAKA_ADMIN_PASSWORD or a prompt)",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="Platform administrator")
+    create.set_defaults(handler=_admin_create)
+
+    sub.add_parser("demo", help="load a small realistic data set").set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args, get_settings()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

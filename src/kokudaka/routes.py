@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from kokudaka.auth.endpoints import router as auth_router
+from kokudaka.farmers.endpoints import router as farmers_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
+from kokudaka.municipalities.endpoints import router as municipalities_router
 from kokudaka.supporters.endpoints import router as me_router
+from kokudaka.works.endpoints import router as works_router
 
 
 def include_routers(app: FastAPI) -> None:
@@ -16,5 +19,8 @@ def include_routers(app: FastAPI) -> None:
         me_router,
         investments_router,
         ledger_router,
+        municipalities_router,
+        farmers_router,
+        works_router,
     ):
         app.include_router(router)

@@ -46,9 +46,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A municipality with this code already exists.",
         "このコードの自治体は既にあります。",
     ),
+    "region_code_taken": (
+        "A region with this code already exists.",
+        "このコードの地域は既にあります。",
+    ),
     "policy_missing": (
         "The municipality has no policy for season {season}.",
         "自治体に{season}年度のポリシーがありません。",
+    ),
+    "farmer_id_required": (
+        "A town administrator must name the farmer (farmer_id).",
+        "自治体管理者は農家(farmer_id)を指定してください。",
     ),
     "work_closed": ("This work is closed for support.", "この作品は応援を受け付けていません。"),
     "work_oversubscribed": (

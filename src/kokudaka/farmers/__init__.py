@@ -1,0 +1,1 @@
+"""Farmers (アーティスト, artists): their public profiles and their support ledger."""

@@ -1,0 +1,131 @@
+"""Farmer profile and support-ledger schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from kokudaka.auth.schemas import Email, Password
+from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.ledger.schemas import ChainStatus
+from kokudaka.models import IssuanceKind
+
+MAX_VARIETIES = 20
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("must be an https URL")
+    return value
+
+
+def _unique(values: list[str]) -> list[str]:
+    # Order is the farmer's to choose; repeats carry no meaning.
+    return list(dict.fromkeys(values))
+
+
+FarmerName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+FarmName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Story = Annotated[str, StringConstraints(max_length=5000)]
+Variety = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Varieties = Annotated[list[Variety], Field(max_length=MAX_VARIETIES), AfterValidator(_unique)]
+PhotoUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_https_url)]
+
+_EXAMPLE_PROFILE: dict[str, Any] = {
+    "name": "佐藤一郎",
+    "farm_name": "佐藤農園",
+    "story": "西会津の棚田で三代続く米作り。",
+    "varieties": ["コシヒカリ", "ひとめぼれ"],
+    "photo_url": "https://example.jp/photos/sato.jpg",
+}
+
+
+class FarmerCreate(RequestModel):
+    """A farmer's account and profile, made by an administrator of the farmer's town.
+
+    The town is always the administrator's own; the role is always farmer.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "sato@example.jp",
+                    "password": "correct horse battery",
+                    **_EXAMPLE_PROFILE,
+                }
+            ]
+        }
+    )
+
+    email: Email
+    password: Password
+    name: FarmerName
+    farm_name: FarmName
+    story: Story = ""
+    varieties: Varieties = Field(default_factory=list)
+    photo_url: PhotoUrl | None = None
+
+
+class FarmerUpdate(RequestModel):
+    """Only the fields sent change; ``photo_url`` may be set to null to remove it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"story": "今年は有機栽培に挑戦。"}]})
+
+    name: FarmerName | None = None
+    farm_name: FarmName | None = None
+    story: Story | None = None
+    varieties: Varieties | None = None
+    photo_url: PhotoUrl | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required_fields(self) -> FarmerUpdate:
+        for name in ("name", "farm_name", "story", "varieties"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class FarmerRead(ResponseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    municipality_id: uuid.UUID
+    name: str
+    farm_name: str
+    story: str
+    varieties: list[str]
+    photo_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class FarmerLedgerItem(ResponseModel):
+    """One issuance made for support of this farmer: an investment in one of their
+    works or hours on one of their activities."""
+
+    issuance_id: uuid.UUID
+    entry_id: uuid.UUID
+    kind: IssuanceKind
+    supporter_id: uuid.UUID
+    supporter_name: str
+    work_id: uuid.UUID | None = Field(description="For investments.")
+    work_title: str | None
+    activity_id: uuid.UUID | None = Field(description="For contributions.")
+    activity_title: str | None
+    amount_yen: int | None = Field(description="Yen paid, for investments.")
+    minutes: int | None = Field(description="Approved minutes, for contributions.")
+    hours: str | None = Field(
+        description="The same in hours, rounded to two decimals.", examples=["2.5"]
+    )
+    amount: Amount = Field(description="KOKU issued.")
+    price_yen_per_go: int | None = Field(description="Rate used by an investment issuance.")
+    go_per_hour: int | None = Field(description="Rate used by a contribution issuance.")
+    reversed: bool
+    reversal_entry_id: uuid.UUID | None
+    chain: ChainStatus | None
+    created_at: datetime

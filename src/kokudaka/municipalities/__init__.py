@@ -1,0 +1,1 @@
+"""Regions, municipalities (自治体, towns) and each town's per-season policy."""

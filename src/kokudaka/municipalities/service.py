@@ -1,0 +1,131 @@
+"""Regions, municipalities and policies. Services flush; the request commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kokudaka.auth.permissions import manages_municipality
+from kokudaka.core.errors import Conflict, Forbidden, NotFound
+from kokudaka.core.pagination import PageParams, paginate
+from kokudaka.core.schemas import Amount
+from kokudaka.ledger.service import issued_go
+from kokudaka.models import Municipality, MunicipalityPolicy, Region, User
+from kokudaka.municipalities.schemas import (
+    MunicipalityCreate,
+    PolicyRead,
+    PolicyUpdate,
+    RegionCreate,
+)
+
+# Japan has kept UTC+9 without daylight saving since 1951, so a fixed offset is exact
+# and needs no tz database in the image.
+JST = timezone(timedelta(hours=9), "JST")
+
+
+def current_season(now: datetime | None = None) -> int:
+    """The season (calendar year of rice) it is now in Japan."""
+    return (now or datetime.now(UTC)).astimezone(JST).year
+
+
+def list_regions(session: Session, params: PageParams) -> Sequence[Region]:
+    return session.scalars(paginate(select(Region), Region.id, params)).all()
+
+
+def create_region(session: Session, body: RegionCreate) -> Region:
+    if session.scalar(select(Region.id).where(Region.code == body.code)) is not None:
+        raise Conflict("region_code_taken")
+    region = Region(code=body.code, name=body.name)
+    session.add(region)
+    session.flush()
+    return region
+
+
+def list_municipalities(
+    session: Session, params: PageParams, *, region_id: uuid.UUID | None
+) -> Sequence[Municipality]:
+    statement = select(Municipality)
+    if region_id is not None:
+        statement = statement.where(Municipality.region_id == region_id)
+    return session.scalars(paginate(statement, Municipality.id, params)).all()
+
+
+def get_municipality(session: Session, municipality_id: uuid.UUID) -> Municipality:
+    municipality = session.get(Municipality, municipality_id)
+    if municipality is None:
+        raise NotFound("Municipality")
+    return municipality
+
+
+def create_municipality(session: Session, body: MunicipalityCreate) -> Municipality:
+    if session.get(Region, body.region_id) is None:
+        raise NotFound("Region")
+    if session.scalar(select(Municipality.id).where(Municipality.code == body.code)) is not None:
+        raise Conflict("municipality_code_taken")
+    municipality = Municipality(region_id=body.region_id, code=body.code, name=body.name)
+    session.add(municipality)
+    session.flush()
+    return municipality
+
+
+def policy_read(session: Session, policy: MunicipalityPolicy) -> PolicyRead:
+    issued = issued_go(session, policy.municipality_id, policy.season)
+    return PolicyRead(
+        municipality_id=policy.municipality_id,
+        season=policy.season,
+        price_yen_per_go=policy.price_yen_per_go,
+        volunteer_go_per_hour=policy.volunteer_go_per_hour,
+        yearly_cap=Amount.of(policy.yearly_cap_go),
+        issued=Amount.of(issued),
+        remaining=Amount.of(max(policy.yearly_cap_go - issued, 0)),
+        updated_at=policy.updated_at,
+    )
+
+
+def get_policy(session: Session, municipality_id: uuid.UUID, season: int) -> MunicipalityPolicy:
+    get_municipality(session, municipality_id)
+    policy = session.scalar(
+        select(MunicipalityPolicy).where(
+            MunicipalityPolicy.municipality_id == municipality_id,
+            MunicipalityPolicy.season == season,
+        )
+    )
+    if policy is None:
+        raise NotFound("Policy")
+    return policy
+
+
+def put_policy(
+    session: Session, actor: User, municipality_id: uuid.UUID, body: PolicyUpdate
+) -> tuple[MunicipalityPolicy, bool]:
+    """Create or replace a season's policy; returns the policy and whether it is new.
+
+    The existing row is locked, the same lock :func:`kokudaka.ledger.service.issue`
+    takes, so a policy change and an issuance of that season never interleave: an
+    issuance uses either the old rate or the new one, and stores the one it used.
+    A lower cap than what is already issued is allowed; it stops further issuance.
+    """
+    get_municipality(session, municipality_id)
+    if not manages_municipality(actor, municipality_id):
+        raise Forbidden()
+    policy = session.scalar(
+        select(MunicipalityPolicy)
+        .where(
+            MunicipalityPolicy.municipality_id == municipality_id,
+            MunicipalityPolicy.season == body.season,
+        )
+        .with_for_update()
+    )
+    created = policy is None
+    if policy is None:
+        policy = MunicipalityPolicy(municipality_id=municipality_id, season=body.season)
+        session.add(policy)
+    policy.price_yen_per_go = body.price_yen_per_go
+    policy.volunteer_go_per_hour = body.volunteer_go_per_hour
+    policy.yearly_cap_go = body.yearly_cap_go
+    session.flush()
+    return policy, created

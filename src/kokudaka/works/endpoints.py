@@ -1,0 +1,71 @@
+"""``/v1/works``: public listing of works, writes by their farmer or town."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from kokudaka.auth.dependencies import CurrentUser
+from kokudaka.core.db import DbSession
+from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
+from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
+from kokudaka.works import service
+from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
+
+router = APIRouter(tags=["works"])
+
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.get("/v1/works", summary="List works (public), newest first, with what is left on offer")
+def list_works(
+    session: DbSession,
+    params: Paging,
+    municipality_id: Annotated[uuid.UUID | None, Query(description="Only this town.")] = None,
+    farmer_id: Annotated[uuid.UUID | None, Query(description="Only this farmer.")] = None,
+    variety: Annotated[str | None, Query(max_length=100, examples=["コシヒカリ"])] = None,
+    season: Annotated[int | None, Query(ge=MIN_SEASON, le=MAX_SEASON, examples=[2026])] = None,
+    is_open: Annotated[bool | None, Query(description="Only open (or closed) works.")] = None,
+) -> Page[WorkRead]:
+    rows = service.list_works(
+        session,
+        params,
+        municipality_id=municipality_id,
+        farmer_id=farmer_id,
+        variety=variety,
+        season=season,
+        is_open=is_open,
+    )
+    works, cursor = next_cursor(rows, params, lambda w: w.id)
+    return Page(items=service.work_reads(session, works), next_cursor=cursor)
+
+
+@router.post(
+    "/v1/works",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a work (the farmer, or an administrator of the farmer's town)",
+    responses={403: {"description": "Not this farmer, nor their town's administrator"}},
+)
+def create_work(body: WorkCreate, session: DbSession, user: CurrentUser) -> WorkRead:
+    return service.work_read(session, service.create_work(session, user, body))
+
+
+@router.get("/v1/works/{work_id}", summary="Read a work (public)")
+def get_work(work_id: uuid.UUID, session: DbSession) -> WorkRead:
+    return service.work_read(session, service.get_work(session, work_id))
+
+
+@router.patch(
+    "/v1/works/{work_id}",
+    summary="Edit a work (its farmer, or their town's administrators)",
+    responses={
+        403: {"description": "Not this work's farmer, nor their town's administrator"},
+        409: {"description": "The offer would go below the yen already subscribed"},
+    },
+)
+def update_work(
+    work_id: uuid.UUID, body: WorkUpdate, session: DbSession, user: CurrentUser
+) -> WorkRead:
+    return service.update_work(session, user, work_id, body)

@@ -179,12 +179,12 @@ def load_demo(session: Session, settings: Settings) -> str:
             )
 
     # A rice-planting day with one approved contribution of three hours.
-    farmer = session.get(Farmer, first_work.farmer_id)
-    assert farmer is not None
+    host = session.get(Farmer, first_work.farmer_id)
+    assert host is not None
     activity = Activity(
         municipality_id=first_work.municipality_id,
-        farmer_id=farmer.id,
-        created_by_id=farmer.user_id,
+        farmer_id=host.id,
+        created_by_id=host.user_id,
         title="田植え体験",
         description="手植えで田植えをします。長靴をお持ちください。",
         activity_on=date(SEASON, 5, 24),
@@ -200,7 +200,7 @@ def load_demo(session: Session, settings: Settings) -> str:
         supporter_id=supporters[1].id,
         minutes=180,
         status=ContributionStatus.approved,
-        reviewed_by_id=farmer.user_id,
+        reviewed_by_id=host.user_id,
         reviewed_at=datetime.now(UTC),
     )
     session.add(contribution)
@@ -215,11 +215,11 @@ def load_demo(session: Session, settings: Settings) -> str:
             kind=IssuanceKind.contribution,
             idempotency_key=f"contribution:{contribution.id}",
             memo=f"3 hours at {activity.title}",
-            farmer_id=farmer.id,
+            farmer_id=host.id,
             activity_id=activity.id,
             contribution_id=contribution.id,
             go_per_hour=activity.go_per_hour,
         ),
-        actor_id=farmer.user_id,
+        actor_id=host.user_id,
     )
     return "\n".join(lines)

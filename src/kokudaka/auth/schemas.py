@@ -48,7 +48,7 @@ class StaffCreate(RequestModel):
 
 class TokenResponse(ResponseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105  (the OAuth2 token type, not a secret)
     expires_in: int = Field(description="Seconds until the token expires.")
 
 

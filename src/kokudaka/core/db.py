@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-
+from starlette.concurrency import run_in_threadpool
 
 # Connections per process. Requests that use the database are admitted up to this many
 # at a time (see get_session), below the 40 worker threads FastAPI runs sync code in.

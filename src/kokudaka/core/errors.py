@@ -67,8 +67,8 @@ class NotFound(KokudakaError):
     status = 404
     default_code = "not_found"
 
-    def __init__(self, resource: str = "Resource", **params: object) -> None:
-        super().__init__("not_found", resource=resource, **params)
+    def __init__(self, resource: str = "Resource") -> None:
+        super().__init__("not_found", resource=resource)
 
 
 class Conflict(KokudakaError):

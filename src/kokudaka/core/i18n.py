@@ -124,6 +124,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "You cannot approve your own hours.",
         "自分の時間を承認することはできません。",
     ),
+    "rate_above_policy": (
+        "{go_per_hour} go per hour is above the town's policy rate of {policy_rate}.",
+        "1時間あたり{go_per_hour}合は自治体のポリシー({policy_rate}合)を超えています。",
+    ),
+    "unknown_farmer": ("No farmer has this id.", "このIDの農家はいません。"),
     "entry_already_reversed": (
         "This journal entry was already reversed.",
         "この仕訳は既に取り消されています。",

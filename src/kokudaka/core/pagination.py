@@ -19,6 +19,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 T = TypeVar("T")
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 R = TypeVar("R")
 
 
@@ -53,9 +54,7 @@ def page_params(
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 
 
-def paginate(
-    statement: Select[Any], id_column: InstrumentedAttribute[uuid.UUID], params: PageParams
-) -> Select[Any]:
+def paginate(statement: S, id_column: InstrumentedAttribute[uuid.UUID], params: PageParams) -> S:
     """Newest first by id, starting after the cursor; fetch one extra row to know if
     another page follows."""
     if params.cursor is not None:

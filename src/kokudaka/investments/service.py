@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kokudaka.auth.permissions import audits_municipality, manages_municipality
 from kokudaka.core.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from kokudaka.core.schemas import Amount
+from kokudaka.investments.schemas import InvestmentCreate, InvestmentRead, PaymentWebhookEvent
 from kokudaka.ledger import service as ledger
 from kokudaka.ledger.schemas import issuance_reads
 from kokudaka.models import (
@@ -36,7 +37,6 @@ from kokudaka.models import (
     User,
     Work,
 )
-from kokudaka.investments.schemas import InvestmentCreate, InvestmentRead, PaymentWebhookEvent
 
 IDEMPOTENCY_SCOPE = "investments.create"
 

@@ -1,0 +1,161 @@
+"""``/v1/activities`` and ``/v1/contributions``: volunteer work and its review."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, status
+
+from kokudaka.auth.dependencies import CurrentUser, Supporter
+from kokudaka.core.db import DbSession
+from kokudaka.core.pagination import Page, PageParams, page_params
+from kokudaka.volunteering import service
+from kokudaka.volunteering.schemas import (
+    ActivityCreate,
+    ActivityRead,
+    ContributionApproval,
+    ContributionCreate,
+    ContributionRead,
+    ContributionRejection,
+)
+
+router = APIRouter(tags=["volunteering"])
+
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses an endpoint can give."""
+    return {
+        code: {"description": text, "content": {"application/problem+json": {}}}
+        for code, text in descriptions.items()
+    }
+
+
+@router.get("/v1/activities", summary="Volunteer activities, newest first (public)")
+def list_activities(
+    session: DbSession,
+    paging: Paging,
+    municipality_id: Annotated[uuid.UUID | None, Query(description="Only this town.")] = None,
+    farmer_id: Annotated[uuid.UUID | None, Query(description="Only this host farmer.")] = None,
+    on_or_after: Annotated[
+        date | None,
+        Query(
+            alias="from", description="Activities on or after this day.", examples=["2026-05-01"]
+        ),
+    ] = None,
+    on_or_before: Annotated[
+        date | None,
+        Query(alias="to", description="Activities on or before this day.", examples=["2026-09-30"]),
+    ] = None,
+) -> Page[ActivityRead]:
+    return service.list_activities(
+        session,
+        paging,
+        municipality_id=municipality_id,
+        farmer_id=farmer_id,
+        on_or_after=on_or_after,
+        on_or_before=on_or_before,
+    )
+
+
+@router.get(
+    "/v1/activities/{activity_id}",
+    summary="One volunteer activity (public)",
+    responses=_problems({404: "No such activity"}),
+)
+def get_activity(activity_id: uuid.UUID, session: DbSession) -> ActivityRead:
+    return service.activity_reads(session, [service.get_activity(session, activity_id)])[0]
+
+
+@router.post(
+    "/v1/activities",
+    status_code=status.HTTP_201_CREATED,
+    summary="Post a volunteer activity (farmers on their farm, town administrators)",
+    responses=_problems(
+        {
+            403: "Not a farmer or town administrator, or the host farmer is of another town",
+            409: "`policy_missing`: the town has no policy for the activity's season",
+            422: "Invalid body, `unknown_farmer`, or `rate_above_policy`",
+        }
+    ),
+)
+def create_activity(body: ActivityCreate, session: DbSession, user: CurrentUser) -> ActivityRead:
+    activity = service.create_activity(session, user, body)
+    return service.activity_reads(session, [activity])[0]
+
+
+@router.post(
+    "/v1/activities/{activity_id}/contributions",
+    status_code=status.HTTP_201_CREATED,
+    summary="Join an activity and log the hours worked (supporters)",
+    responses=_problems(
+        {
+            403: "Not a supporter",
+            404: "No such activity",
+            409: "`already_joined` or `activity_full`",
+            422: "Hours not positive quarter hours, or `hours_exceed_limit`",
+        }
+    ),
+)
+def log_hours(
+    activity_id: uuid.UUID, body: ContributionCreate, session: DbSession, supporter: Supporter
+) -> ContributionRead:
+    contribution = service.log_hours(session, supporter, activity_id, body)
+    return service.contribution_read(session, contribution)
+
+
+@router.get(
+    "/v1/contributions/{contribution_id}",
+    summary="One contribution (its supporter, host farmer, town administrators, auditors)",
+    responses=_problems({404: "No such contribution, or not visible to the caller"}),
+)
+def get_contribution(
+    contribution_id: uuid.UUID, session: DbSession, user: CurrentUser
+) -> ContributionRead:
+    contribution, _ = service.visible_contribution(session, user, contribution_id)
+    return service.contribution_read(session, contribution)
+
+
+@router.post(
+    "/v1/contributions/{contribution_id}/approve",
+    summary="Approve logged hours and issue KOKU (host farmer or town administrator)",
+    responses=_problems(
+        {
+            403: "`self_approval`: nobody approves their own hours",
+            404: "No such contribution, or the caller does not review it",
+            409: "`contribution_not_pending`, `issuance_cap_exceeded` or `policy_missing`",
+        }
+    ),
+)
+def approve_contribution(
+    contribution_id: uuid.UUID,
+    session: DbSession,
+    user: CurrentUser,
+    body: Annotated[ContributionApproval | None, Body()] = None,
+) -> ContributionRead:
+    note = body.reason if body is not None else None
+    contribution = service.approve(session, user, contribution_id, note)
+    return service.contribution_read(session, contribution)
+
+
+@router.post(
+    "/v1/contributions/{contribution_id}/reject",
+    summary="Reject logged hours with a reason (host farmer or town administrator)",
+    responses=_problems(
+        {
+            404: "No such contribution, or the caller does not review it",
+            409: "`contribution_not_pending`",
+        }
+    ),
+)
+def reject_contribution(
+    contribution_id: uuid.UUID,
+    body: ContributionRejection,
+    session: DbSession,
+    user: CurrentUser,
+) -> ContributionRead:
+    contribution = service.reject(session, user, contribution_id, body.reason)
+    return service.contribution_read(session, contribution)

@@ -1,0 +1,251 @@
+"""The audit list and CSV export of issuances: scope, filters and paging."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from kokudaka.audit.schemas import CSV_COLUMNS
+from kokudaka.audit.service import export_csv
+from kokudaka.ledger import service as ledger
+from kokudaka.models import Issuance, IssuanceKind, User
+from tests.volunteering.helpers import assert_problem, logged, post_activity
+from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World
+
+
+def _invest(world: World, town: Town, supporter_id: uuid.UUID, amount_go: int) -> uuid.UUID:
+    """An investment issuance, written by the ledger service (investments are not ours)."""
+    with world.db.begin() as session:
+        recipient = session.get(User, supporter_id)
+        assert recipient is not None
+        issuance = ledger.issue(
+            session,
+            municipality_id=town.municipality_id,
+            season=SEASON,
+            recipient=recipient,
+            amount_go=amount_go,
+            cause=ledger.IssuanceCause(
+                kind=IssuanceKind.investment,
+                idempotency_key=f"investment:{uuid.uuid4()}",
+                memo="test investment",
+                farmer_id=town.farmer_id,
+                work_id=town.work_id,
+                price_yen_per_go=PRICE_YEN_PER_GO,
+            ),
+            actor_id=None,
+        )
+        return issuance.id
+
+
+def _volunteer(client: httpx.Client, world: World, town: Town, hours: str) -> str:
+    activity = post_activity(client, town.farmer)
+    contribution = logged(client, world.new_supporter(), activity["id"], hours)
+    response = client.post(
+        f"/v1/contributions/{contribution['id']}/approve", headers=town.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    issuance_id: str = response.json()["issuance"]["id"]
+    return issuance_id
+
+
+@pytest.fixture
+def issuances(client: httpx.Client, world: World) -> dict[str, str]:
+    """Two issuances in town a (one reversed) and two in town b, of both kinds."""
+    made = {
+        "a_contribution": _volunteer(client, world, world.a, "2"),
+        "a_investment": str(_invest(world, world.a, world.alice.id, 3000)),
+        "b_contribution": _volunteer(client, world, world.b, "1.5"),
+        "b_investment": str(_invest(world, world.b, world.bob.id, 700)),
+    }
+    with world.db.begin() as session:
+        admin = session.get(User, world.a.admin.id)
+        assert admin is not None
+        reversed_one = session.get(Issuance, uuid.UUID(made["a_investment"]))
+        assert reversed_one is not None
+        ledger.reverse(session, entry_id=reversed_one.entry_id, actor=admin, reason="charged back")
+    return made
+
+
+def _ids(client: httpx.Client, person: Any, **params: str) -> set[str]:
+    response = client.get("/v1/audit/issuances", params=params, headers=person.headers)
+    assert response.status_code == 200, response.text
+    return {item["id"] for item in response.json()["items"]}
+
+
+def test_scope_follows_the_role(
+    client: httpx.Client, world: World, issuances: dict[str, str]
+) -> None:
+    town_a = {issuances["a_contribution"], issuances["a_investment"]}
+    town_b = {issuances["b_contribution"], issuances["b_investment"]}
+    assert _ids(client, world.a.admin) == town_a
+    assert _ids(client, world.b.admin) == town_b
+    assert _ids(client, world.auditor) == town_a | town_b
+    assert _ids(client, world.platform_admin) == town_a | town_b
+    assert _ids(client, world.other_region_auditor) == set()
+    assert _ids(client, world.auditor, municipality_id=str(world.b.municipality_id)) == town_b
+    assert _ids(client, world.a.admin, municipality_id=str(world.a.municipality_id)) == town_a
+
+
+def test_outsiders_are_refused(
+    client: httpx.Client, world: World, issuances: dict[str, str]
+) -> None:
+    for path in ("/v1/audit/issuances", "/v1/audit/issuances/export.csv"):
+        for person in (world.alice, world.a.farmer):
+            assert_problem(client.get(path, headers=person.headers), 403, "forbidden")
+        assert_problem(client.get(path), 401, "not_authenticated")
+        refused = (
+            (world.a.admin, world.b.municipality_id),
+            (world.other_region_auditor, world.a.municipality_id),
+            (world.a.admin, uuid.uuid4()),
+        )
+        for person, municipality_id in refused:
+            response = client.get(
+                path, params={"municipality_id": str(municipality_id)}, headers=person.headers
+            )
+            assert_problem(response, 403, "forbidden")
+
+
+def test_filters(client: httpx.Client, world: World, issuances: dict[str, str]) -> None:
+    auditor = world.auditor
+    assert _ids(client, auditor, kind="contribution") == {
+        issuances["a_contribution"],
+        issuances["b_contribution"],
+    }
+    assert _ids(client, auditor, kind="investment") == {
+        issuances["a_investment"],
+        issuances["b_investment"],
+    }
+    assert _ids(client, auditor, farmer_id=str(world.b.farmer_id)) == {
+        issuances["b_contribution"],
+        issuances["b_investment"],
+    }
+    assert _ids(client, auditor, reversed="true") == {issuances["a_investment"]}
+    assert len(_ids(client, auditor, reversed="false")) == 3
+    assert _ids(
+        client,
+        auditor,
+        kind="investment",
+        reversed="false",
+        municipality_id=str(world.b.municipality_id),
+    ) == {issuances["b_investment"]}
+    for bad in ({"kind": "gift"}, {"reversed": "maybe"}, {"from": "2026-01-01T00:00:00"}):
+        response = client.get("/v1/audit/issuances", params=bad, headers=auditor.headers)
+        assert_problem(response, 422, "validation_error")
+
+    reversed_row = client.get(
+        "/v1/audit/issuances", params={"reversed": "true"}, headers=auditor.headers
+    ).json()["items"][0]
+    assert reversed_row["reversal_entry_id"] is not None
+    assert reversed_row["price_yen_per_go"] == PRICE_YEN_PER_GO
+    assert reversed_row["chain"]["state"] == "pending"
+
+
+def test_time_window(client: httpx.Client, world: World, issuances: dict[str, str]) -> None:
+    stamps = {
+        "a_contribution": datetime(2026, 3, 31, 14, 59, tzinfo=UTC),  # 23:59 JST on 31 March
+        "a_investment": datetime(2026, 3, 31, 15, 0, tzinfo=UTC),  # midnight JST on 1 April
+        "b_contribution": datetime(2026, 6, 1, tzinfo=UTC),
+        "b_investment": datetime(2027, 3, 31, 15, 0, tzinfo=UTC),
+    }
+    with world.db.begin() as session:
+        for name, stamp in stamps.items():
+            session.execute(
+                update(Issuance)
+                .where(Issuance.id == uuid.UUID(issuances[name]))
+                .values(created_at=stamp)
+            )
+    fiscal_2026 = {"from": "2026-04-01T00:00:00+09:00", "to": "2027-04-01T00:00:00+09:00"}
+    assert _ids(client, world.platform_admin, **fiscal_2026) == {
+        issuances["a_investment"],
+        issuances["b_contribution"],
+    }
+    assert _ids(client, world.platform_admin, to="2026-03-31T15:00:00Z") == {
+        issuances["a_contribution"]
+    }
+    assert _ids(client, world.platform_admin, **{"from": "2027-03-31T15:00:00Z"}) == {
+        issuances["b_investment"]
+    }
+
+
+def test_paging_walks_every_issuance_newest_first(client: httpx.Client, world: World) -> None:
+    made = [_invest(world, world.a, world.alice.id, 100 + n) for n in range(7)]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "3"} | ({"cursor": cursor} if cursor else {})
+        response = client.get("/v1/audit/issuances", params=params, headers=world.a.admin.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= 3
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [str(i) for i in reversed(made)]
+    assert_problem(
+        client.get("/v1/audit/issuances", params={"cursor": "%%%"}, headers=world.a.admin.headers),
+        422,
+        "invalid_cursor",
+    )
+
+
+def _csv(response: httpx.Response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response.headers["content-disposition"]
+    reader = csv.DictReader(io.StringIO(response.text))
+    assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+    return list(reader)
+
+
+def test_csv_export(client: httpx.Client, world: World, issuances: dict[str, str]) -> None:
+    rows = _csv(client.get("/v1/audit/issuances/export.csv", headers=world.a.admin.headers))
+    assert [row["id"] for row in rows] == sorted(
+        [issuances["a_contribution"], issuances["a_investment"]], reverse=True
+    )
+    by_id = {row["id"]: row for row in rows}
+    volunteered = by_id[issuances["a_contribution"]]
+    assert volunteered["municipality_code"] == "nishiaizu"
+    assert volunteered["kind"] == "contribution"
+    assert (volunteered["amount_go"], volunteered["amount_koku"]) == ("1000", "1.000")
+    assert (volunteered["rate"], volunteered["rate_unit"]) == ("500", "go_per_hour")
+    assert volunteered["farmer_id"] == str(world.a.farmer_id)
+    assert volunteered["chain_state"] == "pending"
+    assert volunteered["tx_hash"] == ""
+    assert volunteered["reversal_entry_id"] == ""
+    invested = by_id[issuances["a_investment"]]
+    assert (invested["rate"], invested["rate_unit"]) == (str(PRICE_YEN_PER_GO), "yen_per_go")
+    assert (invested["amount_go"], invested["amount_koku"]) == ("3000", "3.000")
+    assert invested["reversal_entry_id"] != ""
+    assert invested["recipient_id"] == str(world.alice.id)
+
+    # The same filters as the list.
+    filtered = _csv(
+        client.get(
+            "/v1/audit/issuances/export.csv",
+            params={"kind": "investment"},
+            headers=world.auditor.headers,
+        )
+    )
+    assert {row["id"] for row in filtered} == {issuances["a_investment"], issuances["b_investment"]}
+    assert {row["municipality_code"] for row in filtered} == {"nishiaizu", "kitakata"}
+    empty = _csv(
+        client.get("/v1/audit/issuances/export.csv", headers=world.other_region_auditor.headers)
+    )
+    assert empty == []
+
+
+def test_csv_export_reads_in_batches(world: World) -> None:
+    made = [_invest(world, world.a, world.alice.id, 10 + n) for n in range(5)]
+    chunks = list(export_csv(world.db, [Issuance.kind == IssuanceKind.investment], batch_size=2))
+    assert len(chunks) == 1 + 3  # the header, then batches of 2, 2 and 1
+    rows = list(csv.DictReader(io.StringIO("".join(chunks))))
+    assert [row["id"] for row in rows] == [str(i) for i in reversed(made)]
+    assert [row["amount_go"] for row in rows] == ["14", "13", "12", "11", "10"]

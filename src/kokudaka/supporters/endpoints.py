@@ -18,6 +18,8 @@ from kokudaka.ledger import service as ledger
 from kokudaka.ledger.schemas import LedgerLine, chain_status_by_entry
 from kokudaka.models import Account, Investment, Issuance, JournalEntry, Posting
 from kokudaka.supporters.schemas import BalanceRead, rank_for
+from kokudaka.volunteering.schemas import ContributionRead
+from kokudaka.volunteering.service import list_my_contributions
 
 router = APIRouter(tags=["me"])
 
@@ -85,3 +87,10 @@ def my_investments(session: DbSession, user: CurrentUser, paging: Paging) -> Pag
         lambda row: row.id,
     )
     return Page(items=[to_read(session, row) for row in rows], next_cursor=cursor)
+
+
+@router.get("/v1/me/contributions", summary="My volunteer hours, newest first")
+def my_contributions(
+    session: DbSession, user: CurrentUser, paging: Paging
+) -> Page[ContributionRead]:
+    return list_my_contributions(session, user, paging)

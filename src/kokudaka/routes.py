@@ -12,6 +12,7 @@ from kokudaka.ledger.endpoints import router as ledger_router
 from kokudaka.municipalities.endpoints import router as municipalities_router
 from kokudaka.supporters.endpoints import router as me_router
 from kokudaka.volunteering.endpoints import router as volunteering_router
+from kokudaka.wallets.endpoints import router as wallets_router
 from kokudaka.works.endpoints import router as works_router
 
 
@@ -19,6 +20,7 @@ def include_routers(app: FastAPI) -> None:
     for router in (
         auth_router,
         me_router,
+        wallets_router,
         investments_router,
         ledger_router,
         volunteering_router,

@@ -12,6 +12,7 @@ from kokudaka.auth.security import hash_password, verify_password
 from kokudaka.core.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from kokudaka.core.settings import Settings
 from kokudaka.models import Municipality, Region, Role, SignInFailure, User
+from kokudaka.wallets.custody import CUSTODIAL_ROLES, assign_custodial_wallet
 
 # Verified against when the email is unknown, so that a wrong email costs the same
 # time as a wrong password and does not reveal which accounts exist.
@@ -43,6 +44,11 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    if role in CUSTODIAL_ROLES:
+        # Holders get their custodial wallet in the same transaction as the account, so no
+        # committed supporter or farmer is ever without an address to mint to.
+        assign_custodial_wallet(settings, user)
+        session.flush()
     return user
 
 

@@ -158,6 +158,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The signature does not prove control of this address.",
         "署名がこのアドレスの所有を証明していません。",
     ),
+    "wallet_address_taken": (
+        "This address is already another account's wallet.",
+        "このアドレスは既に別のアカウントのウォレットです。",
+    ),
     "internal_error": (
         "An unexpected error occurred.",
         "予期しないエラーが発生しました。",

@@ -1,0 +1,1 @@
+"""Wallets: custodial addresses for every supporter and farmer, and proven self-custody."""

@@ -99,6 +99,12 @@ def _demo(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audit_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.chain.reconcile import run_audit
+
+    return run_audit(settings, args.municipality, sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kokudaka", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_admin_create)
 
     sub.add_parser("demo", help="load a small realistic data set").set_defaults(handler=_demo)
+
+    audit = sub.add_parser("audit", help="audits of the ledger")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    reconcile = audit_sub.add_parser(
+        "reconcile",
+        help="compare the ledger with the chain; exit 1 on any discrepancy, 2 if unreachable",
+    )
+    reconcile.add_argument("--municipality", metavar="CODE", help="only this municipality")
+    reconcile.set_defaults(handler=_audit_reconcile)
     return parser
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kokudaka.audit.endpoints import router as audit_router
 from kokudaka.auth.endpoints import router as auth_router
+from kokudaka.chain.endpoints import router as chain_router
 from kokudaka.farmers.endpoints import router as farmers_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
@@ -28,5 +29,6 @@ def include_routers(app: FastAPI) -> None:
         municipalities_router,
         farmers_router,
         works_router,
+        chain_router,
     ):
         app.include_router(router)

@@ -1,0 +1,83 @@
+"""Reconciliation against a real anvil and the real database.
+
+The chain tests' fixtures give an anvil per session with KOKU deployed and a minter
+configured, reverted to that state after every test; ``deployment`` records it in SQL as
+the service would. ``runtime_client`` is the real app served over HTTP with a chain runtime
+pointing at that anvil.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.chain.node import free_port
+from kokudaka.core.settings import Settings
+from kokudaka.main import create_app
+from kokudaka.models import ChainDeployment
+from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, anvil, chain, deployed, minter
+from tests.reconcile.helpers import Settler
+from tests.world import World
+
+__all__ = ["anvil", "chain", "deployed", "minter"]
+
+
+@pytest.fixture
+def deployment(chain: ChainClient, db: sessionmaker[Session]) -> ChainDeployment:
+    with db.begin() as session:
+        row = ChainDeployment(
+            chain_id=chain.chain_id(),
+            token_address=chain.koku_address,
+            admin_address=chain.account(ADMIN_KEY).address,
+            minter_address=chain.account(MINTER_KEY).address,
+            deployed_block=0,
+        )
+        session.add(row)
+    return row
+
+
+@pytest.fixture
+def settler(world: World, chain: ChainClient, deployment: ChainDeployment) -> Settler:
+    return Settler(world, chain)
+
+
+@pytest.fixture(scope="session")
+def chain_app(settings: Settings) -> Iterator[tuple[FastAPI, str]]:
+    """A second instance of the app, on the same database, whose chain runtime tests set."""
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield app, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def runtime_client(
+    chain_app: tuple[FastAPI, str], chain: ChainClient, deployment: ChainDeployment
+) -> Iterator[httpx.Client]:
+    app, base_url = chain_app
+    app.state.chain_runtime = SimpleNamespace(client=chain, deployment=deployment)
+    try:
+        with httpx.Client(base_url=base_url, timeout=60, headers={"Accept-Language": "en"}) as c:
+            yield c
+    finally:
+        app.state.chain_runtime = None

@@ -1,0 +1,409 @@
+"""How fast is reconciliation? Target: 1,000,000 issuances within 60 s.
+
+Sets up COUNT confirmed issuances (default 100,000) as the service would leave them (journal
+entries, postings, issuances and confirmed chain operations, bulk-inserted) and mints the same
+issuances on a throwaway anvil in ``mintBatch`` transactions of 300, signed offline and sent
+back to back. That setup is not measured. Then it times ``reconcile()`` over everything and
+prints the rate and the time extrapolated to 1,000,000 issuances (every phase is linear in the
+number of issuances, events or addresses; the default keeps 10 issuances per address).
+
+    .venv/bin/python bench/reconcile.py                       # SQLite file, 100,000 issuances
+    .venv/bin/python bench/reconcile.py --count 20000
+    .venv/bin/python bench/reconcile.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
+from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.reconcile import reconcile
+from kokudaka.core.db import create_db_engine
+from kokudaka.core.ids import new_id
+from kokudaka.ledger.service import chain_reference
+from kokudaka.models import (
+    Account,
+    AccountKind,
+    ChainDeployment,
+    ChainOperation,
+    ChainOperationKind,
+    ChainState,
+    EntryKind,
+    Issuance,
+    IssuanceKind,
+    JournalEntry,
+    Municipality,
+    MunicipalityPolicy,
+    Posting,
+    Region,
+    Role,
+    User,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = ANVIL_DEV_KEYS[0]
+MINTER_KEY = ANVIL_DEV_KEYS[1]
+SEASON = 2026
+TOWNS = 4
+INSERT_CHUNK = 10_000
+TARGET = 1_000_000
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@contextmanager
+def database(postgres: str | None, tmp: Path) -> Iterator[str]:
+    if postgres is None:
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    name = f"kokudaka_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def migrate(url: str) -> None:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+class Plan:
+    """Who gets what: COUNT issuances over TOWNS towns and USERS supporters."""
+
+    def __init__(self, count: int, users: int, seed: int) -> None:
+        rng = random.Random(seed)
+        self.now = datetime.now(UTC)
+        self.region_id = new_id()
+        self.towns = [new_id() for _ in range(TOWNS)]
+        self.users = [new_id() for _ in range(users)]
+        self.addresses = ["0x" + rng.randbytes(20).hex() for _ in range(users)]
+        self.issuances = [
+            (new_id(), new_id(), rng.randrange(TOWNS), rng.randrange(users), rng.randint(1, 5_000))
+            for _ in range(count)
+        ]
+        """(issuance id, entry id, town index, user index, amount in go)"""
+
+
+def mint_everything(client: ChainClient, plan: Plan, batch: int) -> dict[int, tuple[str, int]]:
+    """Mint every issuance in batches; returns batch index -> (tx hash, block number)."""
+    minter = client.account(MINTER_KEY).address
+    nonce = client.pending_nonce(minter)
+    fees = client.fees()
+    hashes: list[str] = []
+    started = time.perf_counter()
+    for index, start in enumerate(range(0, len(plan.issuances), batch)):
+        items = plan.issuances[start : start + batch]
+        signed = client.build_mint_batch_tx(
+            MINTER_KEY,
+            [plan.addresses[user] for _, _, _, user, _ in items],
+            [amount for *_, amount in items],
+            [bytes.fromhex(chain_reference(issuance_id)[2:]) for issuance_id, *_ in items],
+            nonce + index,
+            fees=fees,
+        )
+        client.send_raw(signed.raw)
+        hashes.append(signed.tx_hash)
+        if (index + 1) % 50 == 0:
+            log(f"  sent {index + 1} batches ({time.perf_counter() - started:.0f} s)")
+    outcome: dict[int, tuple[str, int]] = {}
+    for index, tx_hash in enumerate(hashes):
+        receipt = client.wait_receipt(tx_hash, timeout=600)
+        client.raise_for_receipt(receipt, context="mintBatch")
+        outcome[index] = (tx_hash, int(receipt["blockNumber"]))
+    return outcome
+
+
+def insert_ledger(
+    url: str,
+    plan: Plan,
+    mined: dict[int, tuple[str, int]],
+    batch: int,
+    deployment: dict[str, object],
+) -> None:
+    engine = create_db_engine(url)
+    now = plan.now
+    with Session(engine) as session, session.begin():
+        session.execute(
+            insert(Region).values(id=plan.region_id, code="bench", name="bench", created_at=now)
+        )
+        for index, town in enumerate(plan.towns):
+            session.execute(
+                insert(Municipality).values(
+                    id=town,
+                    region_id=plan.region_id,
+                    code=f"town{index}",
+                    name=f"Town {index}",
+                    created_at=now,
+                )
+            )
+            session.execute(
+                insert(MunicipalityPolicy).values(
+                    id=new_id(),
+                    municipality_id=town,
+                    season=SEASON,
+                    price_yen_per_go=10,
+                    volunteer_go_per_hour=500,
+                    yearly_cap_go=10**12,
+                    updated_at=now,
+                )
+            )
+        session.execute(insert(ChainDeployment).values(id=new_id(), created_at=now, **deployment))
+        session.execute(
+            insert(User),
+            [
+                {
+                    "id": user_id,
+                    "created_at": now,
+                    "email": f"s{i}@bench.example.jp",
+                    "password_hash": "x",
+                    "display_name": f"s{i}",
+                    "role": Role.supporter,
+                    "municipality_id": None,
+                    "region_id": None,
+                    "is_active": True,
+                    "wallet_address": plan.addresses[i],
+                    "wallet_key_ciphertext": None,
+                }
+                for i, user_id in enumerate(plan.users)
+            ],
+        )
+        town_accounts = [new_id() for _ in plan.towns]
+        holder_accounts = [new_id() for _ in plan.users]
+        session.execute(
+            insert(Account),
+            [
+                {
+                    "id": account,
+                    "created_at": now,
+                    "key": f"issuance:{town}",
+                    "kind": AccountKind.issuance,
+                    "municipality_id": town,
+                    "user_id": None,
+                }
+                for account, town in zip(town_accounts, plan.towns, strict=True)
+            ]
+            + [
+                {
+                    "id": account,
+                    "created_at": now,
+                    "key": f"holder:{user}",
+                    "kind": AccountKind.holder,
+                    "municipality_id": None,
+                    "user_id": user,
+                }
+                for account, user in zip(holder_accounts, plan.users, strict=True)
+            ],
+        )
+    for start in range(0, len(plan.issuances), INSERT_CHUNK):
+        chunk = plan.issuances[start : start + INSERT_CHUNK]
+        entries, postings, issuances, operations = [], [], [], []
+        for offset, (issuance_id, entry_id, town, user, amount) in enumerate(chunk):
+            tx_hash, block = mined[(start + offset) // batch]
+            entries.append(
+                {
+                    "id": entry_id,
+                    "created_at": now,
+                    "kind": EntryKind.issuance,
+                    "municipality_id": plan.towns[town],
+                    "idempotency_key": f"bench:{issuance_id}",
+                    "reverses_entry_id": None,
+                    "memo": "",
+                    "created_by_id": None,
+                }
+            )
+            postings += [
+                {
+                    "id": new_id(),
+                    "entry_id": entry_id,
+                    "account_id": town_accounts[town],
+                    "amount_go": -amount,
+                },
+                {
+                    "id": new_id(),
+                    "entry_id": entry_id,
+                    "account_id": holder_accounts[user],
+                    "amount_go": amount,
+                },
+            ]
+            issuances.append(
+                {
+                    "id": issuance_id,
+                    "created_at": now,
+                    "entry_id": entry_id,
+                    "kind": IssuanceKind.contribution,
+                    "municipality_id": plan.towns[town],
+                    "season": SEASON,
+                    "recipient_id": plan.users[user],
+                    "amount_go": amount,
+                    "farmer_id": None,
+                    "work_id": None,
+                    "investment_id": None,
+                    "activity_id": None,
+                    "contribution_id": None,
+                    "price_yen_per_go": None,
+                    "go_per_hour": 500,
+                    "reversal_entry_id": None,
+                }
+            )
+            operations.append(
+                {
+                    "id": new_id(),
+                    "created_at": now,
+                    "kind": ChainOperationKind.mint,
+                    "entry_id": entry_id,
+                    "issuance_id": issuance_id,
+                    "municipality_id": plan.towns[town],
+                    "user_id": plan.users[user],
+                    "reference": chain_reference(issuance_id),
+                    "amount_go": amount,
+                    "state": ChainState.confirmed,
+                    "attempts": 1,
+                    "next_attempt_at": now,
+                    "recipient_address": plan.addresses[user],
+                    "transaction_id": None,
+                    "tx_hash": tx_hash,
+                    "block_number": block,
+                    "last_error": None,
+                    "updated_at": now,
+                }
+            )
+        with Session(engine) as session, session.begin():
+            for model, rows in (
+                (JournalEntry, entries),
+                (Posting, postings),
+                (Issuance, issuances),
+                (ChainOperation, operations),
+            ):
+                session.execute(insert(model), rows)
+    engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000, help="issuances (default 100,000)")
+    parser.add_argument("--users", type=int, help="supporters (default: count / 10)")
+    parser.add_argument("--batch", type=int, default=300, help="mints per transaction (<= 315)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server (a temporary "
+        "database is created and dropped); default: a SQLite file",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of reconcile()")
+    args = parser.parse_args()
+    users = args.users or max(1, args.count // 10)
+
+    with tempfile.TemporaryDirectory(prefix="kokudaka-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        with AnvilNode(tmp / "anvil") as node, database(args.postgres, tmp) as url:
+            client = ChainClient(node.rpc_url, request_timeout=120)
+            token = client.deploy_koku(ADMIN_KEY)
+            deployed_block = client.block_number()
+            minter = client.account(MINTER_KEY).address
+            client.configure_minter(ADMIN_KEY, minter, 10**15)
+            plan = Plan(args.count, users, args.seed)
+
+            log(
+                f"minting {args.count:,} issuances to {users:,} addresses on anvil "
+                f"(batches of {args.batch})"
+            )
+            started = time.perf_counter()
+            mined = mint_everything(client, plan, args.batch)
+            log(
+                f"minted in {time.perf_counter() - started:.1f} s "
+                f"({len(mined)} transactions, up to block {client.block_number()})"
+            )
+
+            log(f"writing the ledger ({make_url(url).get_backend_name()})")
+            started = time.perf_counter()
+            migrate(url)
+            insert_ledger(
+                url,
+                plan,
+                mined,
+                args.batch,
+                {
+                    "chain_id": client.chain_id(),
+                    "token_address": token,
+                    "admin_address": client.account(ADMIN_KEY).address,
+                    "minter_address": minter,
+                    "deployed_block": deployed_block,
+                },
+            )
+            log(f"ledger written in {time.perf_counter() - started:.1f} s")
+
+            engine = create_db_engine(url)
+            with Session(engine) as session:
+                deployment = session.query(ChainDeployment).one()
+                phases: list[tuple[str, int, float]] = []
+                started = time.perf_counter()
+
+                def progress(phase: str, done: int) -> None:
+                    phases.append((phase, done, time.perf_counter() - started))
+
+                log("reconciling")
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler is not None:
+                    profiler.enable()
+                report = reconcile(
+                    session, client, deployment, progress=progress, progress_every=10_000
+                )
+                elapsed = time.perf_counter() - started
+                if profiler is not None:
+                    profiler.disable()
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+            engine.dispose()
+
+    last: dict[str, tuple[int, float]] = {}
+    for phase, done, at in phases:
+        last[phase] = (done, at)
+    for phase, (done, at) in last.items():
+        log(f"  {phase}: {done:,} by {at:.2f} s")
+    counts = report.counts
+    print()
+    print(f"status: {report.status} ({counts.discrepancies} discrepancies)")
+    print(
+        f"issuances: {counts.issuances:,}  operations: {counts.operations:,}  "
+        f"minted events: {counts.minted_events:,}  addresses: {counts.addresses:,}  "
+        f"people: {counts.users:,}"
+    )
+    print(f"reconcile(): {elapsed:.2f} s = {counts.issuances / elapsed:,.0f} issuances/s")
+    projected = elapsed * TARGET / counts.issuances
+    print(
+        f"extrapolated to {TARGET:,} issuances: {projected:.1f} s "
+        f"({'within' if projected <= 60 else 'OVER'} the 60 s target)"
+    )
+    return 0 if report.status == "clean" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,7 +48,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kokudaka.db'}"
         return
     name = f"kokudaka_test_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    # Pre-ping: a test may restart the server (tests/settlement), killing pooled connections.
+    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin_engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:

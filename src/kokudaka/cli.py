@@ -50,6 +50,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.chain.runtime import run_worker
+
+    migrate(settings)
+    return run_worker(settings, manage_anvil=args.manage_anvil)
+
+
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings)
     print(f"database at head: {settings.sqlalchemy_url}")
@@ -113,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(handler=_serve)
+
+    worker = sub.add_parser(
+        "worker", help="settle the chain outbox (mints and burns) until SIGINT or SIGTERM"
+    )
+    worker.add_argument(
+        "--manage-anvil",
+        action="store_true",
+        help="start a local anvil when KOKUDAKA_CHAIN_RPC_URL is empty (default: connect to "
+        "the one `kokudaka serve` manages on KOKUDAKA_ANVIL_PORT)",
+    )
+    worker.set_defaults(handler=_worker)
 
     sub.add_parser("migrate", help="bring the database schema to head").set_defaults(
         handler=_migrate

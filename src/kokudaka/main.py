@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from kokudaka import __version__
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
@@ -27,8 +28,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        app.state.engine.dispose()
+        runtime = None
+        if settings.chain_enabled:
+            # The node, the KOKU deployment check and the settlement worker (chain/runtime.py).
+            from kokudaka.chain.runtime import ChainRuntime
+
+            runtime = ChainRuntime(settings, app.state.sessionmaker)
+            await run_in_threadpool(runtime.start)
+        app.state.chain_runtime = runtime
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await run_in_threadpool(runtime.stop)
+            app.state.engine.dispose()
 
     app = FastAPI(
         title="Kokudaka API",

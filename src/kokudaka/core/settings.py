@@ -97,7 +97,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"development secrets refused in production: {', '.join(bad)}")
             if len(self.jwt_secret) < 32:
                 raise ValueError("KOKUDAKA_JWT_SECRET must be at least 32 characters")
+            self._refuse_dev_chain_keys()
         return self
+
+    def _refuse_dev_chain_keys(self) -> None:
+        # Anvil's keys are public: whoever reads a foundry tutorial could mint or administer.
+        from kokudaka.chain.devkeys import is_dev_key
+
+        keys = {"KOKUDAKA_DEPLOYER_KEY": self.deployer_key, "KOKUDAKA_MINTER_KEY": self.minter_key}
+        dev = [name for name, key in keys.items() if key and is_dev_key(key)]
+        if dev:
+            raise ValueError(f"anvil development keys refused in production: {', '.join(dev)}")
+        if self.chain_enabled:
+            empty = [name for name, key in keys.items() if not key]
+            if empty:
+                raise ValueError(f"required in production: {', '.join(empty)}")
 
 
 @lru_cache

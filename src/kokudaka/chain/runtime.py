@@ -1,0 +1,221 @@
+"""The chain side of a running service: the node, the deployment and the settlement worker.
+
+:class:`ChainRuntime` is started by the app's lifespan when ``KOKUDAKA_CHAIN_ENABLED`` is true.
+With ``KOKUDAKA_CHAIN_RPC_URL`` empty it runs and supervises a local anvil, its state kept in
+``<data_dir>/chain/anvil-state.json`` (restarted if it dies; stopped with SIGTERM so the state is
+written); otherwise it connects to the given node. It then checks or makes the KOKU deployment
+(:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs a
+:class:`~kokudaka.chain.settlement.SettlementWorker` in a background thread.
+
+``kokudaka worker`` runs :func:`run_worker`: the same, in its own process, without starting an
+anvil unless asked to (with an empty RPC URL it connects to the anvil that ``kokudaka serve``
+manages on ``KOKUDAKA_ANVIL_PORT``). Several workers and services may settle one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
+from kokudaka.chain.errors import ChainError, ChainUnavailable
+from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.settlement import SettlementWorker, backoff_seconds
+from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.settings import Settings
+from kokudaka.models import ChainDeployment
+
+__all__ = [
+    "ANVIL_BLOCK_TIME",
+    "ANVIL_GAS_LIMIT",
+    "ANVIL_STATE_INTERVAL",
+    "ChainRuntime",
+    "managed_anvil",
+    "run_worker",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Interval mining by default (see kokudaka.chain.settlement for why not automine).
+ANVIL_BLOCK_TIME = 1.0
+#: Seconds between state dumps: what a kill -9 of anvil can lose (the worker repairs it).
+ANVIL_STATE_INTERVAL = 5
+#: Block gas limit of the managed anvil: ~60 full mint batches (~19k issuances) per block, so
+#: the chain keeps up with the worker. Each transaction stays under the 2**24 cap of EIP-7825.
+ANVIL_GAS_LIMIT = 1_000_000_000
+
+
+def managed_anvil(settings: Settings) -> AnvilNode:
+    """The local anvil the service manages: fixed port, state file, interval mining."""
+    chain_dir = Path(settings.data_dir) / "chain"
+    return AnvilNode(
+        chain_dir,
+        port=settings.anvil_port,
+        chain_id=settings.chain_id,
+        state_file=chain_dir / "anvil-state.json",
+        state_interval=ANVIL_STATE_INTERVAL,
+        block_time=settings.anvil_block_time or ANVIL_BLOCK_TIME,
+        gas_limit=ANVIL_GAS_LIMIT,
+    )
+
+
+class ChainRuntime:
+    """Node, client, deployment and worker thread of one process.
+
+    ``deployment`` stays ``None`` until the deployment is checked (the ``/v1/chain`` endpoints
+    answer 503 meanwhile); ``client`` is for request handlers (the worker has its own).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        manage_anvil: bool | None = None,
+        start_worker: bool = True,
+        supervise_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        manage = not settings.chain_rpc_url if manage_anvil is None else manage_anvil
+        self.node: AnvilNode | None = managed_anvil(settings) if manage else None
+        self.rpc_url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.anvil_port}"
+        self.client = ChainClient(self.rpc_url)
+        self.deployment: ChainDeployment | None = None
+        self.worker: SettlementWorker | None = None
+        self.start_worker = start_worker
+        self.supervise_interval = supervise_interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.error: BaseException | None = None
+        """Why settlement is not running, if it is not (shown by health checks and logs)."""
+
+    def start(self) -> None:
+        """Start the node (if managed), check the deployment, start the worker thread.
+
+        Raises :class:`DeploymentMismatch` (a chain that lost the contract) so the service does
+        not start on it. An unreachable external node only delays settlement: the deployment
+        check is retried in the background.
+        """
+        if self.node is not None:
+            self.node.start()
+            self._spawn(self._supervise, "anvil-supervisor")
+        try:
+            self._connect()
+        except ChainUnavailable as exc:
+            logger.warning(
+                "chain at %s unavailable (%s); retrying in the background", self.rpc_url, exc
+            )
+            self._spawn(self._connect_then_settle, "chain-connect")
+            return
+        if self.start_worker:
+            self._spawn(self._settle, "settlement")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the worker, then the node (SIGTERM, so anvil writes its state)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        if self.node is not None:
+            self.node.stop()
+
+    def __enter__(self) -> ChainRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ internals
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=f"kokudaka-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _connect(self) -> None:
+        self.deployment = ensure_deployment(self.session_factory, self.client, self.settings)
+        worker_client = ChainClient(self.rpc_url, koku_address=self.deployment.token_address)
+        self.worker = SettlementWorker(
+            self.session_factory, worker_client, self.settings, self.deployment
+        )
+
+    def _connect_then_settle(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except ChainUnavailable as exc:
+                attempt += 1
+                pause = backoff_seconds(attempt, base=1.0, cap=60.0)
+                logger.warning("chain still unavailable (%s); retry in %.1fs", exc, pause)
+                self._stop.wait(pause)
+                continue
+            except ChainError as exc:
+                self.error = exc
+                logger.critical("settlement not started: %s", exc)
+                return
+            break
+        if self.start_worker and not self._stop.is_set():
+            self._settle()
+
+    def _settle(self) -> None:
+        assert self.worker is not None
+        self.worker.run_forever(self._stop)
+        if self.worker.fatal_error is not None:
+            self.error = self.worker.fatal_error
+
+    def _supervise(self) -> None:
+        """Restart the managed anvil if it dies; the worker notices the gap and repairs it."""
+        assert self.node is not None
+        failures = 0
+        while not self._stop.wait(self.supervise_interval):
+            if self.node.running:
+                failures = 0
+                continue
+            failures += 1
+            logger.error("managed anvil is not running; restarting it (attempt %s)", failures)
+            try:
+                self.node.start()
+            except ChainError as exc:
+                logger.error("anvil restart failed: %s", exc)
+                self._stop.wait(backoff_seconds(failures, base=1.0, cap=30.0))
+
+
+def run_worker(settings: Settings, *, manage_anvil: bool = False) -> int:
+    """``kokudaka worker``: settle until SIGINT or SIGTERM; returns the exit status."""
+    engine = create_db_engine(settings.sqlalchemy_url)
+    runtime = ChainRuntime(settings, create_sessionmaker(engine), manage_anvil=manage_anvil)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping the settlement worker", signum)
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        runtime.start()
+        logger.info("settlement worker running against %s", runtime.rpc_url)
+        while not stopping.wait(1.0):
+            if runtime.error is not None:
+                break
+    except DeploymentMismatch as exc:
+        logger.critical("%s", exc)
+        return 2
+    finally:
+        runtime.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.dispose()
+    if runtime.error is not None:
+        logger.critical("settlement stopped: %s", runtime.error)
+        return 1
+    return 0

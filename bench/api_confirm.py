@@ -123,7 +123,7 @@ def ceiling_app() -> FastAPI:
     hop for the INSERT and its commit.
     """
     engine = create_db_engine(os.environ[CEILING_URL_ENV])
-    limiter = create_db_limiter()
+    limiter = create_db_limiter(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -43,6 +43,7 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    Work,
 )
 from tests.world import PRICE_YEN_PER_GO, SEASON, Person, World, build_world
 
@@ -296,6 +297,26 @@ def test_ledger_invariants_hold_under_random_operations(
         @invariant()
         def cap_is_never_passed(self) -> None:
             assert self._issued() <= CAP_GO
+
+        @invariant()
+        def running_totals_equal_their_sums(self) -> None:
+            with db() as session:
+                for policy in session.scalars(select(MunicipalityPolicy)):
+                    summed = session.scalar(
+                        select(func.coalesce(func.sum(Issuance.amount_go), 0)).where(
+                            Issuance.municipality_id == policy.municipality_id,
+                            Issuance.season == policy.season,
+                        )
+                    )
+                    assert policy.issued_go == summed
+                for work in session.scalars(select(Work)):
+                    subscribed = session.scalar(
+                        select(func.coalesce(func.sum(Investment.amount_yen), 0)).where(
+                            Investment.work_id == work.id, Investment.status != "cancelled"
+                        )
+                    )
+                    assert work.subscribed_yen == subscribed
+                    assert work.subscribed_yen <= work.offer_yen
 
         @invariant()
         def no_cause_issues_twice(self) -> None:

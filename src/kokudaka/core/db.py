@@ -62,8 +62,15 @@ def create_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def create_db_limiter() -> anyio.Semaphore:
-    return anyio.Semaphore(POOL_SIZE)
+def create_db_limiter(engine: Engine) -> anyio.Semaphore:
+    """How many requests may hold a database session at once.
+
+    SQLite has one writer at a time and every transaction takes the write lock at
+    BEGIN, so more than one admitted request would only wait inside SQLite's busy
+    handler, which sleeps and retries unfairly (seconds of tail latency under load).
+    Admitting one at a time makes them queue in order on the event loop instead.
+    """
+    return anyio.Semaphore(1 if engine.dialect.name == "sqlite" else POOL_SIZE)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -84,12 +91,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session = factory()
         try:
             yield session
-            await run_in_threadpool(session.commit)
         except BaseException:
-            await run_in_threadpool(session.rollback)
+            await run_in_threadpool(session.close)  # closing rolls back
             raise
-        finally:
-            await run_in_threadpool(session.close)
+        await run_in_threadpool(_commit_and_close, session)
+
+
+def _commit_and_close(session: Session) -> None:
+    # One thread hop for both: each hop costs more than either call on a fast path.
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

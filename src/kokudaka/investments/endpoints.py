@@ -74,8 +74,7 @@ def get_investment(
 def confirm_investment(
     investment_id: uuid.UUID, body: PaymentConfirmation, session: DbSession, admin: TownAdmin
 ) -> InvestmentRead:
-    investment = service.confirm_by_admin(session, admin, investment_id, body.payment_reference)
-    return service.to_read(session, investment)
+    return service.confirm_by_admin(session, admin, investment_id, body.payment_reference)
 
 
 @router.post(
@@ -121,8 +120,4 @@ async def payment_webhook(
         raise Unprocessable("validation_error") from exc
 
     # The database work is synchronous; run it off the event loop.
-    def _apply() -> InvestmentRead:
-        investment = service.confirm_by_webhook(session, event)
-        return service.to_read(session, investment)
-
-    return await run_in_threadpool(_apply)
+    return await run_in_threadpool(service.confirm_by_webhook, session, event)

@@ -15,17 +15,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kokudaka.auth.permissions import audits_municipality, manages_municipality
 from kokudaka.core.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from kokudaka.core.ids import new_id
 from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentCreate, InvestmentRead, PaymentWebhookEvent
 from kokudaka.ledger import service as ledger
-from kokudaka.ledger.schemas import issuance_reads
+from kokudaka.ledger.schemas import IssuanceRead, issuance_read_of, issuance_reads
 from kokudaka.models import (
+    ChainOperation,
     IdempotencyRecord,
     Investment,
     InvestmentStatus,
@@ -36,13 +38,26 @@ from kokudaka.models import (
     Role,
     User,
     Work,
+    utcnow,
 )
 
 IDEMPOTENCY_SCOPE = "investments.create"
 
 
-def to_read(session: Session, investment: Investment) -> InvestmentRead:
-    issuance = session.scalar(select(Issuance).where(Issuance.investment_id == investment.id))
+def to_read(
+    session: Session,
+    investment: Investment,
+    issued: tuple[Issuance, ChainOperation] | None = None,
+) -> InvestmentRead:
+    """The read model; pass ``issued`` when the caller has just written it, to spare
+    the queries, or nothing to look it up (none exists before confirmation)."""
+    if issued is not None:
+        issuance_read: IssuanceRead | None = issuance_read_of(*issued)
+    elif investment.status is InvestmentStatus.confirmed:
+        issuance = session.scalar(select(Issuance).where(Issuance.investment_id == investment.id))
+        issuance_read = issuance_reads(session, [issuance])[0] if issuance else None
+    else:
+        issuance_read = None
     return InvestmentRead(
         id=investment.id,
         supporter_id=investment.supporter_id,
@@ -57,7 +72,7 @@ def to_read(session: Session, investment: Investment) -> InvestmentRead:
         created_at=investment.created_at,
         confirmed_at=investment.confirmed_at,
         cancelled_at=investment.cancelled_at,
-        issuance=issuance_reads(session, [issuance])[0] if issuance else None,
+        issuance=issuance_read,
     )
 
 
@@ -68,13 +83,14 @@ def request_fingerprint(body: InvestmentCreate) -> str:
 
 def claim_idempotency_key(
     session: Session, user: User, key: str, fingerprint: str
-) -> IdempotencyRecord | None:
-    """Reserve ``key`` for this request, or return the record of the first request.
+) -> tuple[IdempotencyRecord, bool]:
+    """Reserve ``key`` for this request, or find the record of the first request.
 
     The reservation is an insert under a unique constraint, inside a savepoint: on
     PostgreSQL a concurrent retry with the same key blocks on that insert until the
     first request commits, then finds its record and replays it; on SQLite the write
-    lock taken at BEGIN already serialises them. Returns None when the key is new.
+    lock taken at BEGIN already serialises them. Returns the record and whether it
+    is the first request's (to replay) rather than a new reservation.
     """
     existing = session.scalar(
         select(IdempotencyRecord).where(
@@ -95,7 +111,7 @@ def claim_idempotency_key(
         try:
             with session.begin_nested():
                 session.add(record)
-            return None
+            return record, False
         except IntegrityError:
             existing = session.scalar(
                 select(IdempotencyRecord).where(
@@ -107,7 +123,7 @@ def claim_idempotency_key(
             assert existing is not None
     if existing.request_hash != fingerprint:
         raise Unprocessable("idempotency_key_reused")
-    return existing
+    return existing, True
 
 
 def create_investment(
@@ -115,9 +131,9 @@ def create_investment(
 ) -> tuple[int, dict[str, Any], bool]:
     """Returns (status, body, replayed). A retry with the same key gets the first answer."""
     fingerprint = request_fingerprint(body)
-    previous = claim_idempotency_key(session, supporter, idempotency_key, fingerprint)
-    if previous is not None:
-        return previous.response_status, previous.response_body, True
+    record, replay = claim_idempotency_key(session, supporter, idempotency_key, fingerprint)
+    if replay:
+        return record.response_status, record.response_body, True
 
     work = session.scalar(select(Work).where(Work.id == body.work_id).with_for_update())
     if work is None:
@@ -135,16 +151,13 @@ def create_investment(
     go_amount, remainder = divmod(body.amount_yen, policy.price_yen_per_go)
     if go_amount == 0:
         raise Unprocessable("investment_too_small", price_yen_per_go=policy.price_yen_per_go)
-    subscribed = session.scalar(
-        select(func.coalesce(func.sum(Investment.amount_yen), 0)).where(
-            Investment.work_id == work.id, Investment.status != InvestmentStatus.cancelled
-        )
-    )
-    remaining = work.offer_yen - int(subscribed or 0)
+    remaining = work.offer_yen - work.subscribed_yen
     if body.amount_yen > remaining:
         raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
+    work.subscribed_yen += body.amount_yen
 
     investment = Investment(
+        id=new_id(),
         supporter_id=supporter.id,
         work_id=work.id,
         municipality_id=work.municipality_id,
@@ -153,18 +166,10 @@ def create_investment(
         go_amount=go_amount,
         remainder_yen=remainder,
         status=InvestmentStatus.pending_payment,
+        created_at=utcnow(),
     )
     session.add(investment)
-    session.flush()
     response = to_read(session, investment).model_dump(mode="json")
-    record = session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == supporter.id,
-            IdempotencyRecord.scope == IDEMPOTENCY_SCOPE,
-            IdempotencyRecord.key == idempotency_key,
-        )
-    )
-    assert record is not None
     record.response_status = 201
     record.response_body = response
     session.flush()
@@ -196,7 +201,7 @@ def _lock_pending(session: Session, investment_id: uuid.UUID) -> Investment:
 
 def _confirm(
     session: Session, investment: Investment, payment_reference: str, actor: User | None
-) -> Investment:
+) -> InvestmentRead:
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
     work = session.get(Work, investment.work_id)
@@ -207,7 +212,7 @@ def _confirm(
     investment.payment_reference = payment_reference
     investment.confirmed_at = datetime.now(UTC)
     investment.confirmed_by_id = actor.id if actor else None
-    ledger.issue(
+    issued = ledger.issue_with_mint(
         session,
         municipality_id=investment.municipality_id,
         season=work.season,
@@ -224,13 +229,12 @@ def _confirm(
         ),
         actor_id=actor.id if actor else None,
     )
-    session.flush()
-    return investment
+    return to_read(session, investment, issued)
 
 
 def confirm_by_admin(
     session: Session, admin: User, investment_id: uuid.UUID, payment_reference: str
-) -> Investment:
+) -> InvestmentRead:
     investment = _lock_pending(session, investment_id)
     if not manages_municipality(admin, investment.municipality_id):
         raise NotFound("Investment")
@@ -245,6 +249,9 @@ def cancel(session: Session, user: User, investment_id: uuid.UUID) -> Investment
         raise NotFound("Investment")
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
+    work = session.scalar(select(Work).where(Work.id == investment.work_id).with_for_update())
+    assert work is not None
+    work.subscribed_yen -= investment.amount_yen
     investment.status = InvestmentStatus.cancelled
     investment.cancelled_at = datetime.now(UTC)
     session.flush()
@@ -278,7 +285,7 @@ def verify_webhook_signature(
         raise BadRequest("webhook_stale")
 
 
-def confirm_by_webhook(session: Session, event: PaymentWebhookEvent) -> Investment:
+def confirm_by_webhook(session: Session, event: PaymentWebhookEvent) -> InvestmentRead:
     """Confirm from a verified provider event; a replayed event id is refused."""
     try:
         with session.begin_nested():

@@ -55,6 +55,29 @@ def chain_status_by_entry(
     return {op.entry_id: ChainStatus.model_validate(op) for op in operations}
 
 
+def issuance_read_of(issuance: Issuance, mint: ChainOperation | None) -> IssuanceRead:
+    i = issuance
+    return IssuanceRead(
+        id=i.id,
+        entry_id=i.entry_id,
+        kind=i.kind,
+        municipality_id=i.municipality_id,
+        season=i.season,
+        recipient_id=i.recipient_id,
+        amount=Amount.of(i.amount_go),
+        farmer_id=i.farmer_id,
+        work_id=i.work_id,
+        investment_id=i.investment_id,
+        activity_id=i.activity_id,
+        contribution_id=i.contribution_id,
+        price_yen_per_go=i.price_yen_per_go,
+        go_per_hour=i.go_per_hour,
+        reversal_entry_id=i.reversal_entry_id,
+        created_at=i.created_at,
+        chain=ChainStatus.model_validate(mint) if mint is not None else None,
+    )
+
+
 def issuance_reads(session: Session, issuances: Sequence[Issuance]) -> list[IssuanceRead]:
     """Issuance reads with their mint's chain state, in one extra query for the page."""
     chain = chain_status_by_entry(session, [i.entry_id for i in issuances])

@@ -24,6 +24,7 @@ from kokudaka.models import (
     AccountKind,
     ChainOperation,
     ChainOperationKind,
+    ChainState,
     EntryKind,
     Issuance,
     IssuanceKind,
@@ -40,41 +41,47 @@ def chain_reference(value: uuid.UUID) -> str:
     return "0x" + issuance_ref(value).hex()
 
 
-def _account(
-    session: Session,
-    key: str,
-    kind: AccountKind,
-    municipality_id: uuid.UUID | None,
-    user_id: uuid.UUID | None,
-) -> uuid.UUID:
-    """Get or create an account by its unique key, safe under concurrent first use."""
-    account_id = session.scalar(select(Account.id).where(Account.key == key))
-    if account_id is not None:
-        return account_id
-    values = {
-        "id": new_id(),
-        "key": key,
-        "kind": kind,
-        "municipality_id": municipality_id,
-        "user_id": user_id,
-        "created_at": utcnow(),
-    }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Account).values(**values).on_conflict_do_nothing(index_elements=["key"]))
-    created = session.scalar(select(Account.id).where(Account.key == key))
-    assert created is not None
-    return created
+def _account_ids(
+    session: Session, wanted: dict[str, tuple[AccountKind, uuid.UUID | None, uuid.UUID | None]]
+) -> dict[str, uuid.UUID]:
+    """Get or create accounts by their unique keys, in one query when they all exist.
 
-
-def issuance_account_id(session: Session, municipality_id: uuid.UUID) -> uuid.UUID:
-    return _account(
-        session, f"issuance:{municipality_id}", AccountKind.issuance, municipality_id, None
+    Creation is an insert that ignores a conflict, so two first uses at once (two
+    requests for a new supporter) both end with the one account.
+    """
+    found = dict(
+        session.execute(select(Account.key, Account.id).where(Account.key.in_(list(wanted)))).all()
     )
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        for key in missing:
+            kind, municipality_id, user_id = wanted[key]
+            session.execute(
+                insert(Account)
+                .values(
+                    id=new_id(),
+                    key=key,
+                    kind=kind,
+                    municipality_id=municipality_id,
+                    user_id=user_id,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+        found.update(
+            session.execute(select(Account.key, Account.id).where(Account.key.in_(missing))).all()
+        )
+    return found
 
 
-def holder_account_id(session: Session, user_id: uuid.UUID) -> uuid.UUID:
-    return _account(session, f"holder:{user_id}", AccountKind.holder, None, user_id)
+def issuance_account_key(municipality_id: uuid.UUID) -> str:
+    return f"issuance:{municipality_id}"
+
+
+def holder_account_key(user_id: uuid.UUID) -> str:
+    return f"holder:{user_id}"
 
 
 def lock_policy(session: Session, municipality_id: uuid.UUID, season: int) -> MunicipalityPolicy:
@@ -92,7 +99,11 @@ def lock_policy(session: Session, municipality_id: uuid.UUID, season: int) -> Mu
 
 
 def issued_go(session: Session, municipality_id: uuid.UUID, season: int) -> int:
-    """Gross go issued by a town in a season (reversals do not give cap back)."""
+    """Gross go issued by a town in a season, summed from the issuances.
+
+    The hot path reads the running total ``MunicipalityPolicy.issued_go`` instead;
+    this sum is what that total is checked against.
+    """
     total = session.scalar(
         select(func.coalesce(func.sum(Issuance.amount_go), 0)).where(
             Issuance.municipality_id == municipality_id, Issuance.season == season
@@ -127,30 +138,60 @@ def issue(
     cause: IssuanceCause,
     actor_id: uuid.UUID | None,
 ) -> Issuance:
+    """Issue ``amount_go`` to ``recipient`` (see :func:`issue_with_mint`)."""
+    issuance, _ = issue_with_mint(
+        session,
+        municipality_id=municipality_id,
+        season=season,
+        recipient=recipient,
+        amount_go=amount_go,
+        cause=cause,
+        actor_id=actor_id,
+    )
+    return issuance
+
+
+def issue_with_mint(
+    session: Session,
+    *,
+    municipality_id: uuid.UUID,
+    season: int,
+    recipient: User,
+    amount_go: int,
+    cause: IssuanceCause,
+    actor_id: uuid.UUID | None,
+) -> tuple[Issuance, ChainOperation]:
+    """Write the entry, its postings, the issuance and its pending mint, all in one
+    flush; returns the issuance and its mint."""
     if amount_go <= 0:
         raise ValueError("an issuance must be positive")
     policy = lock_policy(session, municipality_id, season)
-    already = issued_go(session, municipality_id, season)
-    if already + amount_go > policy.yearly_cap_go:
-        raise Conflict("issuance_cap_exceeded", remaining_go=max(policy.yearly_cap_go - already, 0))
-    source = issuance_account_id(session, municipality_id)
-    target = holder_account_id(session, recipient.id)
+    if policy.issued_go + amount_go > policy.yearly_cap_go:
+        raise Conflict(
+            "issuance_cap_exceeded", remaining_go=max(policy.yearly_cap_go - policy.issued_go, 0)
+        )
+    policy.issued_go += amount_go
+    source_key = issuance_account_key(municipality_id)
+    target_key = holder_account_key(recipient.id)
+    accounts = _account_ids(
+        session,
+        {
+            source_key: (AccountKind.issuance, municipality_id, None),
+            target_key: (AccountKind.holder, None, recipient.id),
+        },
+    )
+    # Ids are assigned here, not by the database, so every row can be added before a
+    # single flush writes them all.
     entry = JournalEntry(
+        id=new_id(),
         kind=EntryKind.issuance,
         municipality_id=municipality_id,
         idempotency_key=cause.idempotency_key,
         memo=cause.memo,
         created_by_id=actor_id,
     )
-    session.add(entry)
-    session.flush()
-    session.add_all(
-        [
-            Posting(entry_id=entry.id, account_id=source, amount_go=-amount_go),
-            Posting(entry_id=entry.id, account_id=target, amount_go=amount_go),
-        ]
-    )
     issuance = Issuance(
+        id=new_id(),
         entry_id=entry.id,
         kind=cause.kind,
         municipality_id=municipality_id,
@@ -165,21 +206,37 @@ def issue(
         price_yen_per_go=cause.price_yen_per_go,
         go_per_hour=cause.go_per_hour,
     )
-    session.add(issuance)
-    session.flush()
-    session.add(
-        ChainOperation(
-            kind=ChainOperationKind.mint,
-            entry_id=entry.id,
-            issuance_id=issuance.id,
-            municipality_id=municipality_id,
-            user_id=recipient.id,
-            reference=chain_reference(issuance.id),
-            amount_go=amount_go,
-        )
+    mint = ChainOperation(
+        id=new_id(),
+        kind=ChainOperationKind.mint,
+        entry_id=entry.id,
+        issuance_id=issuance.id,
+        municipality_id=municipality_id,
+        user_id=recipient.id,
+        reference=chain_reference(issuance.id),
+        amount_go=amount_go,
+        state=ChainState.pending,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add_all(
+        [
+            entry,
+            Posting(
+                id=new_id(),
+                entry_id=entry.id,
+                account_id=accounts[source_key],
+                amount_go=-amount_go,
+            ),
+            Posting(
+                id=new_id(), entry_id=entry.id, account_id=accounts[target_key], amount_go=amount_go
+            ),
+            issuance,
+            mint,
+        ]
     )
     session.flush()
-    return issuance
+    return issuance, mint
 
 
 def reverse(
@@ -236,6 +293,6 @@ def balance_go(session: Session, user_id: uuid.UUID) -> int:
     total = session.scalar(
         select(func.coalesce(func.sum(Posting.amount_go), 0))
         .join(Account, Account.id == Posting.account_id)
-        .where(Account.key == f"holder:{user_id}")
+        .where(Account.key == holder_account_key(user_id))
     )
     return int(total or 0)

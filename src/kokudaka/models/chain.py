@@ -21,9 +21,10 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
+from kokudaka.models.ledger import Issuance, JournalEntry
 
 
 class ChainOperationKind(StrEnum):
@@ -128,3 +129,7 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
     block_number: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # For insert ordering in a single flush (see Posting.entry); never loaded implicitly.
+    entry: Mapped[JournalEntry] = relationship(lazy="raise")
+    issuance: Mapped[Issuance] = relationship(lazy="raise")

@@ -39,6 +39,7 @@ class Work(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("planned_yield_go > 0", name="planned_yield_positive"),
         CheckConstraint("offer_yen >= 0", name="offer_non_negative"),
+        CheckConstraint("subscribed_yen >= 0", name="subscribed_non_negative"),
         CheckConstraint("field_area_m2 > 0", name="field_area_positive"),
         Index("ix_works_municipality_id_season", "municipality_id", "season"),
     )
@@ -54,5 +55,8 @@ class Work(IdMixin, CreatedAtMixin, Base):
     planned_yield_go: Mapped[int]
     """Planned harvest in go; the rice bills are later sized by actual against plan."""
     offer_yen: Mapped[int]
+    subscribed_yen: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Running total of yen in this work's investments that are not cancelled, kept on
+    the row each investment locks; it never passes ``offer_yen``."""
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

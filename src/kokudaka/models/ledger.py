@@ -12,7 +12,7 @@ import uuid
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
 
@@ -69,6 +69,10 @@ class Posting(IdMixin, Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     amount_go: Mapped[int]
 
+    # Declared so the unit of work inserts entries before the rows that point at them
+    # when one flush writes them all; never loaded implicitly.
+    entry: Mapped[JournalEntry] = relationship(lazy="raise")
+
 
 class IssuanceKind(StrEnum):
     investment = "investment"
@@ -108,3 +112,6 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
         ForeignKey("journal_entries.id"), unique=True
     )
     """Set when a town administrator reversed this issuance."""
+
+    # For insert ordering in a single flush (see Posting.entry); never loaded implicitly.
+    entry: Mapped[JournalEntry] = relationship(foreign_keys=[entry_id], lazy="raise")

@@ -45,6 +45,7 @@ class MunicipalityPolicy(IdMixin, Base):
         CheckConstraint("price_yen_per_go > 0", name="price_positive"),
         CheckConstraint("volunteer_go_per_hour >= 0", name="volunteer_rate_non_negative"),
         CheckConstraint("yearly_cap_go >= 0", name="cap_non_negative"),
+        CheckConstraint("issued_go >= 0", name="issued_non_negative"),
     )
 
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
@@ -55,4 +56,8 @@ class MunicipalityPolicy(IdMixin, Base):
     """Go issued per hour of approved volunteering, unless an activity sets less."""
     yearly_cap_go: Mapped[int]
     """Most go the municipality may issue in this season, investments and volunteering."""
+    issued_go: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Running total of go issued in this season, kept on the row every issuance locks
+    so the cap check costs the same in December as in April. It always equals the sum
+    of the season's issuances; the ledger tests and reconciliation check that."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

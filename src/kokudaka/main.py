@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.db_limiter = create_db_limiter()
+    app.state.db_limiter = create_db_limiter(engine)
     install_error_handlers(app)
     include_routers(app)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Protocol
 
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
@@ -32,13 +33,14 @@ KOKU_DECIMALS = 3
 
 
 class ChainRuntimeLike(Protocol):
-    """What these endpoints need of ``app.state.chain_runtime``."""
+    """What these endpoints need of ``app.state.chain_runtime`` (a ``ChainRuntime``)."""
 
     @property
     def client(self) -> ChainClient: ...
 
     @property
-    def deployment(self) -> ChainDeployment: ...
+    def deployment(self) -> ChainDeployment | None:
+        """None until the runtime has checked the deployment."""
 
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -53,11 +55,12 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("chain_unavailable", headers={"Retry-After": "5"})
 
 
-def _runtime(request: Request) -> ChainRuntimeLike:
+def _runtime(request: Request) -> tuple[ChainClient, ChainDeployment]:
     runtime: ChainRuntimeLike | None = getattr(request.app.state, "chain_runtime", None)
-    if runtime is None or getattr(runtime, "deployment", None) is None:
+    deployment = None if runtime is None else runtime.deployment
+    if runtime is None or deployment is None:
         raise _unavailable()
-    return runtime
+    return runtime.client, deployment
 
 
 class ChainRead(ResponseModel):
@@ -77,15 +80,14 @@ class ChainRead(ResponseModel):
     responses=_UNAVAILABLE,
 )
 def chain_info(request: Request) -> ChainRead:
-    runtime = _runtime(request)
-    deployment = runtime.deployment
+    client, deployment = _runtime(request)
     try:
-        block_number = runtime.client.block_number()
+        block_number = client.block_number()
     except ChainError:
         raise _unavailable() from None
     return ChainRead(
         chain_id=deployment.chain_id,
-        token_address=deployment.token_address,
+        token_address=to_checksum_address(deployment.token_address),
         name=KOKU_NAME,
         symbol=KOKU_SYMBOL,
         decimals=KOKU_DECIMALS,
@@ -126,8 +128,8 @@ def reconciliation(
         if scope is not None and municipality_id not in scope:
             raise Forbidden()
         scope = [municipality_id]
-    runtime = _runtime(request)
+    client, deployment = _runtime(request)
     try:
-        return reconcile(session, runtime.client, runtime.deployment, scope, limit=limit)
+        return reconcile(session, client, deployment, scope, limit=limit)
     except ChainError:
         raise _unavailable() from None

@@ -195,7 +195,7 @@ def assert_exactly_once(
             assert minted[ref] == 1, f"{op.reference} minted {minted[ref]} times"
             event = events[(op.reference, op.tx_hash.lower())]
             assert event.amount == op.amount_go
-            assert event.to == op.recipient_address
+            assert event.to.lower() == (op.recipient_address or "").lower()
             assert event.block_number == op.block_number
         else:
             assert burned[ref] == 1, f"{op.reference} burned {burned[ref]} times"

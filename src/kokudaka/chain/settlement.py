@@ -63,13 +63,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final, cast
 
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import CursorResult, Select, func, insert, select, update
+from sqlalchemy import CursorResult, Select, func, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -122,6 +124,13 @@ _PERMANENT_REVERTS: Final = frozenset(
 )
 
 _rng = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+@lru_cache(maxsize=65_536)
+def _checksummed(address: str) -> str | None:
+    """The EIP-55 form of a wallet address, or None if it is not one (cached: supporters
+    receive many issuances, and each checksum costs a keccak)."""
+    return to_checksum_address(address) if is_address(address) else None
 
 
 def _rowcount(result: Any) -> int:
@@ -235,6 +244,7 @@ class SettlementWorker:
         reorg_check_seconds: float = 30.0,
         reorg_depth: int = 64,
         backoff_max_seconds: float = 30.0,
+        receipt_threads: int = 4,
         name: str = "settlement",
     ) -> None:
         self.session_factory = session_factory
@@ -262,7 +272,14 @@ class SettlementWorker:
         client.use_koku(deployment.token_address)
         with session_factory() as session:
             self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._pool = ThreadPoolExecutor(max_workers=receipt_threads, thread_name_prefix=name)
+        # One thread sends, in nonce order, while the next batch is claimed and signed.
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-send")
+        self._prefetched: dict[str, Future[dict[str, Any] | None]] = {}
+        self._prefetch_checked = 0.0
+        self._prefetch_head: int | None = None
         self._sent_at: dict[str, float] = {}
+        """Submitted transactions this worker sent (or saw in the pool), and when."""
         self._polled_head: int | None = None
         self._last_head: int | None = None
         self._next_lost_check = 0.0
@@ -276,8 +293,19 @@ class SettlementWorker:
 
     # ------------------------------------------------------------------ the loop
 
+    def close(self) -> None:
+        """Release the receipt threads (the worker cannot be used afterwards)."""
+        self._sender.shutdown(wait=True)
+        self._pool.shutdown(wait=False)
+
     def run_forever(self, stop_event: threading.Event) -> None:
         """Cycle until ``stop_event`` is set; retry with exponential backoff and jitter."""
+        try:
+            self._run_forever(stop_event)
+        finally:
+            self.close()
+
+    def _run_forever(self, stop_event: threading.Event) -> None:
         failures = 0
         busy_pause = min(self.settings.settlement_poll_seconds, 0.05)
         while not stop_event.is_set():
@@ -348,6 +376,7 @@ class SettlementWorker:
         # The node may come back restarted from an older state: check before trusting it.
         self._request_lost_check()
         self._sent_at.clear()
+        self._prefetched.clear()
         self._polled_head = None
         self._allowance_left = None
 
@@ -375,6 +404,39 @@ class SettlementWorker:
             .order_by(ChainTransaction.nonce)
         ).all()
         return [_Submitted(r.id, r.tx_hash, r.nonce, r.operation_count) for r in rows]
+
+    def _receipts(self, hashes: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Receipts fetched a few at a time: the node serialises a batch's hundreds of logs
+        in its own threads, so parallel requests finish several times sooner."""
+        found: dict[str, dict[str, Any] | None] = {}
+        missing: list[str] = []
+        for tx_hash in hashes:
+            early = self._prefetched.pop(tx_hash, None)
+            receipt = early.result() if early is not None else None
+            if receipt is not None:
+                found[tx_hash] = receipt
+            else:
+                missing.append(tx_hash)
+        if len(missing) == 1:
+            found[missing[0]] = self._receipt(missing[0])
+        elif missing:
+            found.update(zip(missing, self._pool.map(self._receipt, missing), strict=True))
+        return found
+
+    def _prefetch_receipts(self) -> None:
+        """While claiming: when a new block appears, start fetching the receipts of the
+        transactions sent so far, so the next poll finds most of them ready."""
+        now = time.monotonic()
+        if now - self._prefetch_checked < 0.2:
+            return
+        self._prefetch_checked = now
+        head = self.client.block_number()
+        if head == self._prefetch_head:
+            return
+        self._prefetch_head = head
+        for tx_hash in self._sent_at.copy():  # the sender thread adds to it meanwhile
+            if tx_hash not in self._prefetched:
+                self._prefetched[tx_hash] = self._pool.submit(self._receipt, tx_hash)
 
     def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
         # Raw JSON-RPC: web3's receipt formatting costs more than the request for a batch's
@@ -506,13 +568,13 @@ class SettlementWorker:
         fetch_all = head != self._polled_head
         self._polled_head = head
         outcomes: list[_Mined | _Reverted | _Replaced] = []
+        # Receipts can only have appeared in a new block, or for a transaction this worker
+        # has not seen yet (sent by another worker, or before a restart).
+        wanted = [tx.tx_hash for tx in submitted if fetch_all or tx.tx_hash not in self._sent_at]
+        receipts = self._receipts(wanted)
         now = time.monotonic()
         for tx in submitted:
-            # Receipts can only have appeared in a new block, or for a transaction this worker
-            # has not seen yet (sent by another worker, or before a restart).
-            receipt = None
-            if fetch_all or tx.tx_hash not in self._sent_at:
-                receipt = self._receipt(tx.tx_hash)
+            receipt = receipts.get(tx.tx_hash)
             if receipt is not None:
                 outcomes.append(self._mined(tx, receipt))
                 continue
@@ -607,6 +669,8 @@ class SettlementWorker:
                 tx = self._lock_tx(session, outcome.tx_id)
                 if tx is None or tx.state is not TransactionState.submitted:
                     continue  # another worker recorded it first
+                self._sent_at.pop(tx.tx_hash, None)
+                self._prefetched.pop(tx.tx_hash, None)
                 if isinstance(outcome, _Mined):
                     self._apply_mined(session, tx, outcome, now, report)
                 elif isinstance(outcome, _Reverted):
@@ -779,7 +843,8 @@ class SettlementWorker:
                 ChainOperation.state == ChainState.pending,
                 ChainOperation.next_attempt_at <= now,
             )
-            .order_by(ChainOperation.next_attempt_at, ChainOperation.id)
+            # The index order (state, next_attempt_at): no sort of every pending row.
+            .order_by(ChainOperation.next_attempt_at)
             .limit(self.batch_size)
         )
         if self._postgres:
@@ -828,14 +893,24 @@ class SettlementWorker:
         fees = self.client.fees()
         self.client.chain_id()  # cached from here on: signing does no network call
         short = False
-        while in_flight < self.max_in_flight:
-            recorded, progressed, short = self._claim(fees, self.max_in_flight - in_flight, report)
-            if recorded:
-                if send:
-                    self._send(recorded, report)
-                in_flight += len(recorded)
-            if not progressed:
-                break
+        sending: list[Future[list[_Replaced]]] = []
+        try:
+            while in_flight < self.max_in_flight:
+                recorded, progressed, short = self._claim(
+                    fees, self.max_in_flight - in_flight, report
+                )
+                if recorded:
+                    if send:
+                        sending.append(self._sender.submit(self._send, recorded, report))
+                    in_flight += len(recorded)
+                if not progressed:
+                    break
+                if sending:
+                    self._prefetch_receipts()
+        finally:
+            refused = [outcome for future in sending for outcome in future.result()]
+        if refused:
+            self._apply(refused, report)
         report.in_flight = in_flight
         if short and in_flight == 0:
             self._allowance_left = top_up_minter_allowance(
@@ -910,15 +985,16 @@ class SettlementWorker:
             for row in rows:
                 if row.kind is ChainOperationKind.mint:
                     address = row.recipient_address or row.wallet_address
+                    checksummed = _checksummed(address) if address else None
                     if address is None:
                         held.append((row.id, NO_WALLET))
-                    elif not is_address(address):
+                    elif checksummed is None:
                         failed.append((row.id, f"invalid wallet address {address!r}"))
                     elif allowance is not None and minting + row.amount_go > allowance:
                         short = True  # stays pending, untouched, until the allowance grows
                     else:
                         minting += row.amount_go
-                        mints.append((row, to_checksum_address(address)))
+                        mints.append((row, checksummed))
                     continue
                 mint = mint_of.get(row.issuance_id)
                 address = row.recipient_address or (mint[1] if mint else None)
@@ -927,14 +1003,19 @@ class SettlementWorker:
                 elif mint is None or mint[0] is not ChainState.confirmed or address is None:
                     held.append((row.id, WAITING_FOR_MINT))
                 elif len(burns) + 1 < max(room, 2):
-                    burns.append((row, to_checksum_address(address)))
+                    burns.append((row, _checksummed(address) or address))
                 # else: no room for another transaction this time; it stays pending
 
             nonces = iter(self._allocate_nonces(session, (1 if mints else 0) + len(burns)))
             recorded: list[_Recorded] = []
-            op_values: list[dict[str, Any]] = []
+            claimed = 0
 
-            def record(ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int) -> None:
+            def record(
+                ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
+            ) -> None:
+                """Insert the transaction and mark its operations submitted; ``recipient`` is
+                the SQL value that fixes each operation's recipient if it has none yet."""
+                nonlocal claimed
                 tx_id = new_id()
                 session.execute(
                     insert(ChainTransaction).values(
@@ -951,31 +1032,56 @@ class SettlementWorker:
                     )
                 )
                 recorded.append(_Recorded(tx_id, tx_hash, nonce, raw))
-                op_values.extend(
-                    {
-                        "id": row.id,
-                        "state": ChainState.submitted,
-                        "transaction_id": tx_id,
-                        "tx_hash": tx_hash,
-                        "recipient_address": address,
-                        "attempts": row.attempts + 1,
-                        "last_error": None,
-                        "updated_at": now,
-                    }
-                    for row, address in ops
+                # One statement for the whole batch, recipients included: hundreds of single-row
+                # updates would cost more than signing the batch.
+                ids = [row.id for row, _ in ops]
+                session.execute(
+                    update(ChainOperation)
+                    .where(ChainOperation.id.in_(ids))
+                    .values(
+                        state=ChainState.submitted,
+                        transaction_id=tx_id,
+                        tx_hash=tx_hash,
+                        recipient_address=func.coalesce(
+                            ChainOperation.recipient_address, recipient
+                        ),
+                        attempts=ChainOperation.attempts + 1,
+                        last_error=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
+                if self._postgres:
+                    # Under READ COMMITTED a wallet could change between our read and the
+                    # update: make sure every stored recipient is the one signed, or roll back.
+                    stored = dict(
+                        session.execute(
+                            select(ChainOperation.id, ChainOperation.recipient_address).where(
+                                ChainOperation.id.in_(ids)
+                            )
+                        ).all()
+                    )
+                    if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
+                        raise RuntimeError("a wallet changed while its batch was signed; retrying")
+                claimed += len(ops)
 
             if mints:
                 nonce = next(nonces)
                 signed = self.client.build_mint_batch_tx(
                     self._minter_key,
-                    [address for _, address in mints],
+                    # Lower case: the same address to the EVM, with no checksum to verify again.
+                    [address.lower() for _, address in mints],
                     [row.amount_go for row, _ in mints],
                     [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in mints],
                     nonce,
                     fees=fees,
                 )
-                record(mints, signed.raw, signed.tx_hash, nonce)
+                wallet = (
+                    select(User.wallet_address)
+                    .where(User.id == ChainOperation.user_id)
+                    .scalar_subquery()
+                )
+                record(mints, signed.raw, signed.tx_hash, nonce, wallet)
             for row, address in burns:
                 nonce = next(nonces)
                 signed = self.client.build_burn_with_reference_tx(
@@ -986,9 +1092,7 @@ class SettlementWorker:
                     nonce,
                     fees=fees,
                 )
-                record([(row, address)], signed.raw, signed.tx_hash, nonce)
-            if op_values:
-                session.execute(update(ChainOperation), op_values)
+                record([(row, address)], signed.raw, signed.tx_hash, nonce, literal(address))
             if held:
                 later = now + timedelta(seconds=self.hold_seconds)
                 session.execute(
@@ -1019,12 +1123,14 @@ class SettlementWorker:
         # Committed: only now may anything reach the chain.
         if self._allowance_left is not None:
             self._allowance_left -= minting
-        report.claimed += len(op_values)
+        report.claimed += claimed
         report.held += len(held)
         report.failed += len(failed)
-        return recorded, bool(op_values or held or failed), short
+        return recorded, bool(claimed or held or failed), short
 
-    def _send(self, recorded: Sequence[_Recorded], report: CycleReport) -> None:
+    def _send(self, recorded: Sequence[_Recorded], report: CycleReport) -> list[_Replaced]:
+        """Send committed transactions in nonce order (on the sender thread); returns those the
+        node refused. A node that stops answering stops the sending: the poll resends."""
         refused: list[_Replaced] = []
         for tx in recorded:
             try:
@@ -1038,8 +1144,7 @@ class SettlementWorker:
                 refused.append(_Replaced(tx.tx_id, f"refused by the node: {exc}", backoff=True))
             self._sent_at[tx.tx_hash] = time.monotonic()
             report.sent += 1
-        if refused:
-            self._apply(refused, report)
+        return refused
 
     # ------------------------------------------------------------------ convenience
 

@@ -18,12 +18,13 @@ One cycle (:meth:`SettlementWorker.run_once`):
    ``mintBatch`` (each burn is its own ``burnWithReference``), allocate nonces, sign locally,
    record each :class:`~kokudaka.models.ChainTransaction` (raw bytes and hash) and mark the
    operations ``submitted`` with its hash. **Commit, and only then send.** Many transactions are
-   sent back to back without waiting for receipts (up to ``max_in_flight``).
+   sent back to back without waiting for receipts (up to ``max_in_flight`` in flight).
 3. **Lost confirmations** (at start, every ``reorg_check_seconds``, and whenever the chain looks
    rewound: its head or the minter's nonce went back, or it was unreachable): every transaction
-   confirmed within the last ``reorg_depth`` blocks (or above the head) must still have its
-   receipt. One that lost it goes back to ``submitted``, so step 1 resends its bytes, or requeues
-   its operations if another transaction took its nonce.
+   confirmed within the last ``reorg_depth`` blocks (or above the head) must still be in a
+   block. One that is not goes back to ``submitted``, so step 1 resends its bytes, or requeues
+   its operations if another transaction took its nonce. If the contract itself is gone (a reset
+   chain) the worker stops rather than settle on a chain that diverged from the ledger.
 
 Why this is exactly once: the contract refuses a second mint of a ref (``mintBatch`` silently
 skips it, ``burnWithReference`` reverts ``AlreadyBurned``), and a transaction's hash is recorded
@@ -33,9 +34,14 @@ is sent again only after its previous transaction is proven not mined (nonce tak
 transaction, revert) or lost.
 
 **Nonces** are managed here, not by the node: the next nonce is the lowest one at or above the
-minter's mined nonce that no live (submitted or confirmed) recorded transaction holds. That is
-``max(mined nonce, highest recorded + 1)`` in the normal case, and it refills a hole left by a
-transaction the node refused, instead of stranding every later one behind it.
+minter's mined nonce that no recorded transaction holds (submitted, confirmed, or reverted in a
+block). That is ``max(mined nonce, highest recorded + 1)`` in the normal case, and it refills a
+hole left by a transaction the node refused, instead of stranding every later one behind it.
+Allocation happens under the ``chain_deployments`` row lock, so two workers never take one nonce.
+
+**Throughput.** Transactions are signed with locally managed nonces and sent back to back by one
+sender thread (in nonce order) while the next batch is claimed and signed; receipts of newly
+mined blocks are fetched in parallel meanwhile. ``bench/settlement.py`` measures the whole path.
 
 **Mining mode of the managed anvil: interval mining** (``--block-time``, see
 :mod:`kokudaka.chain.runtime`), not automine. Two measured facts and one more decide it:
@@ -46,9 +52,9 @@ transaction the node refused, instead of stranding every later one behind it.
 - Automine can leave ready transactions unmined on a long-lived chain when they arrive out of
   nonce order (foundry issue #10122), which pipelined sends from several workers do. Interval
   mining picks up everything ready at each tick.
-- Under automine every ``eth_sendRawTransaction`` waits for its block: sending 64 batches took
-  ~1.5-2 s against ~0.15-0.3 s with interval mining (bench/settlement.py), so pipelining only pays
-  off with interval mining.
+- Under automine every ``eth_sendRawTransaction`` waits for its block: sending 64 signed batches
+  of 315 mints took 1.5-2 s, against 0.15-0.3 s with interval mining (anvil 1.7.1, measured
+  while building this worker), so pipelining pays off only with interval mining.
 
 The price is up to one block interval of latency per issuance, which a currency settled in the
 background can afford. Under any mode the worker also resends transactions the node dropped
@@ -444,6 +450,13 @@ class SettlementWorker:
         receipt: dict[str, Any] | None = self.client.rpc("eth_getTransactionReceipt", [tx_hash])
         return receipt
 
+    def _mined_in(self, tx_hash: str) -> int | None:
+        """The block a transaction is in, or None (unknown, or back in the pool after a
+        reorg). Lighter than its receipt, which carries every log of a batch."""
+        tx = self.client.rpc("eth_getTransactionByHash", [tx_hash])
+        block = tx.get("blockNumber") if isinstance(tx, dict) else None
+        return int(block, 16) if block is not None else None
+
     def _event_logs(self, topic: str, refs: Sequence[str]) -> dict[str, tuple[str, int]]:
         """reference -> (tx hash, block) of the ``Minted``/``Burned`` events of ``refs``."""
         found: dict[str, tuple[str, int]] = {}
@@ -497,12 +510,12 @@ class SettlementWorker:
             ).all()
         lost: list[uuid.UUID] = []
         moved: list[tuple[uuid.UUID, int]] = []
-        for row in rows:
-            receipt = self._receipt(row.tx_hash)
-            if receipt is None:
+        blocks = self._pool.map(self._mined_in, [row.tx_hash for row in rows])
+        for row, block in zip(rows, blocks, strict=True):
+            if block is None:
                 lost.append(row.id)
-            elif int(receipt["blockNumber"], 16) != row.block_number:
-                moved.append((row.id, int(receipt["blockNumber"], 16)))
+            elif block != row.block_number:
+                moved.append((row.id, block))
         if not lost and not moved:
             return 0
         now = utcnow()
@@ -919,7 +932,8 @@ class SettlementWorker:
         return report
 
     def _allocate_nonces(self, session: Session, count: int) -> list[int]:
-        """The ``count`` lowest nonces at or above the mined nonce that no live tx holds.
+        """The ``count`` lowest nonces at or above the mined nonce that no recorded
+        transaction holds (submitted, mined, or reverted in a block).
 
         Called with the deployment row locked, so no other worker allocates meanwhile.
         """
@@ -927,8 +941,13 @@ class SettlementWorker:
             session.scalars(
                 select(ChainTransaction.nonce).where(
                     *self._sender_filter(),
+                    # Failed ones reverted in a block: their nonce is used too.
                     ChainTransaction.state.in_(
-                        [TransactionState.submitted, TransactionState.confirmed]
+                        [
+                            TransactionState.submitted,
+                            TransactionState.confirmed,
+                            TransactionState.failed,
+                        ]
                     ),
                     ChainTransaction.nonce >= self._chain_nonce,
                 )

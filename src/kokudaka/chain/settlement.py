@@ -937,22 +937,23 @@ class SettlementWorker:
 
         Called with the deployment row locked, so no other worker allocates meanwhile.
         """
-        taken = set(
-            session.scalars(
-                select(ChainTransaction.nonce).where(
-                    *self._sender_filter(),
-                    # Failed ones reverted in a block: their nonce is used too.
-                    ChainTransaction.state.in_(
-                        [
-                            TransactionState.submitted,
-                            TransactionState.confirmed,
-                            TransactionState.failed,
-                        ]
-                    ),
-                    ChainTransaction.nonce >= self._chain_nonce,
-                )
-            )
+        held = (
+            *self._sender_filter(),
+            # Failed ones reverted in a block: their nonce is used too.
+            ChainTransaction.state.in_(
+                [TransactionState.submitted, TransactionState.confirmed, TransactionState.failed]
+            ),
+            ChainTransaction.nonce >= self._chain_nonce,
         )
+        taken_count, highest = session.execute(
+            select(func.count(), func.max(ChainTransaction.nonce)).where(*held)
+        ).one()
+        if highest is None:
+            return list(range(self._chain_nonce, self._chain_nonce + count))
+        if taken_count == highest - self._chain_nonce + 1:
+            # No hole below the highest: the usual case, without reading every nonce.
+            return list(range(highest + 1, highest + 1 + count))
+        taken = set(session.scalars(select(ChainTransaction.nonce).where(*held)))
         nonces: list[int] = []
         nonce = self._chain_nonce
         while len(nonces) < count:

@@ -117,9 +117,8 @@ def test_the_runtime_manages_anvil_settles_and_keeps_its_state(
     reset = ChainRuntime(managed_settings, db)
     with pytest.raises(DeploymentMismatch, match=f"lost the KOKU contract deployed at {address}"):
         reset.start()
-    reset.stop()
     assert reset.node is not None
-    assert not reset.node.running
+    assert not reset.node.running  # start() stopped the anvil it had started
 
 
 def test_kokudaka_worker_settles_and_stops_on_sigterm(

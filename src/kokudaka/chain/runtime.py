@@ -104,17 +104,23 @@ class ChainRuntime:
         not start on it. An unreachable external node only delays settlement: the deployment
         check is retried in the background.
         """
-        if self.node is not None:
-            self.node.start()
-            self._spawn(self._supervise, "anvil-supervisor")
         try:
+            if self.node is not None:
+                self.node.start()
+                self._spawn(self._supervise, "anvil-supervisor")
             self._connect()
         except ChainUnavailable as exc:
+            if self.node is not None and not self.node.running:
+                self.stop()
+                raise
             logger.warning(
                 "chain at %s unavailable (%s); retrying in the background", self.rpc_url, exc
             )
             self._spawn(self._connect_then_settle, "chain-connect")
             return
+        except BaseException:
+            self.stop()  # no orphaned anvil when the service refuses to start
+            raise
         if self.start_worker:
             self._spawn(self._settle, "settlement")
 

@@ -108,6 +108,10 @@ def claim_idempotency_key(
             response_status=0,
             response_body={},
         )
+        if session.get_bind().dialect.name == "sqlite":
+            # The write lock taken at BEGIN means no one else can insert this key now.
+            session.add(record)
+            return record, False
         try:
             with session.begin_nested():
                 session.add(record)
@@ -204,10 +208,10 @@ def _confirm(
 ) -> InvestmentRead:
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
-    work = session.get(Work, investment.work_id)
-    supporter = session.get(User, investment.supporter_id)
-    assert work is not None
-    assert supporter is not None
+    # Only three of the work's columns are needed; the supporter only by id.
+    work = session.execute(
+        select(Work.season, Work.title, Work.farmer_id).where(Work.id == investment.work_id)
+    ).one()
     investment.status = InvestmentStatus.confirmed
     investment.payment_reference = payment_reference
     investment.confirmed_at = datetime.now(UTC)
@@ -216,14 +220,14 @@ def _confirm(
         session,
         municipality_id=investment.municipality_id,
         season=work.season,
-        recipient=supporter,
+        recipient_id=investment.supporter_id,
         amount_go=investment.go_amount,
         cause=ledger.IssuanceCause(
             kind=IssuanceKind.investment,
             idempotency_key=f"investment:{investment.id}",
             memo=f"Investment of {investment.amount_yen} yen in {work.title}",
             farmer_id=work.farmer_id,
-            work_id=work.id,
+            work_id=investment.work_id,
             investment_id=investment.id,
             price_yen_per_go=investment.price_yen_per_go,
         ),

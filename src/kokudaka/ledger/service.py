@@ -143,7 +143,7 @@ def issue(
         session,
         municipality_id=municipality_id,
         season=season,
-        recipient=recipient,
+        recipient_id=recipient.id,
         amount_go=amount_go,
         cause=cause,
         actor_id=actor_id,
@@ -156,7 +156,7 @@ def issue_with_mint(
     *,
     municipality_id: uuid.UUID,
     season: int,
-    recipient: User,
+    recipient_id: uuid.UUID,
     amount_go: int,
     cause: IssuanceCause,
     actor_id: uuid.UUID | None,
@@ -172,12 +172,12 @@ def issue_with_mint(
         )
     policy.issued_go += amount_go
     source_key = issuance_account_key(municipality_id)
-    target_key = holder_account_key(recipient.id)
+    target_key = holder_account_key(recipient_id)
     accounts = _account_ids(
         session,
         {
             source_key: (AccountKind.issuance, municipality_id, None),
-            target_key: (AccountKind.holder, None, recipient.id),
+            target_key: (AccountKind.holder, None, recipient_id),
         },
     )
     # Ids are assigned here, not by the database, so every row can be added before a
@@ -196,7 +196,7 @@ def issue_with_mint(
         kind=cause.kind,
         municipality_id=municipality_id,
         season=season,
-        recipient_id=recipient.id,
+        recipient_id=recipient_id,
         amount_go=amount_go,
         farmer_id=cause.farmer_id,
         work_id=cause.work_id,
@@ -212,7 +212,7 @@ def issue_with_mint(
         entry_id=entry.id,
         issuance_id=issuance.id,
         municipality_id=municipality_id,
-        user_id=recipient.id,
+        user_id=recipient_id,
         reference=chain_reference(issuance.id),
         amount_go=amount_go,
         state=ChainState.pending,

@@ -55,8 +55,7 @@ def chain_status_by_entry(
     return {op.entry_id: ChainStatus.model_validate(op) for op in operations}
 
 
-def issuance_read_of(issuance: Issuance, mint: ChainOperation | None) -> IssuanceRead:
-    i = issuance
+def issuance_read_of(i: Issuance, mint: ChainOperation | None) -> IssuanceRead:
     return IssuanceRead(
         id=i.id,
         entry_id=i.entry_id,
@@ -80,29 +79,18 @@ def issuance_read_of(issuance: Issuance, mint: ChainOperation | None) -> Issuanc
 
 def issuance_reads(session: Session, issuances: Sequence[Issuance]) -> list[IssuanceRead]:
     """Issuance reads with their mint's chain state, in one extra query for the page."""
-    chain = chain_status_by_entry(session, [i.entry_id for i in issuances])
-    return [
-        IssuanceRead(
-            id=i.id,
-            entry_id=i.entry_id,
-            kind=i.kind,
-            municipality_id=i.municipality_id,
-            season=i.season,
-            recipient_id=i.recipient_id,
-            amount=Amount.of(i.amount_go),
-            farmer_id=i.farmer_id,
-            work_id=i.work_id,
-            investment_id=i.investment_id,
-            activity_id=i.activity_id,
-            contribution_id=i.contribution_id,
-            price_yen_per_go=i.price_yen_per_go,
-            go_per_hour=i.go_per_hour,
-            reversal_entry_id=i.reversal_entry_id,
-            created_at=i.created_at,
-            chain=chain.get(i.entry_id),
-        )
-        for i in issuances
-    ]
+    entry_ids = [i.entry_id for i in issuances]
+    mints = (
+        {
+            op.entry_id: op
+            for op in session.scalars(
+                select(ChainOperation).where(ChainOperation.entry_id.in_(entry_ids))
+            )
+        }
+        if entry_ids
+        else {}
+    )
+    return [issuance_read_of(i, mints.get(i.entry_id)) for i in issuances]
 
 
 class ReversalRequest(RequestModel):

@@ -175,7 +175,7 @@ def build_world(client: httpx.Client, db: sessionmaker[Session], settings: Setti
     def person(user: User) -> Person:
         return Person(user.id, user.email, create_access_token(settings, user.id, user.role))
 
-    def town(entry: tuple[Municipality, User, User, Farmer, Work]) -> Town:
+    def as_town(entry: tuple[Municipality, User, User, Farmer, Work]) -> Town:
         municipality, admin, farmer_user, farmer, work = entry
         return Town(
             municipality_id=municipality.id,
@@ -192,8 +192,8 @@ def build_world(client: httpx.Client, db: sessionmaker[Session], settings: Setti
         region_id=region.id,
         platform_admin=person(platform),
         auditor=person(auditor),
-        a=town(towns[0]),
-        b=town(towns[1]),
+        a=as_town(towns[0]),
+        b=as_town(towns[1]),
         alice=person(alice),
         bob=person(bob),
         other_region_auditor=person(other_auditor),

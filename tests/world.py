@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.auth.security import create_access_token, hash_password
@@ -198,3 +199,18 @@ def build_world(client: httpx.Client, db: sessionmaker[Session], settings: Setti
         bob=person(bob),
         other_region_auditor=person(other_auditor),
     )
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    """The response is an RFC 9457 problem with this status and stable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+
+
+def count(world: World, model: type) -> int:
+    """Rows of ``model`` in the test database (to prove a refused request wrote nothing)."""
+    with world.db() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)

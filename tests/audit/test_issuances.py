@@ -16,8 +16,8 @@ from kokudaka.audit.schemas import CSV_COLUMNS
 from kokudaka.audit.service import export_csv
 from kokudaka.ledger import service as ledger
 from kokudaka.models import Issuance, IssuanceKind, User
-from tests.volunteering.helpers import assert_problem, logged, post_activity
-from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World
+from tests.volunteering.helpers import logged, post_activity
+from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World, assert_problem
 
 
 def _invest(world: World, town: Town, supporter_id: uuid.UUID, amount_go: int) -> uuid.UUID:

@@ -6,9 +6,8 @@ import uuid
 from datetime import date
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import (
@@ -21,20 +20,7 @@ from kokudaka.models import (
     IssuanceKind,
     User,
 )
-from tests.world import PASSWORD, PRICE_YEN_PER_GO, SEASON, Person, World
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["code"] == code
-
-
-def count(world: World, model: type) -> int:
-    with world.db() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+from tests.world import PASSWORD, PRICE_YEN_PER_GO, SEASON, Person, World, assert_problem, count
 
 
 def farmer_body(**changes: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from kokudaka.models import (
     Posting,
     Work,
 )
-from tests.world import PRICE_YEN_PER_GO, World
+from tests.world import PRICE_YEN_PER_GO, World, count
 
 
 def invest(
@@ -35,11 +35,6 @@ def invest(
         json={"work_id": str(work_id), "amount_yen": yen},
         headers={**person_headers, "Idempotency-Key": key or uuid.uuid4().hex},
     )
-
-
-def count(world: World, model: type) -> int:
-    with world.db() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def test_invest_confirm_issues_floor_of_yen_over_price(world: World) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-import httpx
 import pytest
-from sqlalchemy import func, select
 
 from kokudaka.ledger.service import IssuanceCause, issue
 from kokudaka.models import (
@@ -25,20 +23,9 @@ from tests.world import (
     YEARLY_CAP_GO,
     Person,
     World,
+    assert_problem,
+    count,
 )
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["code"] == code
-
-
-def count(world: World, model: type) -> int:
-    with world.db() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def policy_body(season: int = SEASON, price: int = 12) -> dict[str, int]:

@@ -61,14 +61,6 @@ def logged(
     return result
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-
-
 def row_counts(world: World) -> dict[str, int]:
     """How many rows each table this feature writes to holds."""
     models = (Activity, Contribution, Issuance, JournalEntry, Posting, ChainOperation)

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from tests.volunteering.helpers import assert_problem, logged, post_activity, row_counts
-from tests.world import Person, World
+from tests.volunteering.helpers import logged, post_activity, row_counts
+from tests.world import Person, World, assert_problem
 
 
 def _setup(client: httpx.Client, world: World) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,15 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from kokudaka.models import Activity
-from tests.volunteering.helpers import (
-    ACTIVITY_ON,
-    activity_body,
-    assert_problem,
-    logged,
-    post_activity,
-    row_counts,
-)
-from tests.world import VOLUNTEER_GO_PER_HOUR, World
+from tests.volunteering.helpers import ACTIVITY_ON, activity_body, logged, post_activity, row_counts
+from tests.world import VOLUNTEER_GO_PER_HOUR, World, assert_problem
 
 
 def test_farmer_posts_on_their_own_farm_at_the_policy_rate(

@@ -22,14 +22,8 @@ from kokudaka.models import (
     User,
 )
 from kokudaka.volunteering.service import list_my_contributions
-from tests.volunteering.helpers import (
-    assert_problem,
-    log_hours,
-    logged,
-    post_activity,
-    row_counts,
-)
-from tests.world import SEASON, VOLUNTEER_GO_PER_HOUR, World
+from tests.volunteering.helpers import log_hours, logged, post_activity, row_counts
+from tests.world import SEASON, VOLUNTEER_GO_PER_HOUR, World, assert_problem
 
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 

@@ -5,25 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kokudaka.models import Investment, InvestmentStatus, User, Work
-from tests.world import PASSWORD, PRICE_YEN_PER_GO, SEASON, Person, World
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["code"] == code
-
-
-def count(world: World, model: type) -> int:
-    with world.db() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+from tests.world import PASSWORD, PRICE_YEN_PER_GO, SEASON, Person, World, assert_problem, count
 
 
 def work_body(**changes: Any) -> dict[str, Any]:

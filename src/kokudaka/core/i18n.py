@@ -112,10 +112,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "At most {max_hours} hours per person for this activity.",
         "この活動は1人あたり最大{max_hours}時間です。",
     ),
-    "activity_not_started": (
-        "Hours can be logged only from the activity's date.",
-        "時間は活動日以降に記録できます。",
-    ),
     "contribution_not_pending": (
         "This contribution is already {status}.",
         "この貢献は既に{status}です。",

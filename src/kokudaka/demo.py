@@ -164,7 +164,7 @@ def load_demo(session: Session, settings: Settings) -> str:
                 session,
                 municipality_id=first_work.municipality_id,
                 season=SEASON,
-                recipient=supporter,
+                recipient_id=supporter.id,
                 amount_go=go,
                 cause=ledger.IssuanceCause(
                     kind=IssuanceKind.investment,
@@ -209,7 +209,7 @@ def load_demo(session: Session, settings: Settings) -> str:
         session,
         municipality_id=activity.municipality_id,
         season=SEASON,
-        recipient=supporters[1],
+        recipient_id=supporters[1].id,
         amount_go=activity.go_per_hour * contribution.minutes // 60,
         cause=ledger.IssuanceCause(
             kind=IssuanceKind.contribution,

@@ -23,13 +23,11 @@ from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World, assert_problem
 def _invest(world: World, town: Town, supporter_id: uuid.UUID, amount_go: int) -> uuid.UUID:
     """An investment issuance, written by the ledger service (investments are not ours)."""
     with world.db.begin() as session:
-        recipient = session.get(User, supporter_id)
-        assert recipient is not None
-        issuance = ledger.issue(
+        issued = ledger.issue(
             session,
             municipality_id=town.municipality_id,
             season=SEASON,
-            recipient=recipient,
+            recipient_id=supporter_id,
             amount_go=amount_go,
             cause=ledger.IssuanceCause(
                 kind=IssuanceKind.investment,
@@ -41,7 +39,7 @@ def _invest(world: World, town: Town, supporter_id: uuid.UUID, amount_go: int) -
             ),
             actor_id=None,
         )
-        return issuance.id
+        return issued.issuance.id
 
 
 def _volunteer(client: httpx.Client, world: World, town: Town, hours: str) -> str:

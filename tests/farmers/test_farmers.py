@@ -302,13 +302,11 @@ def _issue_investment(world: World, supporter: uuid.UUID, yen: int) -> uuid.UUID
         )
         session.add(investment)
         session.flush()
-        recipient = session.get(User, supporter)
-        assert recipient is not None
-        issuance = issue(
+        issued = issue(
             session,
             municipality_id=world.a.municipality_id,
             season=SEASON,
-            recipient=recipient,
+            recipient_id=supporter,
             amount_go=go,
             cause=IssuanceCause(
                 kind=IssuanceKind.investment,
@@ -321,7 +319,7 @@ def _issue_investment(world: World, supporter: uuid.UUID, yen: int) -> uuid.UUID
             ),
             actor_id=world.a.admin.id,
         )
-        return issuance.entry_id
+        return issued.issuance.entry_id
 
 
 def _issue_contribution(world: World, supporter: uuid.UUID, minutes: int) -> uuid.UUID:
@@ -348,13 +346,11 @@ def _issue_contribution(world: World, supporter: uuid.UUID, minutes: int) -> uui
         )
         session.add(contribution)
         session.flush()
-        recipient = session.get(User, supporter)
-        assert recipient is not None
-        issuance = issue(
+        issued = issue(
             session,
             municipality_id=world.a.municipality_id,
             season=SEASON,
-            recipient=recipient,
+            recipient_id=supporter,
             amount_go=minutes * 600 // 60,
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
@@ -367,7 +363,7 @@ def _issue_contribution(world: World, supporter: uuid.UUID, minutes: int) -> uui
             ),
             actor_id=world.a.farmer.id,
         )
-        return issuance.entry_id
+        return issued.issuance.entry_id
 
 
 def test_support_ledger_lists_investments_and_hours_newest_first(world: World) -> None:

@@ -14,7 +14,6 @@ from kokudaka.models import (
     Municipality,
     MunicipalityPolicy,
     Region,
-    User,
 )
 from tests.world import (
     PRICE_YEN_PER_GO,
@@ -309,13 +308,11 @@ def test_bad_policy_input_is_422_and_changes_nothing(
 
 def test_policy_change_never_changes_past_issuances(world: World) -> None:
     with world.db.begin() as session:
-        alice = session.get(User, world.alice.id)
-        assert alice is not None
-        issuance = issue(
+        issued = issue(
             session,
             municipality_id=world.a.municipality_id,
             season=SEASON,
-            recipient=alice,
+            recipient_id=world.alice.id,
             amount_go=1_000,
             cause=IssuanceCause(
                 kind=IssuanceKind.investment,
@@ -327,7 +324,7 @@ def test_policy_change_never_changes_past_issuances(world: World) -> None:
             ),
             actor_id=None,
         )
-        issuance_id = issuance.id
+        issuance_id = issued.issuance.id
 
     path = f"/v1/municipalities/{world.a.municipality_id}/policy"
     changed = world.client.put(path, json=policy_body(SEASON, 25), headers=world.a.admin.headers)

@@ -42,13 +42,11 @@ class Settler:
 
     def issue(self, municipality_id: uuid.UUID, person: Person, amount_go: int) -> Issued:
         with self.world.db.begin() as session:
-            recipient = session.get(User, person.id)
-            assert recipient is not None
-            issuance = issue(
+            issued = issue(
                 session,
                 municipality_id=municipality_id,
                 season=SEASON,
-                recipient=recipient,
+                recipient_id=person.id,
                 amount_go=amount_go,
                 cause=IssuanceCause(
                     kind=IssuanceKind.contribution,
@@ -59,12 +57,12 @@ class Settler:
             )
             reference = session.scalar(
                 select(ChainOperation.reference).where(
-                    ChainOperation.issuance_id == issuance.id,
+                    ChainOperation.issuance_id == issued.issuance.id,
                     ChainOperation.kind == ChainOperationKind.mint,
                 )
             )
             assert reference is not None
-            return Issued(issuance.id, issuance.entry_id, reference, amount_go)
+            return Issued(issued.issuance.id, issued.issuance.entry_id, reference, amount_go)
 
     def reverse(self, issued: Issued, actor: Person) -> None:
         with self.world.db.begin() as session:

@@ -19,13 +19,11 @@ from tests.world import SEASON, Person, World
 
 def _issue(db: sessionmaker[Session], town: uuid.UUID, person: Person, amount: int) -> uuid.UUID:
     with db.begin() as session:
-        recipient = session.get(User, person.id)
-        assert recipient is not None
         issued = issue(
             session,
             municipality_id=town,
             season=SEASON,
-            recipient=recipient,
+            recipient_id=person.id,
             amount_go=amount,
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
@@ -34,7 +32,7 @@ def _issue(db: sessionmaker[Session], town: uuid.UUID, person: Person, amount: i
             ),
             actor_id=None,
         )
-        return issued.entry_id
+        return issued.issuance.entry_id
 
 
 def test_what_the_worker_settles_reconciles_clean(

@@ -64,13 +64,11 @@ def issue_to(
 ) -> tuple[uuid.UUID, str]:
     """One issuance through ledger.service.issue; returns (journal entry id, chain reference)."""
     with db.begin() as session:
-        recipient = session.get(User, user_id)
-        assert recipient is not None
-        issuance = issue(
+        issued = issue(
             session,
             municipality_id=municipality_id,
             season=SEASON,
-            recipient=recipient,
+            recipient_id=user_id,
             amount_go=amount_go,
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
@@ -80,10 +78,10 @@ def issue_to(
             actor_id=None,
         )
         reference = session.scalar(
-            select(ChainOperation.reference).where(ChainOperation.issuance_id == issuance.id)
+            select(ChainOperation.reference).where(ChainOperation.issuance_id == issued.issuance.id)
         )
         assert reference is not None
-        return issuance.entry_id, reference
+        return issued.issuance.entry_id, reference
 
 
 def reverse_entry(db: sessionmaker[Session], entry_id: uuid.UUID, admin_id: uuid.UUID) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
-from kokudaka.models import ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind
+from kokudaka.models import AnyRow, ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind
 
 
 class ChainStatus(ResponseModel):
@@ -55,7 +55,8 @@ def chain_status_by_entry(
     return {op.entry_id: ChainStatus.model_validate(op) for op in operations}
 
 
-def issuance_read_of(i: Issuance, mint: ChainOperation | None) -> IssuanceRead:
+def issuance_read_of(i: Issuance | AnyRow, mint: ChainOperation | AnyRow | None) -> IssuanceRead:
+    """From models, or from the rows :func:`kokudaka.ledger.service.issue` returned."""
     return IssuanceRead(
         id=i.id,
         entry_id=i.entry_id,

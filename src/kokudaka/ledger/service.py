@@ -2,9 +2,14 @@
 
 One call writes, in the caller's transaction: the journal entry and its two postings
 (summing to zero), the issuance record with the rate it used, and the pending chain
-operation (the outbox the settlement worker sends after commit). The municipality's
-policy row is locked first, so the yearly-cap check and the write cannot interleave
-with another issuance of the same town and season.
+operation (the outbox the settlement worker sends after commit). The town's room
+under its yearly cap is claimed first, by one conditional UPDATE of its policy row:
+that row stays locked to the end of the transaction, so the cap check and the write
+cannot interleave with another issuance of the same town and season.
+
+:func:`issue` writes with Core statements (see ``kokudaka.models.base.table_of``); it
+runs on every confirmed payment and approved contribution, and on SQLite the write
+lock is held for its whole transaction. The rarer reversal uses the ORM.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +27,7 @@ from kokudaka.core.ids import new_id
 from kokudaka.models import (
     Account,
     AccountKind,
+    AnyRow,
     ChainOperation,
     ChainOperationKind,
     ChainState,
@@ -32,8 +38,38 @@ from kokudaka.models import (
     MunicipalityPolicy,
     Posting,
     User,
+    table_of,
     utcnow,
 )
+
+accounts = table_of(Account)
+entries = table_of(JournalEntry)
+postings = table_of(Posting)
+issuances = table_of(Issuance)
+chain_operations = table_of(ChainOperation)
+policies = table_of(MunicipalityPolicy)
+
+# Built once at import: building a statement costs about as much as running it.
+_ACCOUNT_IDS = select(accounts.c.key, accounts.c.id).where(
+    accounts.c.key.in_(bindparam("keys", expanding=True))
+)
+_CLAIM_CAP_ROOM = (
+    update(policies)
+    .where(
+        policies.c.municipality_id == bindparam("town_id"),
+        policies.c.season == bindparam("in_season"),
+        policies.c.issued_go + bindparam("go") <= policies.c.yearly_cap_go,
+    )
+    .values(issued_go=policies.c.issued_go + bindparam("go"))
+)
+_CAP_AND_ISSUED = select(policies.c.yearly_cap_go, policies.c.issued_go).where(
+    policies.c.municipality_id == bindparam("town_id"),
+    policies.c.season == bindparam("in_season"),
+)
+_INSERT_ENTRY = insert(entries)
+_INSERT_POSTINGS = insert(postings)
+_INSERT_ISSUANCE = insert(issuances).returning(*issuances.c)
+_INSERT_MINT = insert(chain_operations).returning(*chain_operations.c)
 
 
 def chain_reference(value: uuid.UUID) -> str:
@@ -42,24 +78,23 @@ def chain_reference(value: uuid.UUID) -> str:
 
 
 def _account_ids(
-    session: Session, wanted: dict[str, tuple[AccountKind, uuid.UUID | None, uuid.UUID | None]]
+    conn: Connection, wanted: dict[str, tuple[AccountKind, uuid.UUID | None, uuid.UUID | None]]
 ) -> dict[str, uuid.UUID]:
     """Get or create accounts by their unique keys, in one query when they all exist.
 
     Creation is an insert that ignores a conflict, so two first uses at once (two
     requests for a new supporter) both end with the one account.
     """
-    found = dict(
-        session.execute(select(Account.key, Account.id).where(Account.key.in_(list(wanted)))).all()
-    )
+    rows = conn.execute(_ACCOUNT_IDS, {"keys": list(wanted)})
+    found: dict[str, uuid.UUID] = {key: id_ for key, id_ in rows}
     missing = [key for key in wanted if key not in found]
     if missing:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        dialect = conn.dialect.name
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         for key in missing:
             kind, municipality_id, user_id = wanted[key]
-            session.execute(
-                insert(Account)
+            conn.execute(
+                upsert(accounts)
                 .values(
                     id=new_id(),
                     key=key,
@@ -70,9 +105,7 @@ def _account_ids(
                 )
                 .on_conflict_do_nothing(index_elements=["key"])
             )
-        found.update(
-            session.execute(select(Account.key, Account.id).where(Account.key.in_(missing))).all()
-        )
+        found.update((key, id_) for key, id_ in conn.execute(_ACCOUNT_IDS, {"keys": missing}))
     return found
 
 
@@ -82,20 +115,6 @@ def issuance_account_key(municipality_id: uuid.UUID) -> str:
 
 def holder_account_key(user_id: uuid.UUID) -> str:
     return f"holder:{user_id}"
-
-
-def lock_policy(session: Session, municipality_id: uuid.UUID, season: int) -> MunicipalityPolicy:
-    policy = session.scalar(
-        select(MunicipalityPolicy)
-        .where(
-            MunicipalityPolicy.municipality_id == municipality_id,
-            MunicipalityPolicy.season == season,
-        )
-        .with_for_update()
-    )
-    if policy is None:
-        raise Conflict("policy_missing", season=season)
-    return policy
 
 
 def issued_go(session: Session, municipality_id: uuid.UUID, season: int) -> int:
@@ -128,30 +147,34 @@ class IssuanceCause:
     go_per_hour: int | None = None
 
 
-def issue(
-    session: Session,
-    *,
-    municipality_id: uuid.UUID,
-    season: int,
-    recipient: User,
-    amount_go: int,
-    cause: IssuanceCause,
-    actor_id: uuid.UUID | None,
-) -> Issuance:
-    """Issue ``amount_go`` to ``recipient`` (see :func:`issue_with_mint`)."""
-    issuance, _ = issue_with_mint(
-        session,
-        municipality_id=municipality_id,
-        season=season,
-        recipient_id=recipient.id,
-        amount_go=amount_go,
-        cause=cause,
-        actor_id=actor_id,
+@dataclass(frozen=True)
+class Issued:
+    """The issuance and its pending mint as written (``RETURNING`` rows, read by
+    attribute like the models), so a caller can answer without reading them back."""
+
+    issuance: AnyRow
+    mint: AnyRow
+
+
+def _claim_cap_room(conn: Connection, municipality_id: uuid.UUID, season: int, go: int) -> None:
+    """Add ``go`` to the season's running total if the cap leaves room for it.
+
+    One conditional UPDATE: it locks the policy row (PostgreSQL re-checks the condition
+    on the row a concurrent issuance committed), so two issuances can never both take
+    the last room. Only a refusal reads the row, to say why.
+    """
+    where = {"town_id": municipality_id, "in_season": season}
+    if conn.execute(_CLAIM_CAP_ROOM, {**where, "go": go}).rowcount == 1:
+        return
+    policy = conn.execute(_CAP_AND_ISSUED, where).first()
+    if policy is None:
+        raise Conflict("policy_missing", season=season)
+    raise Conflict(
+        "issuance_cap_exceeded", remaining_go=max(policy.yearly_cap_go - policy.issued_go, 0)
     )
-    return issuance
 
 
-def issue_with_mint(
+def issue(
     session: Session,
     *,
     municipality_id: uuid.UUID,
@@ -160,83 +183,99 @@ def issue_with_mint(
     amount_go: int,
     cause: IssuanceCause,
     actor_id: uuid.UUID | None,
-) -> tuple[Issuance, ChainOperation]:
-    """Write the entry, its postings, the issuance and its pending mint, all in one
-    flush; returns the issuance and its mint."""
+) -> Issued:
+    """Issue ``amount_go`` to ``recipient_id``: the entry, its two postings, the
+    issuance and its pending mint, in the session's transaction."""
     if amount_go <= 0:
         raise ValueError("an issuance must be positive")
-    policy = lock_policy(session, municipality_id, season)
-    if policy.issued_go + amount_go > policy.yearly_cap_go:
-        raise Conflict(
-            "issuance_cap_exceeded", remaining_go=max(policy.yearly_cap_go - policy.issued_go, 0)
-        )
-    policy.issued_go += amount_go
+    conn = session.connection()
+    _claim_cap_room(conn, municipality_id, season, amount_go)
     source_key = issuance_account_key(municipality_id)
     target_key = holder_account_key(recipient_id)
-    accounts = _account_ids(
-        session,
+    account_ids = _account_ids(
+        conn,
         {
             source_key: (AccountKind.issuance, municipality_id, None),
             target_key: (AccountKind.holder, None, recipient_id),
         },
     )
-    # Ids are assigned here, not by the database, so every row can be added before a
-    # single flush writes them all.
-    entry = JournalEntry(
-        id=new_id(),
-        kind=EntryKind.issuance,
-        municipality_id=municipality_id,
-        idempotency_key=cause.idempotency_key,
-        memo=cause.memo,
-        created_by_id=actor_id,
+    now = utcnow()
+    entry_id, issuance_id = new_id(), new_id()
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "kind": EntryKind.issuance,
+            "municipality_id": municipality_id,
+            "idempotency_key": cause.idempotency_key,
+            "reverses_entry_id": None,
+            "memo": cause.memo,
+            "created_by_id": actor_id,
+            "created_at": now,
+        },
     )
-    issuance = Issuance(
-        id=new_id(),
-        entry_id=entry.id,
-        kind=cause.kind,
-        municipality_id=municipality_id,
-        season=season,
-        recipient_id=recipient_id,
-        amount_go=amount_go,
-        farmer_id=cause.farmer_id,
-        work_id=cause.work_id,
-        investment_id=cause.investment_id,
-        activity_id=cause.activity_id,
-        contribution_id=cause.contribution_id,
-        price_yen_per_go=cause.price_yen_per_go,
-        go_per_hour=cause.go_per_hour,
-    )
-    mint = ChainOperation(
-        id=new_id(),
-        kind=ChainOperationKind.mint,
-        entry_id=entry.id,
-        issuance_id=issuance.id,
-        municipality_id=municipality_id,
-        user_id=recipient_id,
-        reference=chain_reference(issuance.id),
-        amount_go=amount_go,
-        state=ChainState.pending,
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
-    session.add_all(
+    conn.execute(
+        _INSERT_POSTINGS,
         [
-            entry,
-            Posting(
-                id=new_id(),
-                entry_id=entry.id,
-                account_id=accounts[source_key],
-                amount_go=-amount_go,
-            ),
-            Posting(
-                id=new_id(), entry_id=entry.id, account_id=accounts[target_key], amount_go=amount_go
-            ),
-            issuance,
-            mint,
-        ]
+            {
+                "id": new_id(),
+                "entry_id": entry_id,
+                "account_id": account_ids[source_key],
+                "amount_go": -amount_go,
+            },
+            {
+                "id": new_id(),
+                "entry_id": entry_id,
+                "account_id": account_ids[target_key],
+                "amount_go": amount_go,
+            },
+        ],
     )
-    session.flush()
-    return issuance, mint
+    issuance = conn.execute(
+        _INSERT_ISSUANCE,
+        {
+            "id": issuance_id,
+            "entry_id": entry_id,
+            "kind": cause.kind,
+            "municipality_id": municipality_id,
+            "season": season,
+            "recipient_id": recipient_id,
+            "amount_go": amount_go,
+            "farmer_id": cause.farmer_id,
+            "work_id": cause.work_id,
+            "investment_id": cause.investment_id,
+            "activity_id": cause.activity_id,
+            "contribution_id": cause.contribution_id,
+            "price_yen_per_go": cause.price_yen_per_go,
+            "go_per_hour": cause.go_per_hour,
+            "reversal_entry_id": None,
+            "created_at": now,
+        },
+    ).one()
+    mint = conn.execute(
+        _INSERT_MINT,
+        {
+            "id": new_id(),
+            "kind": ChainOperationKind.mint,
+            "entry_id": entry_id,
+            "issuance_id": issuance_id,
+            "municipality_id": municipality_id,
+            "user_id": recipient_id,
+            "reference": chain_reference(issuance_id),
+            "amount_go": amount_go,
+            "state": ChainState.pending,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "recipient_address": None,
+            "transaction_id": None,
+            "tx_hash": None,
+            "block_number": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).one()
+    return Issued(issuance=issuance, mint=mint)
 
 
 def reverse(

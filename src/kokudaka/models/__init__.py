@@ -1,6 +1,6 @@
 """All ORM models, in one layer, so Alembic and every service see the same metadata."""
 
-from kokudaka.models.base import Base, utcnow
+from kokudaka.models.base import AnyRow, Base, table_of, utcnow
 from kokudaka.models.chain import (
     ChainDeployment,
     ChainOperation,
@@ -33,6 +33,7 @@ __all__ = [
     "Account",
     "AccountKind",
     "Activity",
+    "AnyRow",
     "Base",
     "ChainDeployment",
     "ChainOperation",
@@ -60,5 +61,6 @@ __all__ = [
     "User",
     "WalletChallenge",
     "Work",
+    "table_of",
     "utcnow",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Uuid
+from sqlalchemy import BigInteger, DateTime, MetaData, Row, Table, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -58,6 +58,22 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         uuid.UUID: Uuid(),
     }
+
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A row of a Core statement, read by attribute (``row.amount_go``) like a model."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a model.
+
+    The request paths that issue KOKU write with Core statements on these tables: a
+    unit-of-work flush costs several times a plain INSERT, and on SQLite every such
+    request holds the database's one write lock for its whole transaction.
+    """
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class IdMixin:

@@ -290,13 +290,11 @@ def approve(
     _require_pending(contribution)
     amount_go = issuable_go(activity, contribution.minutes)
     if amount_go > 0:
-        supporter = session.get(User, contribution.supporter_id)
-        assert supporter is not None
         issue(
             session,
             municipality_id=activity.municipality_id,
             season=activity.activity_on.year,
-            recipient=supporter,
+            recipient_id=contribution.supporter_id,
             amount_go=amount_go,
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
+from kokudaka.auth.security import create_access_token, decode_access_token
 from tests.world import PASSWORD, World
 
 
@@ -87,6 +90,30 @@ def test_forged_expired_and_missing_tokens_are_401(client: httpx.Client, world: 
         algorithm="HS256",
     )
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    expired = jwt.encode(
+        {
+            "sub": str(world.alice.id),
+            "iss": world.settings.jwt_issuer,
+            "aud": world.settings.jwt_audience,
+            "exp": int(time.time()) - 1,
+            "iat": int(time.time()) - 901,
+        },
+        world.settings.jwt_secret,
+        algorithm="HS256",
+    )
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+
+
+def test_a_verified_token_still_expires(world: World) -> None:
+    """Verified tokens are cached; the cache must not outlive a token's expiry."""
+    settings = world.settings
+    token = create_access_token(settings, world.alice.id, "supporter")
+    assert decode_access_token(settings, token) == world.alice.id  # verified and cached
+    expires = time.time() + settings.access_token_ttl_seconds
+    assert decode_access_token(settings, token, now=expires - 5) == world.alice.id
+    assert decode_access_token(settings, token, now=expires + 5) is None
+    other = settings.model_copy(update={"jwt_secret": "a-different-secret-" * 3})
+    assert decode_access_token(other, token) is None
 
 
 def test_errors_speak_japanese_by_default_and_english_on_request(client: httpx.Client) -> None:

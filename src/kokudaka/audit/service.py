@@ -16,19 +16,20 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.audit.schemas import CSV_COLUMNS, IssuanceFilters
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.units import format_koku
 from kokudaka.ledger.schemas import IssuanceRead, issuance_reads
-from kokudaka.models import ChainOperation, Issuance, IssuanceKind, Municipality, User
+from kokudaka.models import ChainOperation, Issuance, IssuanceKind, Municipality
 
 EXPORT_BATCH_SIZE = 500
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def scoped_conditions(
-    session: Session, user: User, filters: IssuanceFilters
+    session: Session, user: Caller, filters: IssuanceFilters
 ) -> list[ColumnElement[bool]]:
     """The WHERE clause for what ``user`` asked for, within what they may audit."""
     allowed = audited_municipality_ids(session, user)
@@ -55,7 +56,7 @@ def scoped_conditions(
 
 
 def list_issuances(
-    session: Session, user: User, filters: IssuanceFilters, page: PageParams
+    session: Session, user: Caller, filters: IssuanceFilters, page: PageParams
 ) -> Page[IssuanceRead]:
     conditions = scoped_conditions(session, user, filters)
     statement = paginate(select(Issuance).where(*conditions), Issuance.id, page)

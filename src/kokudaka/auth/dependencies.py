@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from kokudaka.auth.caller import Caller, active_caller
 from kokudaka.auth.security import decode_access_token
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, Unauthorized
@@ -28,39 +29,49 @@ async def get_app_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_current_user(
+def get_caller(
     session: DbSession,
     settings: AppSettings,
     token: Annotated[str | None, Depends(_bearer)],
-) -> User:
+) -> Caller:
     if not token:
         raise Unauthorized("not_authenticated", headers=_CHALLENGE)
     user_id = decode_access_token(settings, token)
     if user_id is None:
         raise Unauthorized("invalid_token", headers=_CHALLENGE)
-    user = session.get(User, user_id)
     # A disabled account's tokens stop working at once, not when they expire.
-    if user is None or not user.is_active:
+    caller = active_caller(session, user_id)
+    if caller is None:
         raise Unauthorized("invalid_token", headers=_CHALLENGE)
+    return caller
+
+
+CurrentUser = Annotated[Caller, Depends(get_caller)]
+
+
+def get_current_account(session: DbSession, caller: CurrentUser) -> User:
+    """The caller's whole account, for the endpoints that show or change it."""
+    user = session.get(User, caller.id)
+    assert user is not None  # get_caller has just read it in this transaction
     return user
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentAccount = Annotated[User, Depends(get_current_account)]
 
 
-def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
-    async def _gate(user: CurrentUser) -> User:
-        if user.role not in roles:
+def require_roles(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
+    async def _gate(caller: CurrentUser) -> Caller:
+        if caller.role not in roles:
             raise Forbidden()
-        return user
+        return caller
 
     return _gate
 
 
-Supporter = Annotated[User, Depends(require_roles(Role.supporter))]
-TownAdmin = Annotated[User, Depends(require_roles(Role.town_admin))]
-PlatformAdmin = Annotated[User, Depends(require_roles(Role.platform_admin))]
+Supporter = Annotated[Caller, Depends(require_roles(Role.supporter))]
+TownAdmin = Annotated[Caller, Depends(require_roles(Role.town_admin))]
+PlatformAdmin = Annotated[Caller, Depends(require_roles(Role.platform_admin))]
 Auditor = Annotated[
-    User,
+    Caller,
     Depends(require_roles(Role.town_admin, Role.regional_auditor, Role.platform_admin)),
 ]

@@ -12,17 +12,18 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kokudaka.models import Farmer, Municipality, Role, User
+from kokudaka.auth.caller import Caller
+from kokudaka.models import Farmer, Municipality, Role
 
 
-def manages_municipality(user: User, municipality_id: uuid.UUID) -> bool:
+def manages_municipality(user: Caller, municipality_id: uuid.UUID) -> bool:
     """Town administrators manage their own town; platform administrators every town."""
     if user.role is Role.platform_admin:
         return True
     return user.role is Role.town_admin and user.municipality_id == municipality_id
 
 
-def audits_municipality(session: Session, user: User, municipality_id: uuid.UUID) -> bool:
+def audits_municipality(session: Session, user: Caller, municipality_id: uuid.UUID) -> bool:
     """Read access for audit: a town's administrators, its region's auditors, platform."""
     if manages_municipality(user, municipality_id):
         return True
@@ -34,7 +35,7 @@ def audits_municipality(session: Session, user: User, municipality_id: uuid.UUID
     return False
 
 
-def audited_municipality_ids(session: Session, user: User) -> list[uuid.UUID] | None:
+def audited_municipality_ids(session: Session, user: Caller) -> list[uuid.UUID] | None:
     """The towns a user may audit; None means all (platform administrators)."""
     if user.role is Role.platform_admin:
         return None
@@ -47,7 +48,7 @@ def audited_municipality_ids(session: Session, user: User) -> list[uuid.UUID] | 
     return []
 
 
-def farmer_profile_of(session: Session, user: User) -> Farmer | None:
+def farmer_profile_of(session: Session, user: Caller) -> Farmer | None:
     if user.role is not Role.farmer:
         return None
     return session.scalar(select(Farmer).where(Farmer.user_id == user.id))

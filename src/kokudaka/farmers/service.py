@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality
 from kokudaka.auth.service import create_user
 from kokudaka.core.errors import Forbidden, NotFound
@@ -30,13 +31,13 @@ from kokudaka.models import (
 )
 
 
-def is_town_admin_of(user: User, municipality_id: uuid.UUID) -> bool:
+def is_town_admin_of(user: Caller, municipality_id: uuid.UUID) -> bool:
     """A town administrator acting in their own town. Platform administrators set up
     towns and staff; a town's farmers and works are the town's own business."""
     return user.role is Role.town_admin and user.municipality_id == municipality_id
 
 
-def may_edit_farmer(user: User, farmer: Farmer) -> bool:
+def may_edit_farmer(user: Caller, farmer: Farmer) -> bool:
     return user.id == farmer.user_id or is_town_admin_of(user, farmer.municipality_id)
 
 
@@ -77,7 +78,9 @@ def list_farmers(
     return session.scalars(paginate(statement, Farmer.id, params)).all()
 
 
-def create_farmer(session: Session, settings: Settings, admin: User, body: FarmerCreate) -> Farmer:
+def create_farmer(
+    session: Session, settings: Settings, admin: Caller, body: FarmerCreate
+) -> Farmer:
     """The farmer's account and profile, always in the administrator's own town."""
     if admin.role is not Role.town_admin or admin.municipality_id is None:
         raise Forbidden()
@@ -105,7 +108,7 @@ def create_farmer(session: Session, settings: Settings, admin: User, body: Farme
 
 
 def update_farmer(
-    session: Session, actor: User, farmer_id: uuid.UUID, body: FarmerUpdate
+    session: Session, actor: Caller, farmer_id: uuid.UUID, body: FarmerUpdate
 ) -> Farmer:
     farmer = get_farmer(session, farmer_id)
     if not may_edit_farmer(actor, farmer):
@@ -133,7 +136,7 @@ def _hours(minutes: int) -> str:
 
 def support_ledger(
     session: Session,
-    actor: User,
+    actor: Caller,
     farmer_id: uuid.UUID,
     params: PageParams,
     *,

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, manages_municipality
 from kokudaka.core.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from kokudaka.core.ids import new_id
@@ -41,7 +42,6 @@ from kokudaka.models import (
     MunicipalityPolicy,
     PaymentEvent,
     Role,
-    User,
     Work,
     table_of,
     utcnow,
@@ -204,7 +204,7 @@ def claim_idempotency_key(
 
 
 def create_investment(
-    session: Session, supporter: User, body: InvestmentCreate, idempotency_key: str
+    session: Session, supporter: Caller, body: InvestmentCreate, idempotency_key: str
 ) -> tuple[int, dict[str, Any], bool]:
     """Returns (status, body, replayed). A retry with the same key gets the first answer."""
     conn = session.connection()
@@ -252,7 +252,7 @@ def create_investment(
     return 201, response, False
 
 
-def visible_investment(session: Session, user: User, investment_id: uuid.UUID) -> Investment:
+def visible_investment(session: Session, user: Caller, investment_id: uuid.UUID) -> Investment:
     """The investment if the user may see it: its supporter, or the town's staff."""
     investment = session.get(Investment, investment_id)
     if investment is None:
@@ -274,7 +274,7 @@ def _locked_for_confirming(conn: Connection, investment_id: uuid.UUID) -> AnyRow
 
 
 def _confirm(
-    session: Session, investment: AnyRow, payment_reference: str, actor: User | None
+    session: Session, investment: AnyRow, payment_reference: str, actor: Caller | None
 ) -> InvestmentRead:
     """Mark a locked investment paid and issue its KOKU at the price it was quoted."""
     if investment.status is not InvestmentStatus.pending_payment:
@@ -314,7 +314,7 @@ def _confirm(
 
 
 def confirm_by_admin(
-    session: Session, admin: User, investment_id: uuid.UUID, payment_reference: str
+    session: Session, admin: Caller, investment_id: uuid.UUID, payment_reference: str
 ) -> InvestmentRead:
     investment = _locked_for_confirming(session.connection(), investment_id)
     if not manages_municipality(admin, investment.municipality_id):
@@ -322,7 +322,7 @@ def confirm_by_admin(
     return _confirm(session, investment, payment_reference, admin)
 
 
-def cancel(session: Session, user: User, investment_id: uuid.UUID) -> Investment:
+def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investment:
     investment = session.scalar(
         select(Investment).where(Investment.id == investment_id).with_for_update()
     )

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.core.errors import Conflict, NotFound
 from kokudaka.core.ids import new_id
@@ -37,7 +38,6 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
-    User,
     table_of,
     utcnow,
 )
@@ -279,7 +279,7 @@ def issue(
 
 
 def reverse(
-    session: Session, *, entry_id: uuid.UUID, actor: User, reason: str
+    session: Session, *, entry_id: uuid.UUID, actor: Caller, reason: str
 ) -> tuple[JournalEntry, Issuance]:
     """Undo an issuance with a new entry of opposite postings and a pending burn.
 

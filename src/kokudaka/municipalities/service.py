@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import manages_municipality
 from kokudaka.core.errors import Conflict, Forbidden, NotFound
 from kokudaka.core.pagination import PageParams, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.ledger.service import issued_go
-from kokudaka.models import Municipality, MunicipalityPolicy, Region, User
+from kokudaka.models import Municipality, MunicipalityPolicy, Region
 from kokudaka.municipalities.schemas import (
     MunicipalityCreate,
     PolicyRead,
@@ -100,7 +101,7 @@ def get_policy(session: Session, municipality_id: uuid.UUID, season: int) -> Mun
 
 
 def put_policy(
-    session: Session, actor: User, municipality_id: uuid.UUID, body: PolicyUpdate
+    session: Session, actor: Caller, municipality_id: uuid.UUID, body: PolicyUpdate
 ) -> tuple[MunicipalityPolicy, bool]:
     """Create or replace a season's policy; returns the policy and whether it is new.
 

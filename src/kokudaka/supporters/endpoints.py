@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from kokudaka.auth.dependencies import CurrentUser
+from kokudaka.auth.dependencies import CurrentAccount, CurrentUser
 from kokudaka.auth.schemas import UserRead
 from kokudaka.core.db import DbSession
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
@@ -28,7 +28,7 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/v1/me", summary="The signed-in account")
-def me(user: CurrentUser) -> UserRead:
+def me(user: CurrentAccount) -> UserRead:
     return UserRead.model_validate(user)
 
 

@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
@@ -31,7 +32,6 @@ from kokudaka.models import (
     IssuanceKind,
     MunicipalityPolicy,
     Role,
-    User,
     utcnow,
 )
 from kokudaka.volunteering.schemas import (
@@ -52,7 +52,7 @@ MEMO_MAX_LENGTH = 1000
 
 
 def _host_and_town(
-    session: Session, actor: User, farmer_id: uuid.UUID | None
+    session: Session, actor: Caller, farmer_id: uuid.UUID | None
 ) -> tuple[uuid.UUID | None, uuid.UUID]:
     """Who hosts a new activity and in which town, from who is posting it."""
     if actor.role is Role.farmer:
@@ -72,7 +72,7 @@ def _host_and_town(
     raise Forbidden()
 
 
-def create_activity(session: Session, actor: User, body: ActivityCreate) -> Activity:
+def create_activity(session: Session, actor: Caller, body: ActivityCreate) -> Activity:
     farmer_id, municipality_id = _host_and_town(session, actor, body.farmer_id)
     season = body.activity_on.year
     policy_rate = session.scalar(
@@ -182,7 +182,7 @@ def issuable_go(activity: Activity, minutes: int) -> int:
 
 
 def log_hours(
-    session: Session, supporter: User, activity_id: uuid.UUID, body: ContributionCreate
+    session: Session, supporter: Caller, activity_id: uuid.UUID, body: ContributionCreate
 ) -> Contribution:
     """Join an activity and log hours. The caller checks that ``supporter`` is one."""
     activity = session.scalar(select(Activity).where(Activity.id == activity_id).with_for_update())
@@ -218,14 +218,14 @@ def log_hours(
     return contribution
 
 
-def _hosts(session: Session, user: User, activity: Activity) -> bool:
+def _hosts(session: Session, user: Caller, activity: Activity) -> bool:
     if user.role is not Role.farmer or activity.farmer_id is None:
         return False
     farmer = farmer_profile_of(session, user)
     return farmer is not None and farmer.id == activity.farmer_id
 
 
-def _reviews(session: Session, user: User, activity: Activity) -> bool:
+def _reviews(session: Session, user: Caller, activity: Activity) -> bool:
     """The host farmer and the town's administrators review an activity's hours."""
     if user.role is Role.town_admin and user.municipality_id == activity.municipality_id:
         return True
@@ -233,7 +233,7 @@ def _reviews(session: Session, user: User, activity: Activity) -> bool:
 
 
 def visible_contribution(
-    session: Session, user: User, contribution_id: uuid.UUID
+    session: Session, user: Caller, contribution_id: uuid.UUID
 ) -> tuple[Contribution, Activity]:
     """A contribution as seen by its supporter, its host farmer or its town's auditors;
     anyone else is told it does not exist."""
@@ -251,7 +251,7 @@ def visible_contribution(
 
 
 def _locked_for_review(
-    session: Session, actor: User, contribution_id: uuid.UUID
+    session: Session, actor: Caller, contribution_id: uuid.UUID
 ) -> tuple[Contribution, Activity]:
     contribution = session.scalar(
         select(Contribution).where(Contribution.id == contribution_id).with_for_update()
@@ -282,7 +282,7 @@ def _memo(activity: Activity, contribution: Contribution, note: str | None) -> s
 
 
 def approve(
-    session: Session, actor: User, contribution_id: uuid.UUID, note: str | None = None
+    session: Session, actor: Caller, contribution_id: uuid.UUID, note: str | None = None
 ) -> Contribution:
     contribution, activity = _locked_for_review(session, actor, contribution_id)
     if contribution.supporter_id == actor.id:
@@ -314,7 +314,9 @@ def approve(
     return contribution
 
 
-def reject(session: Session, actor: User, contribution_id: uuid.UUID, reason: str) -> Contribution:
+def reject(
+    session: Session, actor: Caller, contribution_id: uuid.UUID, reason: str
+) -> Contribution:
     contribution, _ = _locked_for_review(session, actor, contribution_id)
     _require_pending(contribution)
     contribution.status = ContributionStatus.rejected
@@ -365,7 +367,7 @@ def contribution_read(session: Session, contribution: Contribution) -> Contribut
 
 
 def list_my_contributions(
-    session: Session, user: User, page_params: PageParams
+    session: Session, user: Caller, page_params: PageParams
 ) -> Page[ContributionRead]:
     """The caller's own contributions, newest first (for ``GET /v1/me/contributions``)."""
     statement = paginate(

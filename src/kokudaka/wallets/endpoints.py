@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from kokudaka.auth.dependencies import CurrentUser
+from kokudaka.auth.dependencies import CurrentAccount
 from kokudaka.core.db import DbSession
 from kokudaka.wallets import service
 from kokudaka.wallets.schemas import ChallengeCreate, ChallengeRead, WalletRead, WalletVerify
@@ -25,7 +25,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     summary="My wallet address and who holds its key",
     responses={404: {"description": "No wallet (staff accounts)", **_PROBLEM}},
 )
-def my_wallet(session: DbSession, user: CurrentUser) -> WalletRead:
+def my_wallet(session: DbSession, user: CurrentAccount) -> WalletRead:
     wallet = service.wallet_of(session, user)
     return WalletRead(address=wallet.address, custody=wallet.custody)
 
@@ -36,7 +36,9 @@ def my_wallet(session: DbSession, user: CurrentUser) -> WalletRead:
     summary="Start proving control of an address: get a message to sign",
     responses=_REFUSALS,
 )
-def create_challenge(body: ChallengeCreate, session: DbSession, user: CurrentUser) -> ChallengeRead:
+def create_challenge(
+    body: ChallengeCreate, session: DbSession, user: CurrentAccount
+) -> ChallengeRead:
     challenge = service.create_challenge(session, user, body.address)
     return ChallengeRead(
         challenge_id=challenge.id,
@@ -56,6 +58,6 @@ def create_challenge(body: ChallengeCreate, session: DbSession, user: CurrentUse
         **_REFUSALS,
     },
 )
-def set_wallet(body: WalletVerify, session: DbSession, user: CurrentUser) -> WalletRead:
+def set_wallet(body: WalletVerify, session: DbSession, user: CurrentAccount) -> WalletRead:
     wallet = service.verify_challenge(session, user, body.challenge_id, body.signature)
     return WalletRead(address=wallet.address, custody=wallet.custody)

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import PageParams, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import get_farmer, is_town_admin_of
-from kokudaka.models import Farmer, Investment, InvestmentStatus, Role, User, Work
+from kokudaka.models import Farmer, Investment, InvestmentStatus, Role, Work
 from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
 
 
@@ -92,7 +93,7 @@ def list_works(
     return session.scalars(paginate(statement, Work.id, params)).all()
 
 
-def _farmer_for_new_work(session: Session, actor: User, farmer_id: uuid.UUID | None) -> Farmer:
+def _farmer_for_new_work(session: Session, actor: Caller, farmer_id: uuid.UUID | None) -> Farmer:
     if actor.role is Role.farmer:
         own = farmer_profile_of(session, actor)
         if own is None:
@@ -110,7 +111,7 @@ def _farmer_for_new_work(session: Session, actor: User, farmer_id: uuid.UUID | N
     raise Forbidden()
 
 
-def create_work(session: Session, actor: User, body: WorkCreate) -> Work:
+def create_work(session: Session, actor: Caller, body: WorkCreate) -> Work:
     farmer = _farmer_for_new_work(session, actor, body.farmer_id)
     work = Work(
         farmer_id=farmer.id,
@@ -129,14 +130,14 @@ def create_work(session: Session, actor: User, body: WorkCreate) -> Work:
     return work
 
 
-def may_edit_work(session: Session, user: User, work: Work) -> bool:
+def may_edit_work(session: Session, user: Caller, work: Work) -> bool:
     if is_town_admin_of(user, work.municipality_id):
         return True
     own = farmer_profile_of(session, user)
     return own is not None and own.id == work.farmer_id
 
 
-def update_work(session: Session, actor: User, work_id: uuid.UUID, body: WorkUpdate) -> WorkRead:
+def update_work(session: Session, actor: Caller, work_id: uuid.UUID, body: WorkUpdate) -> WorkRead:
     work = get_work(session, work_id)
     if not may_edit_work(session, actor, work):
         raise Forbidden()

@@ -74,6 +74,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import create_access_token, hash_password
 from kokudaka.cli import migrate
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
@@ -254,8 +255,8 @@ def load_service_data(settings: Settings, supporters: int) -> Cast:
             session.flush()
             return Cast(
                 work_id=work.id,
-                admin_token=create_access_token(settings, admin.id, admin.role),
-                supporter_tokens=[create_access_token(settings, p.id, p.role) for p in people],
+                admin_token=create_access_token(settings, Caller.of(admin)),
+                supporter_tokens=[create_access_token(settings, Caller.of(p)) for p in people],
             )
     finally:
         engine.dispose()

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import create_access_token, hash_password
 from kokudaka.core.settings import Settings
 from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work
@@ -56,7 +57,7 @@ class World:
     _counter: list[int] = field(default_factory=lambda: [0])
 
     def person(self, user: User) -> Person:
-        return Person(user.id, user.email, create_access_token(self.settings, user.id, user.role))
+        return Person(user.id, user.email, create_access_token(self.settings, Caller.of(user)))
 
     def new_supporter(self, name: str = "supporter") -> Person:
         """Sign up a new supporter through the API."""
@@ -174,7 +175,7 @@ def build_world(client: httpx.Client, db: sessionmaker[Session], settings: Setti
         bob = _user(session, settings, "bob@example.jp", Role.supporter)
 
     def person(user: User) -> Person:
-        return Person(user.id, user.email, create_access_token(settings, user.id, user.role))
+        return Person(user.id, user.email, create_access_token(settings, Caller.of(user)))
 
     def as_town(entry: tuple[Municipality, User, User, Farmer, Work]) -> Town:
         municipality, admin, farmer_user, farmer, work = entry

@@ -6,7 +6,9 @@ import time
 
 import httpx
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import create_access_token, decode_access_token
+from kokudaka.models import Role
 from tests.world import PASSWORD, World
 
 
@@ -107,10 +109,11 @@ def test_forged_expired_and_missing_tokens_are_401(client: httpx.Client, world: 
 def test_a_verified_token_still_expires(world: World) -> None:
     """Verified tokens are cached; the cache must not outlive a token's expiry."""
     settings = world.settings
-    token = create_access_token(settings, world.alice.id, "supporter")
-    assert decode_access_token(settings, token) == world.alice.id  # verified and cached
+    alice = Caller(world.alice.id, Role.supporter, None, None)
+    token = create_access_token(settings, alice)
+    assert decode_access_token(settings, token) == alice  # verified and cached
     expires = time.time() + settings.access_token_ttl_seconds
-    assert decode_access_token(settings, token, now=expires - 5) == world.alice.id
+    assert decode_access_token(settings, token, now=expires - 5) == alice
     assert decode_access_token(settings, token, now=expires + 5) is None
     other = settings.model_copy(update={"jwt_secret": "a-different-secret-" * 3})
     assert decode_access_token(other, token) is None

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.audit import service
 from kokudaka.audit.schemas import CSV_COLUMNS, IssuanceFilters, issuance_filters
 from kokudaka.auth.dependencies import Auditor
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, page_params
 from kokudaka.ledger.schemas import IssuanceRead
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["audit"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 Filters = Annotated[IssuanceFilters, Depends(issuance_filters)]

@@ -1,9 +1,10 @@
 """The caller of a request: whose account it is and the scope it acts in.
 
-Authorisation needs only an account's id, role, town and region, read fresh from the
-database on every request (a disabled account's tokens stop working at once). Reading
-those four columns with one prebuilt Core statement costs a fraction of loading the
-whole ``User``; the few endpoints that need the rest of the account load it.
+A bearer token names the caller's account, role, town and region (all fixed when an
+account is created). Authorisation decides from those; and the account is read in
+the request's own transaction, before any other statement, to check it is still
+active and unchanged: a disabled account's tokens stop working at once, and the
+check costs no extra worker-thread hop (see ``kokudaka.core.db.check_at_begin``).
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
+from kokudaka.core.errors import Unauthorized
 from kokudaka.models import Role, User, table_of
 
 users = table_of(User)
 
-_ACTIVE_ACCOUNT = select(
-    users.c.id, users.c.role, users.c.municipality_id, users.c.region_id
-).where(users.c.id == bindparam("user_id"), users.c.is_active.is_(True))
+_ACCOUNT = select(users.c.role, users.c.municipality_id, users.c.region_id).where(
+    users.c.id == bindparam("user_id"), users.c.is_active.is_(True)
+)
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An active account making a request (see :func:`kokudaka.auth.dependencies.get_caller`)."""
+    """An account making a request, as its token names it."""
 
     id: uuid.UUID
     role: Role
@@ -39,7 +41,12 @@ class Caller:
         return cls(user.id, user.role, user.municipality_id, user.region_id)
 
 
-def active_caller(session: Session, user_id: uuid.UUID) -> Caller | None:
-    """The account with this id if it exists and is active."""
-    row = session.connection().execute(_ACTIVE_ACCOUNT, {"user_id": user_id}).first()
-    return None if row is None else Caller(*row)
+def check_account(connection: Connection, caller: Caller) -> None:
+    """Refuse the request unless the caller's account is active with the same scope."""
+    account = connection.execute(_ACCOUNT, {"user_id": caller.id}).first()
+    if account is None or tuple(account) != (
+        caller.role,
+        caller.municipality_id,
+        caller.region_id,
+    ):
+        raise Unauthorized("invalid_token", headers=CHALLENGE)

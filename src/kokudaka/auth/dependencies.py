@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from kokudaka.auth.caller import Caller, active_caller
+from kokudaka.auth.caller import CHALLENGE, Caller, check_account
 from kokudaka.auth.security import decode_access_token
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, check_at_begin
 from kokudaka.core.errors import Forbidden, Unauthorized
 from kokudaka.core.settings import Settings
 from kokudaka.models import Role, User
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 # Dependencies that do no I/O are ``async`` so FastAPI runs them on the event loop
@@ -29,20 +29,19 @@ async def get_app_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_caller(
+async def get_caller(
     session: DbSession,
     settings: AppSettings,
     token: Annotated[str | None, Depends(_bearer)],
 ) -> Caller:
+    """The caller named by a valid bearer token; its account is checked first thing in
+    the request's transaction (a disabled account's tokens stop working at once)."""
     if not token:
-        raise Unauthorized("not_authenticated", headers=_CHALLENGE)
-    user_id = decode_access_token(settings, token)
-    if user_id is None:
-        raise Unauthorized("invalid_token", headers=_CHALLENGE)
-    # A disabled account's tokens stop working at once, not when they expire.
-    caller = active_caller(session, user_id)
+        raise Unauthorized("not_authenticated", headers=CHALLENGE)
+    caller = decode_access_token(settings, token)
     if caller is None:
-        raise Unauthorized("invalid_token", headers=_CHALLENGE)
+        raise Unauthorized("invalid_token", headers=CHALLENGE)
+    check_at_begin(session, functools.partial(check_account, caller=caller))
     return caller
 
 

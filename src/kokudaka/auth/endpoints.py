@@ -10,14 +10,15 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from kokudaka.auth import service
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.dependencies import AppSettings, PlatformAdmin
 from kokudaka.auth.schemas import RegisterRequest, StaffCreate, TokenResponse, UserRead
 from kokudaka.auth.security import create_access_token
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import problem_response
 from kokudaka.models import Role
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["auth"])
 
 
 @router.post(
@@ -61,7 +62,7 @@ def token(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return TokenResponse(
-        access_token=create_access_token(settings, user.id, user.role.value),
+        access_token=create_access_token(settings, Caller.of(user)),
         expires_in=settings.access_token_ttl_seconds,
     )
 

@@ -13,7 +13,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import Type
 
+from kokudaka.auth.caller import Caller
 from kokudaka.core.settings import Settings
+from kokudaka.models import Role
 
 # Pinned: a token that names any other algorithm (including "none") is refused.
 JWT_ALGORITHM = "HS256"
@@ -41,11 +43,14 @@ def verify_password(settings: Settings, password_hash: str, password: str) -> bo
         return False
 
 
-def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> str:
+def create_access_token(settings: Settings, caller: Caller) -> str:
+    """A signed token naming the account and the scope it acts in (see :class:`Caller`)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
-        "sub": str(user_id),
-        "role": role,
+        "sub": str(caller.id),
+        "role": caller.role.value,
+        "municipality_id": _optional_id(caller.municipality_id),
+        "region_id": _optional_id(caller.region_id),
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
@@ -56,9 +61,18 @@ def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> st
     return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
 
 
+def _optional_id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_uuid(value: object) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(str(value))
+
+
 @lru_cache(maxsize=VERIFIED_TOKENS_CACHED)
-def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[uuid.UUID, float]:
-    """(user id, expiry) of a token whose signature and claims check out; raises otherwise.
+def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[Caller, float]:
+    """The caller named by a token whose signature and claims check out, and its
+    expiry; raises otherwise.
 
     Cached: a client sends the same token with every request for its lifetime, and
     checking the signature and claims again costs more than the rest of the request's
@@ -72,21 +86,29 @@ def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[uuid
         algorithms=[JWT_ALGORITHM],
         audience=audience,
         issuer=issuer,
-        options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        options={"require": ["exp", "iat", "iss", "aud", "sub", "role"]},
     )
-    return uuid.UUID(str(claims["sub"])), float(claims["exp"])
+    caller = Caller(
+        id=uuid.UUID(str(claims["sub"])),
+        role=Role(claims["role"]),
+        municipality_id=_optional_uuid(claims.get("municipality_id")),
+        region_id=_optional_uuid(claims.get("region_id")),
+    )
+    return caller, float(claims["exp"])
 
 
-def decode_access_token(
-    settings: Settings, token: str, now: float | None = None
-) -> uuid.UUID | None:
-    """The user id of a valid token, or None for anything forged, expired or foreign."""
+def decode_access_token(settings: Settings, token: str, now: float | None = None) -> Caller | None:
+    """The caller a valid token names, or None for anything forged, expired or foreign.
+
+    The account behind it is checked in the request's transaction (see
+    :func:`kokudaka.auth.caller.check_account`): still active, same scope.
+    """
     try:
-        user_id, expires = _verified(
+        caller, expires = _verified(
             token, settings.jwt_secret, settings.jwt_audience, settings.jwt_issuer
         )
     except (jwt.PyJWTError, ValueError):
         return None
     if (time.time() if now is None else now) >= expires:
         return None
-    return user_id
+    return caller

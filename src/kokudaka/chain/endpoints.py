@@ -19,12 +19,12 @@ from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError
 from kokudaka.chain.reconcile import DEFAULT_LIMIT, ReconciliationReport, reconcile
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import Forbidden, ServiceUnavailable
 from kokudaka.core.schemas import ResponseModel
 from kokudaka.models import ChainDeployment
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 #: The token's fixed facts, set in contracts/Koku.sol: one unit is one 合 (go).
 KOKU_SYMBOL = "KOKU"

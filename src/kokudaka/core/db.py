@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 # Connections per process. Requests that use the database are admitted up to this many
@@ -58,8 +63,31 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+Check = Callable[[Connection], None]
+_CHECKS = "kokudaka.checks_at_begin"
+
+
 def create_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @event.listens_for(factory, "after_begin")
+    def _run_checks_at_begin(
+        session: Session, _transaction: SessionTransaction, connection: Connection
+    ) -> None:
+        for check in session.info.pop(_CHECKS, ()):
+            check(connection)
+
+    return factory
+
+
+def check_at_begin(session: Session, check: Check) -> None:
+    """Run ``check`` first in the session's transaction, before any other statement.
+
+    Used to check the caller's account inside the request's own transaction and
+    worker-thread hop. If the request ends without using the database, the check
+    still runs before it is answered (see :func:`_commit_and_close`).
+    """
+    session.info.setdefault(_CHECKS, []).append(check)
 
 
 def create_db_limiter(engine: Engine) -> anyio.Semaphore:
@@ -74,10 +102,14 @@ def create_db_limiter(engine: Engine) -> anyio.Semaphore:
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    """The request's unit of work: services only flush, this commits once at the end.
+    """The request's unit of work: services only flush; it is committed once, before
+    the response is sent (``scope="function"``), so a client never sees success for a
+    write that was not committed.
 
-    It is declared with ``scope="function"`` so the commit happens before the response
-    is sent: a client never sees success for a write that was not committed.
+    The commit normally happens in the worker thread that ran the endpoint (see
+    :class:`UnitOfWorkRoute`): each hop to a worker thread and back costs more than
+    the statements of a typical request. Only an ``async`` endpoint, or an error,
+    needs another hop here.
 
     Admission is awaited on the event loop, not in a worker thread. A request that
     holds a transaction (on SQLite: the write lock) needs a free thread to finish;
@@ -94,15 +126,69 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         except BaseException:
             await run_in_threadpool(session.close)  # closing rolls back
             raise
-        await run_in_threadpool(_commit_and_close, session)
+        if session.in_transaction() or _CHECKS in session.info:
+            await run_in_threadpool(_commit_and_close, session)
+        else:
+            session.close()  # committed and closed already: no I/O left
 
 
 def _commit_and_close(session: Session) -> None:
     # One thread hop for both: each hop costs more than either call on a fast path.
     try:
+        if _CHECKS in session.info:
+            session.connection()  # begins, so the pending checks run
         session.commit()
     finally:
         session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+_SESSION_PARAMETER = "kokudaka_request_session"
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint``, then the commit of its request's session, in the same thread.
+
+    FastAPI injects the request's session (the same one the endpoint and its
+    dependencies get) through an extra keyword parameter added to the signature.
+    """
+    signature = inspect.signature(endpoint, eval_str=True)
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        session: Session = kwargs.pop(_SESSION_PARAMETER)
+        result = endpoint(*args, **kwargs)
+        _commit_and_close(session)
+        return result
+
+    session_parameter = inspect.Parameter(
+        _SESSION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=DbSession
+    )
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), session_parameter]
+    )
+    return run
+
+
+class UnitOfWorkRoute(APIRoute):
+    """A route whose synchronous endpoint commits in the thread it ran in.
+
+    FastAPI runs a synchronous endpoint in a worker thread, then the session
+    dependency's teardown would need a second hop to commit. Every router of the
+    service uses this route class, so a request that uses the database costs one
+    hop: the caller's account check, the endpoint's statements and the commit.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and _uses_session(
+            get_dependant(path=path, call=endpoint)
+        ):
+            endpoint = _committing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _uses_session(dependant: Dependant) -> bool:
+    """Whether the request's session is among the dependencies (an endpoint that only
+    calls the chain, say, must not hold a database admission while it waits)."""
+    return any(d.call is get_session or _uses_session(d) for d in dependant.dependencies)

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from kokudaka.auth.dependencies import AppSettings, CurrentUser, TownAdmin
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.farmers import service
 from kokudaka.farmers.schemas import FarmerCreate, FarmerLedgerItem, FarmerRead, FarmerUpdate
 
-router = APIRouter(tags=["farmers"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["farmers"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from kokudaka.auth.dependencies import AppSettings, CurrentUser, Supporter, TownAdmin
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import BadRequest, Unprocessable
 from kokudaka.investments import service
 from kokudaka.investments.schemas import (
@@ -22,7 +22,7 @@ from kokudaka.investments.schemas import (
     PaymentWebhookEvent,
 )
 
-router = APIRouter(tags=["investments"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["investments"])
 
 IdempotencyKey = Annotated[
     str | None,

@@ -8,13 +8,13 @@ from fastapi import APIRouter, status
 
 from kokudaka.auth.dependencies import TownAdmin
 from kokudaka.auth.permissions import manages_municipality
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import NotFound
 from kokudaka.ledger import service
 from kokudaka.ledger.schemas import JournalEntryRead, ReversalRequest, chain_status_by_entry
 from kokudaka.models import JournalEntry
 
-router = APIRouter(tags=["ledger"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["ledger"])
 
 
 @router.post(

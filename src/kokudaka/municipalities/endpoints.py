@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from kokudaka.auth.dependencies import CurrentUser, PlatformAdmin
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.municipalities import service
 from kokudaka.municipalities.schemas import (
@@ -22,7 +22,7 @@ from kokudaka.municipalities.schemas import (
     RegionRead,
 )
 
-router = APIRouter(tags=["municipalities"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["municipalities"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kokudaka.auth.dependencies import CurrentAccount, CurrentUser
 from kokudaka.auth.schemas import UserRead
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentRead
@@ -21,7 +21,7 @@ from kokudaka.supporters.schemas import BalanceRead, rank_for
 from kokudaka.volunteering.schemas import ContributionRead
 from kokudaka.volunteering.service import list_my_contributions
 
-router = APIRouter(tags=["me"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["me"])
 
 GRAMS_PER_GO = 150
 Paging = Annotated[PageParams, Depends(page_params)]

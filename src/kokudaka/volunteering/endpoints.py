@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, status
 
 from kokudaka.auth.dependencies import CurrentUser, Supporter
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, page_params
 from kokudaka.volunteering import service
 from kokudaka.volunteering.schemas import (
@@ -21,7 +21,7 @@ from kokudaka.volunteering.schemas import (
     ContributionRejection,
 )
 
-router = APIRouter(tags=["volunteering"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["volunteering"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 

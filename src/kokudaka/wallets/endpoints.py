@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from kokudaka.auth.dependencies import CurrentAccount
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.wallets import service
 from kokudaka.wallets.schemas import ChallengeCreate, ChallengeRead, WalletRead, WalletVerify
 
-router = APIRouter(tags=["wallet"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["wallet"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _REFUSALS: dict[int | str, dict[str, Any]] = {

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from kokudaka.auth.dependencies import CurrentUser
-from kokudaka.core.db import DbSession
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.works import service
 from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
 
-router = APIRouter(tags=["works"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["works"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 

@@ -8,8 +8,8 @@ import httpx
 
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import create_access_token, decode_access_token
-from kokudaka.models import Role
-from tests.world import PASSWORD, World
+from kokudaka.models import Investment, Role
+from tests.world import PASSWORD, World, assert_problem, count
 
 
 def test_register_then_sign_in_and_read_me(client: httpx.Client) -> None:
@@ -71,6 +71,59 @@ def test_disabled_account_cannot_sign_in_and_its_token_stops_working(
     assert refused.status_code == 403
     assert refused.json()["code"] == "account_disabled"
     assert client.get("/v1/me", headers=world.alice.headers).status_code == 401
+
+
+def test_a_disabled_account_writes_nothing_with_its_token(
+    client: httpx.Client, world: World
+) -> None:
+    """The account check runs inside the write's own transaction, before its work."""
+    body = {"work_id": str(world.a.work_id), "amount_yen": 10_000}
+    first = client.post(
+        "/v1/investments", json=body, headers={**world.alice.headers, "Idempotency-Key": "k1"}
+    )
+    assert first.status_code == 201, first.text
+    disabled = client.post(
+        f"/v1/admin/users/{world.alice.id}/disable", headers=world.platform_admin.headers
+    )
+    assert disabled.status_code == 200, disabled.text
+    investments = count(world, Investment)
+    refused = client.post(
+        "/v1/investments", json=body, headers={**world.alice.headers, "Idempotency-Key": "k2"}
+    )
+    assert_problem(refused, 401, "invalid_token")
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    confirm = client.post(
+        f"/v1/investments/{first.json()['id']}/confirm",
+        json={"payment_reference": "furikomi-1"},
+        headers=world.a.admin.headers,
+    )
+    assert confirm.status_code == 200, confirm.text  # the town's staff are unaffected
+    assert count(world, Investment) == investments
+
+
+def test_a_token_whose_scope_is_not_the_accounts_is_refused(
+    client: httpx.Client, world: World
+) -> None:
+    """A validly signed token naming a role, town or region the account does not have
+    (an account changed after the token was issued) acts as nobody."""
+    settings = world.settings
+    claims_admin = Caller(world.alice.id, Role.town_admin, world.a.municipality_id, None)
+    token = create_access_token(settings, claims_admin)
+    work = client.patch(
+        f"/v1/works/{world.a.work_id}",
+        json={"is_open": False},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert_problem(work, 401, "invalid_token")
+    other_town = Caller(world.a.admin.id, Role.town_admin, world.b.municipality_id, None)
+    token = create_access_token(settings, other_town)
+    audit = client.get(
+        "/v1/audit/issuances",
+        params={"municipality_id": str(world.b.municipality_id)},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert_problem(audit, 401, "invalid_token")
+    assert client.get(f"/v1/works/{world.a.work_id}").json()["is_open"] is True
 
 
 def test_forged_expired_and_missing_tokens_are_401(client: httpx.Client, world: World) -> None:

@@ -20,23 +20,27 @@ log level warning, the loop and HTTP parser uvicorn picks by default, as ``kokud
    service's ``get_session`` (``create_db_limiter``), then one thread-pool hop.
 
 Both are driven by the same load generator in this process: ``--concurrency`` tasks, each
-with its own keep-alive ``httpx.AsyncClient`` (one connection), on uvloop. Both servers run
-for the whole benchmark and are measured in ``--rounds`` alternating rounds (service, then
-ceiling), so that drift in the machine's speed weighs on both sides of the ratio alike;
-each gets a warm-up first, then shares out a budget of ``--iterations`` iterations (the
-ceiling: twice as many requests) or ``--duration`` seconds, whichever ends first. The servers' resident memory
-(with any children) is polled every 50 ms from their start; the CPU time of server and load
-generator is reported, since on two cores they compete (as does anything else running).
+with its own keep-alive ``httpx.AsyncClient`` (one connection), on uvloop. The servers run
+on every CPU but the last and the load generator on the last one, so that the scheduler
+cannot place them differently from run to run. Both servers run for the whole benchmark
+and are measured in ``--rounds`` alternating rounds (service, then ceiling), so that drift
+in the machine's speed weighs on both sides of the ratio alike; each gets a warm-up first,
+then shares out a budget of ``--iterations`` iterations (the ceiling: twice as many
+requests) or ``--duration`` seconds, whichever ends first. The servers' resident memory
+(with any children) is polled every 50 ms from their start; the CPU time of server and
+load generator is reported.
 
 Targets: confirm-path requests/s >= 40% of the ceiling's, p99 of each request type < 50 ms,
 service peak RSS < 250 MB. They are judged at 4 clients by default: on the 2-core machine
-4 closed-loop clients keep the one server process busy (about 90% of a core) while the load
-generator uses the other core. More clients add only queueing: latency grows with the queue
-(Little's law: at 16 clients even the bare ceiling's p99 passes 50 ms), and the endpoint's
-worker thread then contends for the GIL with the event loop on every statement. Exit status: 1 if any request failed, or with ``--strict`` if a
-target was missed; 0 otherwise. ``--py-spy FILE`` also records the service during the
-measured phase (``pip install py-spy`` into the environment first; ``--py-spy-gil`` keeps
-only the samples of the thread holding the GIL, i.e. where the Python CPU time goes).
+4 closed-loop clients keep the one server process busy (about 90% of a core). More clients
+add only queueing: latency grows with the queue (Little's law: at 16 clients even the bare
+ceiling's p99 passes 50 ms), and the endpoint's worker thread then contends for the GIL
+with the event loop on every statement.
+
+Exit status: 1 if any request failed, or with ``--strict`` if a target was missed; 0
+otherwise. ``--py-spy FILE`` also records the service during the first measured round
+(``pip install py-spy`` into the environment first; ``--py-spy-gil`` keeps only the
+samples of the thread holding the GIL, i.e. where the Python CPU time goes).
 """
 
 from __future__ import annotations

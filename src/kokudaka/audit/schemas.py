@@ -41,7 +41,8 @@ class IssuanceFilters:
     is_reversed: bool | None = None
 
 
-def issuance_filters(
+# ``async``: no I/O, so no worker-thread hop (see kokudaka.core.pagination.page_params).
+async def issuance_filters(
     municipality_id: Annotated[
         uuid.UUID | None,
         Query(description="Only this town; it must be one the caller may audit."),

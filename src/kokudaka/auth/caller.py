@@ -41,12 +41,13 @@ class Caller:
         return cls(user.id, user.role, user.municipality_id, user.region_id)
 
 
+def refuse_unless_current(caller: Caller, account: Caller | None) -> None:
+    """401 unless the account (``None`` when missing or disabled) has the token's scope."""
+    if account != caller:
+        raise Unauthorized("invalid_token", headers=CHALLENGE)
+
+
 def check_account(connection: Connection, caller: Caller) -> None:
     """Refuse the request unless the caller's account is active with the same scope."""
-    account = connection.execute(_ACCOUNT, {"user_id": caller.id}).first()
-    if account is None or tuple(account) != (
-        caller.role,
-        caller.municipality_id,
-        caller.region_id,
-    ):
-        raise Unauthorized("invalid_token", headers=CHALLENGE)
+    row = connection.execute(_ACCOUNT, {"user_id": caller.id}).first()
+    refuse_unless_current(caller, None if row is None else Caller(caller.id, *row))

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from kokudaka.auth.caller import CHALLENGE, Caller, check_account
+from kokudaka.auth.caller import CHALLENGE, Caller, check_account, refuse_unless_current
 from kokudaka.auth.security import decode_access_token
 from kokudaka.core.db import DbSession, check_at_begin
 from kokudaka.core.errors import Forbidden, Unauthorized
@@ -33,14 +33,20 @@ AppSettings = Annotated[Settings, Depends(get_app_settings)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
 
 
-def _authenticate(request: Request, session: Session, token: str | None) -> Caller:
-    """The caller named by a valid bearer token; its account is checked first thing in
-    the request's transaction (a disabled account's tokens stop working at once)."""
+def _token_caller(request: Request, token: str | None) -> Caller:
+    """The caller named by a valid bearer token (its account not yet checked)."""
     if not token:
         raise Unauthorized("not_authenticated", headers=CHALLENGE)
     caller = decode_access_token(request.app.state.settings, token)
     if caller is None:
         raise Unauthorized("invalid_token", headers=CHALLENGE)
+    return caller
+
+
+def _authenticate(request: Request, session: Session, token: str | None) -> Caller:
+    """The caller named by a valid bearer token; its account is checked first thing in
+    the request's transaction (a disabled account's tokens stop working at once)."""
+    caller = _token_caller(request, token)
     check_at_begin(session, functools.partial(check_account, caller=caller))
     return caller
 
@@ -54,10 +60,13 @@ async def get_caller(request: Request, session: DbSession, token: BearerToken) -
 CurrentUser = Annotated[Caller, Depends(get_caller)]
 
 
-def get_current_account(session: DbSession, caller: CurrentUser) -> User:
-    """The caller's whole account, for the endpoints that show or change it."""
+def get_current_account(request: Request, session: DbSession, token: BearerToken) -> User:
+    """The caller's whole account, for the endpoints that show or change it; loading
+    it is the account check, so it is read once."""
+    caller = _token_caller(request, token)
     user = session.get(User, caller.id)
-    assert user is not None  # the account check ran as this transaction began
+    refuse_unless_current(caller, Caller.of(user) if user and user.is_active else None)
+    assert user is not None
     return user
 
 

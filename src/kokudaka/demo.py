@@ -6,28 +6,21 @@ Every account's password is printed, so the data set is for development only.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.service import create_user
 from kokudaka.core.settings import Settings
-from kokudaka.ledger import service as ledger
-from kokudaka.models import (
-    Activity,
-    Contribution,
-    ContributionStatus,
-    Farmer,
-    Investment,
-    InvestmentStatus,
-    IssuanceKind,
-    Municipality,
-    MunicipalityPolicy,
-    Region,
-    Role,
-    Work,
-)
+from kokudaka.investments import service as investments
+from kokudaka.investments.schemas import InvestmentCreate
+from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work
+from kokudaka.volunteering import service as volunteering
+from kokudaka.volunteering.schemas import ActivityCreate, ContributionCreate
 
 DEMO_PASSWORD = "kokudaka-demo-2026"  # noqa: S105  (development data only)
 SEASON = 2026
@@ -50,6 +43,7 @@ def load_demo(session: Session, settings: Settings) -> str:
     session.add(region)
     session.flush()
     towns: dict[str, Municipality] = {}
+    admins: dict[uuid.UUID, User] = {}
     lines = [f"all demo passwords: {DEMO_PASSWORD}"]
     for code, name, price, rate in TOWNS:
         town = Municipality(region_id=region.id, code=code, name=name)
@@ -74,6 +68,7 @@ def load_demo(session: Session, settings: Settings) -> str:
             role=Role.town_admin,
             municipality_id=town.id,
         )
+        admins[town.id] = admin
         lines.append(f"town administrator of {name}: {admin.email}")
     create_user(
         session,
@@ -137,89 +132,40 @@ def load_demo(session: Session, settings: Settings) -> str:
     ]
     lines.extend(f"supporter {s.display_name}: {s.email}" for s in supporters)
 
-    # One confirmed investment, one awaiting payment.
+    # One confirmed investment, one awaiting payment, and a rice-planting day with one
+    # approved contribution of three hours: through the services, as the API would.
     first_work = works[0]
-    price = TOWNS[0][2]
-    for supporter, yen, confirmed in (
-        (supporters[0], 30_000, True),
-        (supporters[1], 10_000, False),
+    town_admin = Caller.of(admins[first_work.municipality_id])
+    for number, (supporter, yen, confirmed) in enumerate(
+        ((supporters[0], 30_000, True), (supporters[1], 10_000, False)), start=1
     ):
-        go, remainder = divmod(yen, price)
-        investment = Investment(
-            supporter_id=supporter.id,
-            work_id=first_work.id,
-            municipality_id=first_work.municipality_id,
-            amount_yen=yen,
-            price_yen_per_go=price,
-            go_amount=go,
-            remainder_yen=remainder,
-            status=InvestmentStatus.confirmed if confirmed else InvestmentStatus.pending_payment,
-            payment_reference="demo-furikomi-1" if confirmed else None,
-            confirmed_at=datetime.now(UTC) if confirmed else None,
+        _, invested, _ = investments.create_investment(
+            session,
+            Caller.of(supporter),
+            InvestmentCreate(work_id=first_work.id, amount_yen=yen),
+            idempotency_key=f"demo-{number}",
         )
-        session.add(investment)
-        session.flush()
         if confirmed:
-            ledger.issue(
-                session,
-                municipality_id=first_work.municipality_id,
-                season=SEASON,
-                recipient_id=supporter.id,
-                amount_go=go,
-                cause=ledger.IssuanceCause(
-                    kind=IssuanceKind.investment,
-                    idempotency_key=f"investment:{investment.id}",
-                    memo=f"Investment of {yen} yen in {first_work.title}",
-                    farmer_id=first_work.farmer_id,
-                    work_id=first_work.id,
-                    investment_id=investment.id,
-                    price_yen_per_go=price,
-                ),
-                actor_id=None,
+            investments.confirm_by_admin(
+                session, town_admin, uuid.UUID(invested["id"]), f"demo-furikomi-{number}"
             )
 
-    # A rice-planting day with one approved contribution of three hours.
-    host = session.get(Farmer, first_work.farmer_id)
+    host = session.scalar(select(User).join(Farmer).where(Farmer.id == first_work.farmer_id))
     assert host is not None
-    activity = Activity(
-        municipality_id=first_work.municipality_id,
-        farmer_id=host.id,
-        created_by_id=host.user_id,
-        title="田植え体験",
-        description="手植えで田植えをします。長靴をお持ちください。",
-        activity_on=date(SEASON, 5, 24),
-        place="西会津町 佐藤農園の棚田",
-        go_per_hour=TOWNS[0][3],
-        capacity=20,
-        max_minutes_per_person=6 * 60,
-    )
-    session.add(activity)
-    session.flush()
-    contribution = Contribution(
-        activity_id=activity.id,
-        supporter_id=supporters[1].id,
-        minutes=180,
-        status=ContributionStatus.approved,
-        reviewed_by_id=host.user_id,
-        reviewed_at=datetime.now(UTC),
-    )
-    session.add(contribution)
-    session.flush()
-    ledger.issue(
+    activity = volunteering.create_activity(
         session,
-        municipality_id=activity.municipality_id,
-        season=SEASON,
-        recipient_id=supporters[1].id,
-        amount_go=activity.go_per_hour * contribution.minutes // 60,
-        cause=ledger.IssuanceCause(
-            kind=IssuanceKind.contribution,
-            idempotency_key=f"contribution:{contribution.id}",
-            memo=f"3 hours at {activity.title}",
-            farmer_id=host.id,
-            activity_id=activity.id,
-            contribution_id=contribution.id,
-            go_per_hour=activity.go_per_hour,
+        Caller.of(host),
+        ActivityCreate(
+            title="田植え体験",
+            description="手植えで田植えをします。長靴をお持ちください。",
+            activity_on=date(SEASON, 5, 24),
+            place="西会津町 佐藤農園の棚田",
+            capacity=20,
+            max_hours_per_person=Decimal(6),
         ),
-        actor_id=host.user_id,
     )
+    contribution = volunteering.log_hours(
+        session, Caller.of(supporters[1]), activity.id, ContributionCreate(hours=Decimal(3))
+    )
+    volunteering.approve(session, Caller.of(host), contribution.id)
     return "\n".join(lines)

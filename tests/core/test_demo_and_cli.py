@@ -7,6 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import create_engine, func, select
+
+from kokudaka.models import (
+    Investment,
+    InvestmentStatus,
+    Issuance,
+    IssuanceKind,
+    MunicipalityPolicy,
+    Posting,
+    Work,
+)
+
 
 def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -26,11 +38,44 @@ def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedPro
     )
 
 
+def _assert_demo_ledger_is_whole(database: Path) -> None:
+    """The demo goes through the services, so its running totals and ledger hold."""
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            subscribed = conn.execute(
+                select(
+                    Work.id, Work.subscribed_yen, func.coalesce(func.sum(Investment.amount_yen), 0)
+                )
+                .outerjoin(
+                    Investment,
+                    (Investment.work_id == Work.id)
+                    & (Investment.status != InvestmentStatus.cancelled),
+                )
+                .group_by(Work.id, Work.subscribed_yen)
+            ).all()
+            assert [total for _, total, _ in subscribed if total] == [40_000]
+            assert all(total == summed for _, total, summed in subscribed)
+            kinds = conn.execute(select(Issuance.kind)).scalars().all()
+            assert sorted(kinds) == [IssuanceKind.contribution, IssuanceKind.investment]
+            issued = conn.execute(select(func.sum(MunicipalityPolicy.issued_go))).scalar()
+            assert issued == conn.execute(select(func.sum(Issuance.amount_go))).scalar()
+            unbalanced = conn.execute(
+                select(Posting.entry_id)
+                .group_by(Posting.entry_id)
+                .having(func.sum(Posting.amount_go) != 0)
+            ).all()
+            assert unbalanced == []
+    finally:
+        engine.dispose()
+
+
 def test_demo_loads_once_and_admin_create(tmp_path: Path) -> None:
     first = _run(["demo"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "supporter1@example.jp" in first.stdout
     assert (tmp_path / "kokudaka.db").exists()
+    _assert_demo_ledger_is_whole(tmp_path / "kokudaka.db")
     again = _run(["demo"], tmp_path)
     assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout

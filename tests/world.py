@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.auth.caller import Caller
-from kokudaka.auth.security import create_access_token, hash_password
+from kokudaka.auth.security import create_access_token
+from kokudaka.auth.service import create_user
 from kokudaka.core.settings import Settings
 from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work
 
@@ -83,18 +84,17 @@ def _user(
     municipality_id: uuid.UUID | None = None,
     region_id: uuid.UUID | None = None,
 ) -> User:
-    user = User(
+    """An account made as the service makes it (supporters and farmers get a wallet)."""
+    return create_user(
+        session,
+        settings,
         email=email,
-        password_hash=hash_password(settings, PASSWORD),
+        password=PASSWORD,
         display_name=email.split("@")[0],
         role=role,
         municipality_id=municipality_id,
         region_id=region_id,
-        is_active=True,
     )
-    session.add(user)
-    session.flush()
-    return user
 
 
 def build_world(client: httpx.Client, db: sessionmaker[Session], settings: Settings) -> World:

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.world import World
+from tests.world import World, assert_problem
 
 ISSUE_PATHS = {
     ("post", "/v1/auth/register"),
@@ -128,3 +128,13 @@ def test_no_body_on_any_write_endpoint_causes_a_500(world: World, role: str) -> 
                     if response.status_code >= 400:
                         assert response.headers["content-type"] == "application/problem+json"
                         assert "code" in response.json()
+
+
+def test_unknown_paths_and_methods_are_problems(world: World) -> None:
+    assert_problem(world.client.get("/v1/nothing-here"), 404, "not_found")
+    assert_problem(world.client.get(f"/v1/investments/{uuid.uuid4()}/nothing"), 404, "not_found")
+    wrong_method = world.client.delete("/v1/investments", headers=world.alice.headers)
+    assert_problem(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "POST"
+    # Each route still runs its own dependencies (here: the token is required).
+    assert world.client.get("/v1/me").status_code == 401

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from kokudaka.audit.endpoints import router as audit_router
 from kokudaka.auth.endpoints import router as auth_router
 from kokudaka.chain.endpoints import router as chain_router
+from kokudaka.core.db import require_unit_of_work
 from kokudaka.farmers.endpoints import router as farmers_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
@@ -43,3 +44,4 @@ def include_routers(app: FastAPI) -> None:
     """
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
+    require_unit_of_work(app.router.routes)

@@ -1,4 +1,7 @@
-"""Request dependencies: the settings, the signed-in user and role gates."""
+"""Request dependencies: the settings, the signed-in user and role gates.
+
+They do no I/O: the caller comes from the token, and its account is checked first
+thing in the request's transaction (see ``kokudaka.core.db.UnitOfWorkRoute``)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from kokudaka.auth.caller import CHALLENGE, Caller, check_account, refuse_unless_current
+from kokudaka.auth.caller import CHALLENGE, Caller, check_account
 from kokudaka.auth.security import decode_access_token
 from kokudaka.core.db import DbSession, check_at_begin
 from kokudaka.core.errors import Forbidden, Unauthorized
 from kokudaka.core.settings import Settings
-from kokudaka.models import Role, User
+from kokudaka.models import Role
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
@@ -58,19 +61,6 @@ async def get_caller(request: Request, session: DbSession, token: BearerToken) -
 
 
 CurrentUser = Annotated[Caller, Depends(get_caller)]
-
-
-def get_current_account(request: Request, session: DbSession, token: BearerToken) -> User:
-    """The caller's whole account, for the endpoints that show or change it; loading
-    it is the account check, so it is read once."""
-    caller = _token_caller(request, token)
-    user = session.get(User, caller.id)
-    refuse_unless_current(caller, Caller.of(user) if user and user.is_active else None)
-    assert user is not None
-    return user
-
-
-CurrentAccount = Annotated[User, Depends(get_current_account)]
 
 
 def require_roles(*roles: Role) -> Callable[[Request, Session, str | None], Awaitable[Caller]]:

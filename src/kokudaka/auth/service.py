@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import hash_password, verify_password
 from kokudaka.core.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from kokudaka.core.settings import Settings
@@ -136,6 +137,17 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
         raise SignInRefused("account_disabled")
     # A successful sign-in clears the account's failures.
     session.execute(delete(SignInFailure).where(SignInFailure.email == email))
+    return user
+
+
+def account_of(session: Session, caller: Caller) -> User:
+    """The caller's whole account, for the endpoints that show or change it.
+
+    The request's account check runs first in its transaction, so a missing or
+    disabled account has been refused before this reads it.
+    """
+    user = session.get(User, caller.id)
+    assert user is not None
     return user
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 # Connections per process. Requests that use the database are admitted up to this many
 # at a time (see get_session), below the 40 worker threads FastAPI runs sync code in.
@@ -65,6 +66,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 Check = Callable[[Connection], None]
 _CHECKS = "kokudaka.checks_at_begin"
+_ADMISSION = "kokudaka.admission"
 
 
 def create_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -101,66 +103,74 @@ def create_db_limiter(engine: Engine) -> anyio.Semaphore:
     return anyio.Semaphore(1 if engine.dialect.name == "sqlite" else POOL_SIZE)
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """The request's unit of work: services only flush; it is committed once, before
-    the response is sent (``scope="function"``), so a client never sees success for a
-    write that was not committed.
+async def get_session(request: Request) -> Session:
+    """The request's session, not yet connected: dependencies only read the token and
+    the request, and may register checks (:func:`check_at_begin`), but do no I/O.
 
-    The commit normally happens in the worker thread that ran the endpoint (see
-    :class:`UnitOfWorkRoute`): each hop to a worker thread and back costs more than
-    the statements of a typical request. Only an ``async`` endpoint, or an error,
-    needs another hop here.
-
-    Admission is awaited on the event loop, not in a worker thread. A request that
-    holds a transaction (on SQLite: the write lock) needs a free thread to finish;
-    if every thread were blocked waiting for that lock or for a pooled connection, no
-    request could finish (thread-pool starvation). Admitting at most ``POOL_SIZE``
-    requests at once keeps threads free for the ones that hold the database.
+    Its unit of work belongs to the route (:class:`UnitOfWorkRoute`): admission, the
+    endpoint's statements, then one commit before the response is sent, so a client
+    never sees success for a write that was not committed.
     """
-    limiter: anyio.Semaphore = request.app.state.db_limiter
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    async with limiter:
-        session = factory()
-        try:
-            yield session
-        except BaseException:
-            await run_in_threadpool(session.close)  # closing rolls back
-            raise
-        if session.in_transaction() or _CHECKS in session.info:
-            await run_in_threadpool(_commit_and_close, session)
-        else:
-            session.close()  # committed and closed already: no I/O left
+    session = factory()
+    session.info[_ADMISSION] = request.app.state.db_limiter
+    return session
 
 
 def _commit_and_close(session: Session) -> None:
-    # One thread hop for both: each hop costs more than either call on a fast path.
     try:
         if _CHECKS in session.info:
             session.connection()  # begins, so the pending checks run
         session.commit()
     finally:
+        session.close()  # after an error, closing rolls back
+
+
+def _run_and_commit(endpoint: Callable[..., Any], session: Session, kwargs: dict[str, Any]) -> Any:
+    # The endpoint, then its commit, in one worker thread: each hop to a thread and
+    # back costs more than either call on a fast path.
+    try:
+        result = endpoint(**kwargs)
+    except BaseException:
         session.close()
+        raise
+    _commit_and_close(session)
+    return result
 
 
-DbSession = Annotated[Session, Depends(get_session, scope="function")]
+async def _close_shielded(session: Session) -> None:
+    with anyio.CancelScope(shield=True):  # a cancelled request still gives back its connection
+        await run_in_threadpool(session.close)
+
+
+DbSession = Annotated[Session, Depends(get_session)]
 
 _SESSION_PARAMETER = "kokudaka_request_session"
 
 
-def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """``endpoint``, then the commit of its request's session, in the same thread.
+def _unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` run as its request's unit of work (see :class:`UnitOfWorkRoute`).
 
     FastAPI injects the request's session (the same one the endpoint and its
     dependencies get) through an extra keyword parameter added to the signature.
     """
     signature = inspect.signature(endpoint, eval_str=True)
+    is_async = inspect.iscoroutinefunction(endpoint)
 
     @functools.wraps(endpoint)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    async def run(**kwargs: Any) -> Any:
         session: Session = kwargs.pop(_SESSION_PARAMETER)
-        result = endpoint(*args, **kwargs)
-        _commit_and_close(session)
-        return result
+        admission: anyio.Semaphore = session.info[_ADMISSION]
+        async with admission:
+            if not is_async:
+                return await run_in_threadpool(_run_and_commit, endpoint, session, kwargs)
+            try:
+                result = await endpoint(**kwargs)
+            except BaseException:
+                await _close_shielded(session)
+                raise
+            await run_in_threadpool(_commit_and_close, session)
+            return result
 
     session_parameter = inspect.Parameter(
         _SESSION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=DbSession
@@ -172,23 +182,45 @@ def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class UnitOfWorkRoute(APIRoute):
-    """A route whose synchronous endpoint commits in the thread it ran in.
+    """A route whose request is one unit of work on the database.
 
-    FastAPI runs a synchronous endpoint in a worker thread, then the session
-    dependency's teardown would need a second hop to commit. Every router of the
-    service uses this route class, so a request that uses the database costs one
-    hop: the caller's account check, the endpoint's statements and the commit.
+    After FastAPI has solved the dependencies (which do no I/O), the request waits for
+    admission on the event loop, then one worker thread runs the caller's account
+    check, the endpoint's statements and the commit, and the admission is released.
+
+    Admission is awaited on the event loop, not in a worker thread. A request that
+    holds a transaction (on SQLite: the write lock) needs a free thread to finish; if
+    every thread were blocked waiting for that lock or for a pooled connection, no
+    request could finish (thread-pool starvation). Admitting at most ``POOL_SIZE``
+    requests at once keeps threads free for the ones that hold the database.
+
+    An ``async`` endpoint (it reads the raw body, say) runs on the event loop and hops
+    to a thread for its own statements; its commit takes one more hop. An endpoint
+    that does not use the session (one that only calls the chain) is left as it is,
+    so it holds no admission while it waits.
+
+    Every router of the service uses this route class; :func:`require_unit_of_work`
+    refuses an app with a session-using route of any other class, since nothing else
+    would commit its session.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint) and _uses_session(
-            get_dependant(path=path, call=endpoint)
-        ):
-            endpoint = _committing(endpoint)
+        if _uses_session(get_dependant(path=path, call=endpoint)):
+            endpoint = _unit_of_work(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
 
 def _uses_session(dependant: Dependant) -> bool:
-    """Whether the request's session is among the dependencies (an endpoint that only
-    calls the chain, say, must not hold a database admission while it waits)."""
+    """Whether the request's session is among the dependencies."""
     return any(d.call is get_session or _uses_session(d) for d in dependant.dependencies)
+
+
+def require_unit_of_work(routes: Iterable[BaseRoute]) -> None:
+    """Refuse routes that take the session without being a :class:`UnitOfWorkRoute`."""
+    for route in routes:
+        if (
+            isinstance(route, APIRoute)
+            and not isinstance(route, UnitOfWorkRoute)
+            and _uses_session(route.dependant)
+        ):
+            raise RuntimeError(f"{route.path} uses the session but is not a UnitOfWorkRoute")

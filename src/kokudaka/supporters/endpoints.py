@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from kokudaka.auth.dependencies import CurrentAccount, CurrentUser
+from kokudaka.auth.dependencies import CurrentUser
 from kokudaka.auth.schemas import UserRead
+from kokudaka.auth.service import account_of
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
 from kokudaka.core.schemas import Amount
@@ -28,8 +29,8 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/v1/me", summary="The signed-in account")
-def me(user: CurrentAccount) -> UserRead:
-    return UserRead.model_validate(user)
+def me(session: DbSession, user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(account_of(session, user))
 
 
 @router.get("/v1/me/balance", summary="KOKU balance, rank and its worth in rice")

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from kokudaka.auth.dependencies import CurrentAccount
+from kokudaka.auth.dependencies import CurrentUser
+from kokudaka.auth.service import account_of
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.wallets import service
 from kokudaka.wallets.schemas import ChallengeCreate, ChallengeRead, WalletRead, WalletVerify
@@ -25,8 +26,8 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     summary="My wallet address and who holds its key",
     responses={404: {"description": "No wallet (staff accounts)", **_PROBLEM}},
 )
-def my_wallet(session: DbSession, user: CurrentAccount) -> WalletRead:
-    wallet = service.wallet_of(session, user)
+def my_wallet(session: DbSession, caller: CurrentUser) -> WalletRead:
+    wallet = service.wallet_of(session, account_of(session, caller))
     return WalletRead(address=wallet.address, custody=wallet.custody)
 
 
@@ -37,9 +38,9 @@ def my_wallet(session: DbSession, user: CurrentAccount) -> WalletRead:
     responses=_REFUSALS,
 )
 def create_challenge(
-    body: ChallengeCreate, session: DbSession, user: CurrentAccount
+    body: ChallengeCreate, session: DbSession, caller: CurrentUser
 ) -> ChallengeRead:
-    challenge = service.create_challenge(session, user, body.address)
+    challenge = service.create_challenge(session, account_of(session, caller), body.address)
     return ChallengeRead(
         challenge_id=challenge.id,
         message=challenge.message,
@@ -58,6 +59,8 @@ def create_challenge(
         **_REFUSALS,
     },
 )
-def set_wallet(body: WalletVerify, session: DbSession, user: CurrentAccount) -> WalletRead:
-    wallet = service.verify_challenge(session, user, body.challenge_id, body.signature)
+def set_wallet(body: WalletVerify, session: DbSession, caller: CurrentUser) -> WalletRead:
+    wallet = service.verify_challenge(
+        session, account_of(session, caller), body.challenge_id, body.signature
+    )
     return WalletRead(address=wallet.address, custody=wallet.custody)

@@ -83,6 +83,25 @@ def test_invest_confirm_issues_floor_of_yen_over_price(world: World) -> None:
     assert count(world, Issuance) == 1
 
 
+def test_answers_are_what_was_stored(world: World) -> None:
+    """Create and confirm answer from the rows as they wrote them, not read back: the
+    same investment read from the database must look exactly the same."""
+    created = invest(world, world.alice.headers, world.a.work_id, 12_345)
+    assert created.status_code == 201, created.text
+    path = f"/v1/investments/{created.json()['id']}"
+    assert world.client.get(path, headers=world.alice.headers).json() == created.json()
+
+    confirmed = world.client.post(
+        f"{path}/confirm", json={"payment_reference": "furikomi-1"}, headers=world.a.admin.headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    stored = world.client.get(path, headers=world.alice.headers).json()
+    assert stored == confirmed.json()
+    assert stored["status"] == "confirmed"
+    assert stored["payment_reference"] == "furikomi-1"
+    assert stored["issuance"]["investment_id"] == stored["id"]
+
+
 def test_same_idempotency_key_replays_and_different_body_is_refused(world: World) -> None:
     first = invest(world, world.alice.headers, world.a.work_id, 5000, key="k-1")
     retry = invest(world, world.alice.headers, world.a.work_id, 5000, key="k-1")

@@ -43,8 +43,10 @@ from kokudaka.models import (
     PaymentEvent,
     Role,
     Work,
+    Written,
     table_of,
     utcnow,
+    written,
 )
 
 IDEMPOTENCY_SCOPE = "investments.create"
@@ -100,18 +102,14 @@ _SUBSCRIBE = (
     .where(works.c.id == bindparam("work_id"))
     .values(subscribed_yen=works.c.subscribed_yen + bindparam("yen"))
 )
-_INSERT_INVESTMENT = insert(investments).returning(*investments.c)
+# No RETURNING: every column is given (see kokudaka.models.written).
+_INSERT_INVESTMENT = insert(investments)
+_CONFIRMING = frozenset({"status", "payment_reference", "confirmed_at", "confirmed_by_id"})
+_COLUMNS = tuple(c.key for c in investments.c if c.key not in _CONFIRMING)
 # The investment to confirm, locked, with what its issuance needs of its work.
 _INVESTMENT_FOR_CONFIRMING = (
     select(
-        investments.c.id,
-        investments.c.status,
-        investments.c.supporter_id,
-        investments.c.work_id,
-        investments.c.municipality_id,
-        investments.c.amount_yen,
-        investments.c.price_yen_per_go,
-        investments.c.go_amount,
+        *investments.c,
         works.c.season,
         works.c.title,
         works.c.farmer_id,
@@ -129,13 +127,12 @@ _MARK_CONFIRMED = (
         confirmed_at=bindparam("at"),
         confirmed_by_id=bindparam("actor_id"),
     )
-    .returning(*investments.c)
 )
 
 
 def to_read(
     session: Session,
-    investment: Investment | AnyRow,
+    investment: Investment | Written,
     issued: ledger.Issued | None = None,
 ) -> InvestmentRead:
     """The read model; pass ``issued`` when the caller has just written it, to spare
@@ -228,25 +225,24 @@ def create_investment(
         raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
     conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen})
 
-    investment = conn.execute(
-        _INSERT_INVESTMENT,
-        {
-            "id": new_id(),
-            "supporter_id": supporter.id,
-            "work_id": body.work_id,
-            "municipality_id": work.municipality_id,
-            "amount_yen": body.amount_yen,
-            "price_yen_per_go": price,
-            "go_amount": go_amount,
-            "remainder_yen": remainder,
-            "status": InvestmentStatus.pending_payment,
-            "payment_reference": None,
-            "confirmed_at": None,
-            "confirmed_by_id": None,
-            "cancelled_at": None,
-            "created_at": utcnow(),
-        },
-    ).one()
+    investment = written(
+        investments,
+        id=new_id(),
+        supporter_id=supporter.id,
+        work_id=body.work_id,
+        municipality_id=work.municipality_id,
+        amount_yen=body.amount_yen,
+        price_yen_per_go=price,
+        go_amount=go_amount,
+        remainder_yen=remainder,
+        status=InvestmentStatus.pending_payment,
+        payment_reference=None,
+        confirmed_at=None,
+        confirmed_by_id=None,
+        cancelled_at=None,
+        created_at=utcnow(),
+    )
+    conn.execute(_INSERT_INVESTMENT, vars(investment))
     response = to_read(session, investment).model_dump(mode="json")
     conn.execute(_RECORD_RESPONSE, {"record_id": claimed, "status": 201, "body": response})
     return 201, response, False
@@ -280,19 +276,24 @@ def _confirm(
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
     actor_id = actor.id if actor else None
-    confirmed = (
-        session.connection()
-        .execute(
-            _MARK_CONFIRMED,
-            {
-                "investment_id": investment.id,
-                "reference": payment_reference,
-                "at": datetime.now(UTC),
-                "actor_id": actor_id,
-            },
-        )
-        .one()
+    changes: dict[str, Any] = {
+        "status": InvestmentStatus.confirmed,
+        "payment_reference": payment_reference,
+        "confirmed_at": datetime.now(UTC),
+        "confirmed_by_id": actor_id,
+    }
+    session.connection().execute(
+        _MARK_CONFIRMED,
+        {
+            "investment_id": investment.id,
+            "reference": payment_reference,
+            "at": changes["confirmed_at"],
+            "actor_id": actor_id,
+        },
     )
+    # The row as it now stands, without reading it back.
+    columns = investment._mapping
+    confirmed = written(investments, **{name: columns[name] for name in _COLUMNS}, **changes)
     issued = ledger.issue(
         session,
         municipality_id=investment.municipality_id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
-from kokudaka.models import AnyRow, ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind
+from kokudaka.models import ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind, Written
 
 
 class ChainStatus(ResponseModel):
@@ -55,8 +55,8 @@ def chain_status_by_entry(
     return {op.entry_id: ChainStatus.model_validate(op) for op in operations}
 
 
-def issuance_read_of(i: Issuance | AnyRow, mint: ChainOperation | AnyRow | None) -> IssuanceRead:
-    """From models, or from the rows :func:`kokudaka.ledger.service.issue` returned."""
+def issuance_read_of(i: Issuance | Written, mint: ChainOperation | Written | None) -> IssuanceRead:
+    """From models, or from the rows :func:`kokudaka.ledger.service.issue` wrote."""
     return IssuanceRead(
         id=i.id,
         entry_id=i.entry_id,

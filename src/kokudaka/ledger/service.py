@@ -28,7 +28,6 @@ from kokudaka.core.ids import new_id
 from kokudaka.models import (
     Account,
     AccountKind,
-    AnyRow,
     ChainOperation,
     ChainOperationKind,
     ChainState,
@@ -38,8 +37,10 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    Written,
     table_of,
     utcnow,
+    written,
 )
 
 accounts = table_of(Account)
@@ -49,9 +50,10 @@ issuances = table_of(Issuance)
 chain_operations = table_of(ChainOperation)
 policies = table_of(MunicipalityPolicy)
 
-# Built once at import: building a statement costs about as much as running it.
+# Built once at import: building a statement costs about as much as running it. The
+# two keys are two plain parameters: an expanding IN is rendered again on every call.
 _ACCOUNT_IDS = select(accounts.c.key, accounts.c.id).where(
-    accounts.c.key.in_(bindparam("keys", expanding=True))
+    accounts.c.key.in_([bindparam("source_key"), bindparam("target_key")])
 )
 _CLAIM_CAP_ROOM = (
     update(policies)
@@ -68,8 +70,10 @@ _CAP_AND_ISSUED = select(policies.c.yearly_cap_go, policies.c.issued_go).where(
 )
 _INSERT_ENTRY = insert(entries)
 _INSERT_POSTINGS = insert(postings)
-_INSERT_ISSUANCE = insert(issuances).returning(*issuances.c)
-_INSERT_MINT = insert(chain_operations).returning(*chain_operations.c)
+# No RETURNING: every column is given, so the rows are known as written (Written);
+# reading them back would cost more than the insert.
+_INSERT_ISSUANCE = insert(issuances)
+_INSERT_MINT = insert(chain_operations)
 
 
 def chain_reference(value: uuid.UUID) -> str:
@@ -77,36 +81,43 @@ def chain_reference(value: uuid.UUID) -> str:
     return "0x" + issuance_ref(value).hex()
 
 
+@dataclass(frozen=True, slots=True)
+class _AccountSpec:
+    key: str
+    kind: AccountKind
+    municipality_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+
 def _account_ids(
-    conn: Connection, wanted: dict[str, tuple[AccountKind, uuid.UUID | None, uuid.UUID | None]]
-) -> dict[str, uuid.UUID]:
-    """Get or create accounts by their unique keys, in one query when they all exist.
+    conn: Connection, source: _AccountSpec, target: _AccountSpec
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """Get or create the two accounts by their unique keys, in one query when both exist.
 
     Creation is an insert that ignores a conflict, so two first uses at once (two
     requests for a new supporter) both end with the one account.
     """
-    rows = conn.execute(_ACCOUNT_IDS, {"keys": list(wanted)})
-    found: dict[str, uuid.UUID] = {key: id_ for key, id_ in rows}
-    missing = [key for key in wanted if key not in found]
-    if missing:
-        dialect = conn.dialect.name
-        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        for key in missing:
-            kind, municipality_id, user_id = wanted[key]
+    keys = {"source_key": source.key, "target_key": target.key}
+    found: dict[str, uuid.UUID] = {key: id_ for key, id_ in conn.execute(_ACCOUNT_IDS, keys)}
+    if len(found) < 2:
+        upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        for account in (source, target):
+            if account.key in found:
+                continue
             conn.execute(
                 upsert(accounts)
                 .values(
                     id=new_id(),
-                    key=key,
-                    kind=kind,
-                    municipality_id=municipality_id,
-                    user_id=user_id,
+                    key=account.key,
+                    kind=account.kind,
+                    municipality_id=account.municipality_id,
+                    user_id=account.user_id,
                     created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(index_elements=["key"])
             )
-        found.update((key, id_) for key, id_ in conn.execute(_ACCOUNT_IDS, {"keys": missing}))
-    return found
+        found = {key: id_ for key, id_ in conn.execute(_ACCOUNT_IDS, keys)}
+    return found[source.key], found[target.key]
 
 
 def issuance_account_key(municipality_id: uuid.UUID) -> str:
@@ -149,11 +160,11 @@ class IssuanceCause:
 
 @dataclass(frozen=True)
 class Issued:
-    """The issuance and its pending mint as written (``RETURNING`` rows, read by
-    attribute like the models), so a caller can answer without reading them back."""
+    """The issuance and its pending mint as written (read by attribute like the
+    models), so a caller can answer without reading them back."""
 
-    issuance: AnyRow
-    mint: AnyRow
+    issuance: Written
+    mint: Written
 
 
 def _claim_cap_room(conn: Connection, municipality_id: uuid.UUID, season: int, go: int) -> None:
@@ -190,14 +201,14 @@ def issue(
         raise ValueError("an issuance must be positive")
     conn = session.connection()
     _claim_cap_room(conn, municipality_id, season, amount_go)
-    source_key = issuance_account_key(municipality_id)
-    target_key = holder_account_key(recipient_id)
-    account_ids = _account_ids(
+    source_id, target_id = _account_ids(
         conn,
-        {
-            source_key: (AccountKind.issuance, municipality_id, None),
-            target_key: (AccountKind.holder, None, recipient_id),
-        },
+        _AccountSpec(
+            issuance_account_key(municipality_id),
+            AccountKind.issuance,
+            municipality_id=municipality_id,
+        ),
+        _AccountSpec(holder_account_key(recipient_id), AccountKind.holder, user_id=recipient_id),
     )
     now = utcnow()
     entry_id, issuance_id = new_id(), new_id()
@@ -220,61 +231,59 @@ def issue(
             {
                 "id": new_id(),
                 "entry_id": entry_id,
-                "account_id": account_ids[source_key],
+                "account_id": source_id,
                 "amount_go": -amount_go,
             },
             {
                 "id": new_id(),
                 "entry_id": entry_id,
-                "account_id": account_ids[target_key],
+                "account_id": target_id,
                 "amount_go": amount_go,
             },
         ],
     )
-    issuance = conn.execute(
-        _INSERT_ISSUANCE,
-        {
-            "id": issuance_id,
-            "entry_id": entry_id,
-            "kind": cause.kind,
-            "municipality_id": municipality_id,
-            "season": season,
-            "recipient_id": recipient_id,
-            "amount_go": amount_go,
-            "farmer_id": cause.farmer_id,
-            "work_id": cause.work_id,
-            "investment_id": cause.investment_id,
-            "activity_id": cause.activity_id,
-            "contribution_id": cause.contribution_id,
-            "price_yen_per_go": cause.price_yen_per_go,
-            "go_per_hour": cause.go_per_hour,
-            "reversal_entry_id": None,
-            "created_at": now,
-        },
-    ).one()
-    mint = conn.execute(
-        _INSERT_MINT,
-        {
-            "id": new_id(),
-            "kind": ChainOperationKind.mint,
-            "entry_id": entry_id,
-            "issuance_id": issuance_id,
-            "municipality_id": municipality_id,
-            "user_id": recipient_id,
-            "reference": chain_reference(issuance_id),
-            "amount_go": amount_go,
-            "state": ChainState.pending,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "recipient_address": None,
-            "transaction_id": None,
-            "tx_hash": None,
-            "block_number": None,
-            "last_error": None,
-            "created_at": now,
-            "updated_at": now,
-        },
-    ).one()
+    issuance = written(
+        issuances,
+        id=issuance_id,
+        entry_id=entry_id,
+        kind=cause.kind,
+        municipality_id=municipality_id,
+        season=season,
+        recipient_id=recipient_id,
+        amount_go=amount_go,
+        farmer_id=cause.farmer_id,
+        work_id=cause.work_id,
+        investment_id=cause.investment_id,
+        activity_id=cause.activity_id,
+        contribution_id=cause.contribution_id,
+        price_yen_per_go=cause.price_yen_per_go,
+        go_per_hour=cause.go_per_hour,
+        reversal_entry_id=None,
+        created_at=now,
+    )
+    mint = written(
+        chain_operations,
+        id=new_id(),
+        kind=ChainOperationKind.mint,
+        entry_id=entry_id,
+        issuance_id=issuance_id,
+        municipality_id=municipality_id,
+        user_id=recipient_id,
+        reference=chain_reference(issuance_id),
+        amount_go=amount_go,
+        state=ChainState.pending,
+        attempts=0,
+        next_attempt_at=now,
+        recipient_address=None,
+        transaction_id=None,
+        tx_hash=None,
+        block_number=None,
+        last_error=None,
+        created_at=now,
+        updated_at=now,
+    )
+    conn.execute(_INSERT_ISSUANCE, vars(issuance))
+    conn.execute(_INSERT_MINT, vars(mint))
     return Issued(issuance=issuance, mint=mint)
 
 

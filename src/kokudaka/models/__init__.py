@@ -1,6 +1,6 @@
 """All ORM models, in one layer, so Alembic and every service see the same metadata."""
 
-from kokudaka.models.base import AnyRow, Base, table_of, utcnow
+from kokudaka.models.base import AnyRow, Base, Written, table_of, utcnow, written
 from kokudaka.models.chain import (
     ChainDeployment,
     ChainOperation,
@@ -61,6 +61,8 @@ __all__ = [
     "User",
     "WalletChallenge",
     "Work",
+    "Written",
     "table_of",
     "utcnow",
+    "written",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeAlias
 
 from sqlalchemy import BigInteger, DateTime, MetaData, Row, Table, Uuid
@@ -62,6 +64,27 @@ class Base(DeclarativeBase):
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A row of a Core statement, read by attribute (``row.amount_go``) like a model."""
+
+
+class Written(SimpleNamespace):
+    """A row as a Core insert wrote it, read by attribute like a model.
+
+    The hot paths give every column of what they insert, so they know the row without
+    reading it back: ``RETURNING`` costs more than the insert itself on SQLite.
+    """
+
+
+@functools.cache
+def _column_names(table: Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
+
+
+def written(table: Table, **values: Any) -> Written:
+    """The row to insert into ``table``: every column, so none is left to a default
+    that the returned row would not show."""
+    if values.keys() != _column_names(table):
+        raise ValueError(f"{table.name}: give every column, not {sorted(values)}")
+    return Written(**values)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -17,7 +17,7 @@ log level warning, the loop and HTTP parser uvicorn picks by default, as ``kokud
 2. The ceiling. A bare FastAPI app defined below, with one endpoint that makes one INSERT
    in a fresh database of the same kind and commits: the engine from ``create_db_engine``
    (the same WAL/busy-timeout/BEGIN IMMEDIATE settings and pool) and the admission of the
-   service's ``get_session`` (``create_db_limiter``), then one thread-pool hop.
+   service's ``UnitOfWorkRoute`` (``create_db_limiter``), then one thread-pool hop.
 
 Both are driven by the same load generator in this process: ``--concurrency`` tasks, each
 with its own keep-alive ``httpx.AsyncClient`` (one connection), on uvloop. The servers run
@@ -130,8 +130,8 @@ def ceiling_app() -> FastAPI:
     """uvicorn factory (``--factory api_confirm:ceiling_app``); the URL comes from the env.
 
     Same engine (``create_db_engine``) and the same admission as the service's
-    ``get_session`` (``create_db_limiter``, awaited on the event loop), then one thread-pool
-    hop for the INSERT and its commit.
+    ``UnitOfWorkRoute`` (``create_db_limiter``, awaited on the event loop), then one
+    thread-pool hop for the INSERT and its commit.
     """
     engine = create_db_engine(os.environ[CEILING_URL_ENV])
     limiter = create_db_limiter(engine)

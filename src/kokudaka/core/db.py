@@ -148,18 +148,22 @@ DbSession = Annotated[Session, Depends(get_session)]
 _SESSION_PARAMETER = "kokudaka_request_session"
 
 
-def _unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+def _unit_of_work(endpoint: Callable[..., Any], dependant: Dependant) -> Callable[..., Any]:
     """``endpoint`` run as its request's unit of work (see :class:`UnitOfWorkRoute`).
 
-    FastAPI injects the request's session (the same one the endpoint and its
-    dependencies get) through an extra keyword parameter added to the signature.
+    The wrapper takes the request's session (the same one the endpoint's dependencies
+    get) from the endpoint's own session parameter, or from an extra keyword parameter
+    added to the signature when the endpoint gets it only through a dependency: each
+    parameter that names the session costs FastAPI one more dependency to solve.
     """
     signature = inspect.signature(endpoint, eval_str=True)
     is_async = inspect.iscoroutinefunction(endpoint)
+    own = next((d.name for d in dependant.dependencies if d.call is get_session), None)
+    name = own or _SESSION_PARAMETER
 
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
-        session: Session = kwargs.pop(_SESSION_PARAMETER)
+        session: Session = kwargs[name] if own else kwargs.pop(name)
         admission: anyio.Semaphore = session.info[_ADMISSION]
         async with admission:
             if not is_async:
@@ -172,12 +176,13 @@ def _unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             await run_in_threadpool(_commit_and_close, session)
             return result
 
-    session_parameter = inspect.Parameter(
-        _SESSION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=DbSession
-    )
-    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), session_parameter]
-    )
+    # Annotations evaluated here, in the endpoint's module, for FastAPI to read.
+    parameters = list(signature.parameters.values())
+    if not own:
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=DbSession)
+        )
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return run
 
 
@@ -205,8 +210,9 @@ class UnitOfWorkRoute(APIRoute):
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if _uses_session(get_dependant(path=path, call=endpoint)):
-            endpoint = _unit_of_work(endpoint)
+        dependant = get_dependant(path=path, call=endpoint)
+        if _uses_session(dependant):
+            endpoint = _unit_of_work(endpoint, dependant)
         super().__init__(path, endpoint, **kwargs)
 
 

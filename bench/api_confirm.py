@@ -33,9 +33,9 @@ load generator is reported.
 Targets: confirm-path requests/s >= 40% of the ceiling's, p99 of each request type < 50 ms,
 service peak RSS < 250 MB. They are judged at 4 clients by default: on the 2-core machine
 4 closed-loop clients keep the one server process busy (about 90% of a core). More clients
-add only queueing: latency grows with the queue (Little's law: at 16 clients even the bare
-ceiling's p99 passes 50 ms), and the endpoint's worker thread then contends for the GIL
-with the event loop on every statement.
+add only queueing: by Little's law the mean latency is clients / throughput (16 clients at
+about 320 requests/s wait 50 ms on average), and the endpoint's worker thread then
+contends for the GIL with the event loop on every statement.
 
 Exit status: 1 if any request failed, or with ``--strict`` if a target was missed; 0
 otherwise. ``--py-spy FILE`` also records the service during the first measured round

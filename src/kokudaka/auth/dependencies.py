@@ -36,20 +36,14 @@ AppSettings = Annotated[Settings, Depends(get_app_settings)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
 
 
-def _token_caller(request: Request, token: str | None) -> Caller:
-    """The caller named by a valid bearer token (its account not yet checked)."""
+def _authenticate(request: Request, session: Session, token: str | None) -> Caller:
+    """The caller named by a valid bearer token; its account is checked first thing in
+    the request's transaction (a disabled account's tokens stop working at once)."""
     if not token:
         raise Unauthorized("not_authenticated", headers=CHALLENGE)
     caller = decode_access_token(request.app.state.settings, token)
     if caller is None:
         raise Unauthorized("invalid_token", headers=CHALLENGE)
-    return caller
-
-
-def _authenticate(request: Request, session: Session, token: str | None) -> Caller:
-    """The caller named by a valid bearer token; its account is checked first thing in
-    the request's transaction (a disabled account's tokens stop working at once)."""
-    caller = _token_caller(request, token)
     check_at_begin(session, functools.partial(check_account, caller=caller))
     return caller
 

@@ -16,6 +16,9 @@ RUN useradd --create-home --uid 10001 kokudaka && mkdir /data && chown kokudaka 
 COPY pyproject.toml README.md alembic.ini ./
 COPY migrations migrations
 COPY src src
+# The API docs' scripts are served by the service itself (closed town-hall networks).
+COPY --from=contracts /app/node_modules/swagger-ui-dist node_modules/swagger-ui-dist
+COPY --from=contracts /app/node_modules/redoc/bundles node_modules/redoc/bundles
 RUN pip install --no-cache-dir -e .
 USER kokudaka
 EXPOSE 8000

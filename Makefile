@@ -16,11 +16,11 @@ $(PY_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional anvil
-# binaries out of the lock file and `npm ci` then refuses it; install still follows the
-# lock for every package it lists.
+# `npm ci`: exactly the locked versions. The lock lists every platform's anvil binary
+# (tests/core/test_setup_files.py checks it), so a Mac, Linux or Windows machine gets
+# the same anvil.
 $(NODE_STAMP): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 setup: $(PY_STAMP) $(NODE_STAMP)

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from kokudaka import __version__
+from kokudaka.core.api_docs import add_api_docs
+from kokudaka.core.assets import mount_assets
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
 from kokudaka.core.errors import install_error_handlers
 from kokudaka.core.settings import Settings, get_settings
@@ -48,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served from the service's own assets instead (core/api_docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     engine = create_db_engine(settings.sqlalchemy_url)
     app.state.settings = settings
@@ -56,4 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db_limiter = create_db_limiter(engine)
     install_error_handlers(app)
     include_routers(app)
+    add_api_docs(app)
+    mount_assets(app)
     return app

@@ -25,9 +25,10 @@ from kokudaka.volunteering.schemas import ActivityCreate, ContributionCreate
 DEMO_PASSWORD = "kokudaka-demo-2026"  # noqa: S105  (development data only)
 SEASON = 2026
 
+# slug, name, 全国地方公共団体コード, yen per go, go per volunteer hour
 TOWNS = (
-    ("nishiaizu", "西会津町", 12, 400),
-    ("aizubange", "会津坂下町", 11, 350),
+    ("nishiaizu", "西会津町", "074055", 12, 400),
+    ("aizubange", "会津坂下町", "074217", 11, 350),
 )
 FARMERS = (
     ("nishiaizu", "佐藤 一郎", "佐藤農園", "コシヒカリ", "棚田で育てる減農薬のコシヒカリ。"),
@@ -45,8 +46,8 @@ def load_demo(session: Session, settings: Settings) -> str:
     towns: dict[str, Municipality] = {}
     admins: dict[uuid.UUID, User] = {}
     lines = [f"all demo passwords: {DEMO_PASSWORD}"]
-    for code, name, price, rate in TOWNS:
-        town = Municipality(region_id=region.id, code=code, name=name)
+    for code, name, national_code, price, rate in TOWNS:
+        town = Municipality(region_id=region.id, code=code, name=name, national_code=national_code)
         session.add(town)
         session.flush()
         towns[code] = town

@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
-from kokudaka.audit.schemas import CSV_COLUMNS
+from kokudaka.audit.schemas import CSV_COLUMNS, CSV_COLUMNS_JA
 from kokudaka.audit.service import export_csv
 from kokudaka.ledger import service as ledger
-from kokudaka.models import Issuance, IssuanceKind, User
+from kokudaka.models import Issuance, IssuanceKind, Municipality, User
 from tests.volunteering.helpers import logged, post_activity
 from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World, assert_problem
 
@@ -145,6 +145,35 @@ def test_filters(client: httpx.Client, world: World, issuances: dict[str, str]) 
     assert reversed_row["chain"]["state"] == "pending"
 
 
+def test_items_carry_names_and_the_season_filters(
+    client: httpx.Client, world: World, issuances: dict[str, str]
+) -> None:
+    response = client.get("/v1/audit/issuances", headers=world.a.admin.headers)
+    assert response.status_code == 200, response.text
+    by_id = {item["id"]: item for item in response.json()["items"]}
+    invested = by_id[issuances["a_investment"]]
+    assert invested["municipality_name"] == "西会津町"
+    assert invested["recipient_name"] == "alice"
+    assert invested["farmer_name"] == "西会津町の農家"
+    assert invested["work_title"] == f"nishiaizu コシヒカリ {SEASON}"
+    assert invested["activity_title"] is None
+    volunteered = by_id[issuances["a_contribution"]]
+    assert volunteered["hours"] == "2"
+    assert volunteered["activity_title"] is not None
+    assert volunteered["work_title"] is None
+
+    assert len(_ids(client, world.auditor, season=str(SEASON))) == 4
+    assert _ids(client, world.auditor, season=str(SEASON - 1)) == set()
+    # A misspelt filter is refused rather than ignored (it would answer with everything).
+    assert_problem(
+        client.get(
+            "/v1/audit/issuances", params={"seasons": "2025"}, headers=world.auditor.headers
+        ),
+        422,
+        "unknown_query_parameter",
+    )
+
+
 def test_time_window(client: httpx.Client, world: World, issuances: dict[str, str]) -> None:
     stamps = {
         "a_contribution": datetime(2026, 3, 31, 14, 59, tzinfo=UTC),  # 23:59 JST on 31 March
@@ -198,31 +227,55 @@ def _csv(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["content-disposition"]
-    reader = csv.DictReader(io.StringIO(response.text))
+    # Excel reads a UTF-8 file as UTF-8 only when it starts with the byte order mark.
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    reader = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
     assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
     return list(reader)
 
 
 def test_csv_export(client: httpx.Client, world: World, issuances: dict[str, str]) -> None:
+    with world.db.begin() as session:
+        session.execute(
+            update(Municipality)
+            .where(Municipality.id == world.a.municipality_id)
+            .values(national_code="074055")
+        )
+        session.execute(
+            update(User).where(User.id == world.alice.id).values(display_name="=山田 花子")
+        )
     rows = _csv(client.get("/v1/audit/issuances/export.csv", headers=world.a.admin.headers))
-    assert [row["id"] for row in rows] == sorted(
+    assert [row["issuance_id"] for row in rows] == sorted(
         [issuances["a_contribution"], issuances["a_investment"]], reverse=True
     )
-    by_id = {row["id"]: row for row in rows}
+    by_id = {row["issuance_id"]: row for row in rows}
     volunteered = by_id[issuances["a_contribution"]]
-    assert volunteered["municipality_code"] == "nishiaizu"
+    assert volunteered["national_municipality_code"] == "074055"
+    assert volunteered["municipality"] == "西会津町"
+    assert volunteered["season"] == str(SEASON)
     assert volunteered["kind"] == "contribution"
+    assert volunteered["farmer"] == "西会津町の農家"
+    assert volunteered["activity"] != ""
+    assert volunteered["work"] == ""
+    assert (volunteered["hours"], volunteered["go_per_hour"]) == ("2", "500")
+    assert (volunteered["amount_yen"], volunteered["price_yen_per_go"]) == ("", "")
     assert (volunteered["amount_go"], volunteered["amount_koku"]) == ("1000", "1.000")
-    assert (volunteered["rate"], volunteered["rate_unit"]) == ("500", "go_per_hour")
-    assert volunteered["farmer_id"] == str(world.a.farmer_id)
     assert volunteered["chain_state"] == "pending"
     assert volunteered["tx_hash"] == ""
     assert volunteered["reversal_entry_id"] == ""
+    # Japan time to the second, as Excel shows a date and time.
+    issued_at = datetime.strptime(volunteered["issued_at"], "%Y-%m-%d %H:%M:%S")
+    with world.db() as session:
+        made = session.get(Issuance, uuid.UUID(issuances["a_contribution"]))
+        assert made is not None
+        in_japan = made.created_at.astimezone(timezone(timedelta(hours=9)))
+    assert issued_at == in_japan.replace(tzinfo=None, microsecond=0)
     invested = by_id[issuances["a_investment"]]
-    assert (invested["rate"], invested["rate_unit"]) == (str(PRICE_YEN_PER_GO), "yen_per_go")
+    assert invested["supporter"] == "'=山田 花子"  # never run as a formula
+    assert invested["work"] == f"nishiaizu コシヒカリ {SEASON}"
+    assert (invested["price_yen_per_go"], invested["hours"]) == (str(PRICE_YEN_PER_GO), "")
     assert (invested["amount_go"], invested["amount_koku"]) == ("3000", "3.000")
     assert invested["reversal_entry_id"] != ""
-    assert invested["recipient_id"] == str(world.alice.id)
 
     # The same filters as the list.
     filtered = _csv(
@@ -232,18 +285,47 @@ def test_csv_export(client: httpx.Client, world: World, issuances: dict[str, str
             headers=world.auditor.headers,
         )
     )
-    assert {row["id"] for row in filtered} == {issuances["a_investment"], issuances["b_investment"]}
-    assert {row["municipality_code"] for row in filtered} == {"nishiaizu", "kitakata"}
+    assert {row["issuance_id"] for row in filtered} == {
+        issuances["a_investment"],
+        issuances["b_investment"],
+    }
+    assert {row["municipality"] for row in filtered} == {"西会津町", "喜多方市"}
+    assert {row["national_municipality_code"] for row in filtered} == {"074055", ""}
     empty = _csv(
         client.get("/v1/audit/issuances/export.csv", headers=world.other_region_auditor.headers)
     )
     assert empty == []
 
 
+def test_csv_export_is_japanese_by_default(
+    client: httpx.Client, world: World, issuances: dict[str, str]
+) -> None:
+    response = client.get(
+        "/v1/audit/issuances/export.csv",
+        headers={**world.a.admin.headers, "Accept-Language": "ja"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-language"] == "ja"
+    reader = csv.reader(io.StringIO(response.content.decode("utf-8-sig")))
+    header, *rows = list(reader)
+    assert tuple(header) == CSV_COLUMNS_JA
+    assert header[0] == "発行日時"
+    kinds = {row[header.index("種別")] for row in rows}
+    assert kinds == {"投資", "貢献"}
+    assert {row[header.index("チェーン状態")] for row in rows} == {"送信待ち"}
+    no_language = client.get(
+        "/v1/audit/issuances/export.csv",
+        headers={**world.a.admin.headers, "Accept-Language": ""},
+    )
+    assert no_language.content.decode("utf-8-sig").startswith("発行日時,年度,")
+
+
 def test_csv_export_reads_in_batches(world: World) -> None:
     made = [_invest(world, world.a, world.alice.id, 10 + n) for n in range(5)]
-    chunks = list(export_csv(world.db, [Issuance.kind == IssuanceKind.investment], batch_size=2))
+    chunks = list(
+        export_csv(world.db, [Issuance.kind == IssuanceKind.investment], "en", batch_size=2)
+    )
     assert len(chunks) == 1 + 3  # the header, then batches of 2, 2 and 1
-    rows = list(csv.DictReader(io.StringIO("".join(chunks))))
-    assert [row["id"] for row in rows] == [str(i) for i in reversed(made)]
+    rows = list(csv.DictReader(io.StringIO("".join(chunks).removeprefix("\ufeff"))))
+    assert [row["issuance_id"] for row in rows] == [str(i) for i in reversed(made)]
     assert [row["amount_go"] for row in rows] == ["14", "13", "12", "11", "10"]

@@ -9,11 +9,17 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.audit import service
-from kokudaka.audit.schemas import CSV_COLUMNS, IssuanceFilters, issuance_filters
+from kokudaka.audit.schemas import (
+    CSV_COLUMNS,
+    CSV_COLUMNS_JA,
+    AuditIssuanceRead,
+    IssuanceFilters,
+    issuance_filters,
+)
 from kokudaka.auth.dependencies import Auditor
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
+from kokudaka.core.i18n import negotiate_language
 from kokudaka.core.pagination import Page, PageParams, page_params
-from kokudaka.ledger.schemas import IssuanceRead
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["audit"])
 
@@ -31,26 +37,32 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/v1/audit/issuances",
-    summary="Issuances with their chain state, newest first (auditors)",
+    summary="Issuances with their chain state and names, newest first (auditors)",
     description="Town administrators see their own town, regional auditors the towns of "
-    "their region, platform administrators every town.",
+    "their region, platform administrators every town. Each issuance names its town, "
+    "supporter, farmer, work or activity beside the ids.",
     responses=_REFUSALS,
 )
 def list_issuances(
     session: DbSession, user: Auditor, filters: Filters, paging: Paging
-) -> Page[IssuanceRead]:
+) -> Page[AuditIssuanceRead]:
     return service.list_issuances(session, user, filters, paging)
 
 
 @router.get(
     "/v1/audit/issuances/export.csv",
-    summary="The same issuances as a CSV download for town reports (auditors)",
+    summary="The same issuances as a CSV file for the town's accounting (auditors)",
+    description="Opens as it is in Excel: UTF-8 with a byte order mark, CRLF, one row per "
+    "issuance, newest first, times in Japan time (`YYYY-MM-DD HH:MM:SS`). Headers, kinds "
+    "and chain states are Japanese by default, English with `Accept-Language: en`.",
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "UTF-8 CSV, newest first, one row per issuance. Columns: "
+            "description": "CSV. Japanese columns: "
+            + ", ".join(CSV_COLUMNS_JA)
+            + ". English columns: "
             + ", ".join(CSV_COLUMNS),
-            "content": {"text/csv": {"example": ",".join(CSV_COLUMNS) + "\r\n"}},
+            "content": {"text/csv": {"example": "\ufeff" + ",".join(CSV_COLUMNS_JA) + "\r\n"}},
         },
         **_REFUSALS,
     },
@@ -62,8 +74,12 @@ def export_issuances(
     conditions = service.scoped_conditions(session, user, filters)
     # The request's session is closed before the body streams; read with fresh ones.
     factory: sessionmaker[Session] = request.app.state.sessionmaker
+    language = negotiate_language(request.headers.get("accept-language"))
     return StreamingResponse(
-        service.export_csv(factory, conditions),
+        service.export_csv(factory, conditions, language),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="issuances.csv"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="issuances.csv"',
+            "Content-Language": language,
+        },
     )

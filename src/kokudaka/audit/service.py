@@ -3,6 +3,9 @@
 Scope comes from :func:`kokudaka.auth.permissions.audited_municipality_ids`: a town's
 administrators see their town, a regional auditor the towns of their region, platform
 administrators all. Asking for a town outside one's scope is refused, not emptied.
+
+Both the list and the export name what the ids point at (town, supporter, farmer,
+work, activity), read in the same statement as the issuances.
 """
 
 from __future__ import annotations
@@ -10,22 +13,44 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.audit.schemas import CSV_COLUMNS, IssuanceFilters
+from kokudaka.audit.schemas import (
+    CHAIN_STATE_LABELS,
+    KIND_LABELS,
+    AuditIssuanceRead,
+    IssuanceFilters,
+    csv_header,
+)
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.core.errors import Forbidden
+from kokudaka.core.i18n import Language
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.units import format_koku
-from kokudaka.ledger.schemas import IssuanceRead, issuance_reads
-from kokudaka.models import ChainOperation, Issuance, IssuanceKind, Municipality
+from kokudaka.ledger.schemas import issuance_read_of
+from kokudaka.models import (
+    Activity,
+    ChainOperation,
+    Contribution,
+    Farmer,
+    Investment,
+    Issuance,
+    Municipality,
+    User,
+    Work,
+)
+from kokudaka.municipalities.service import JST
+from kokudaka.volunteering.schemas import format_hours
 
 EXPORT_BATCH_SIZE = 500
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_JAPAN_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 def scoped_conditions(
@@ -44,6 +69,8 @@ def scoped_conditions(
         conditions.append(Issuance.farmer_id == filters.farmer_id)
     if filters.kind is not None:
         conditions.append(Issuance.kind == filters.kind)
+    if filters.season is not None:
+        conditions.append(Issuance.season == filters.season)
     if filters.created_from is not None:
         conditions.append(Issuance.created_at >= filters.created_from)
     if filters.created_to is not None:
@@ -55,13 +82,73 @@ def scoped_conditions(
     return conditions
 
 
+@dataclass(frozen=True, slots=True)
+class NamedIssuance:
+    """An issuance with its mint and the names of what it points at."""
+
+    issuance: Issuance
+    mint: ChainOperation | None
+    municipality_name: str
+    national_code: str | None
+    recipient_name: str
+    farmer_name: str | None
+    work_title: str | None
+    activity_title: str | None
+    amount_yen: int | None
+    minutes: int | None
+
+
+def _named(conditions: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
+    """Issuances under ``conditions`` with their mint and names, in
+    :class:`NamedIssuance` order; every join is by primary or unique key."""
+    return (
+        select(
+            Issuance,
+            ChainOperation,
+            Municipality.name,
+            Municipality.national_code,
+            User.display_name,
+            Farmer.name,
+            Work.title,
+            Activity.title,
+            Investment.amount_yen,
+            Contribution.minutes,
+        )
+        .join(Municipality, Municipality.id == Issuance.municipality_id)
+        .join(User, User.id == Issuance.recipient_id)
+        .outerjoin(ChainOperation, ChainOperation.entry_id == Issuance.entry_id)
+        .outerjoin(Farmer, Farmer.id == Issuance.farmer_id)
+        .outerjoin(Work, Work.id == Issuance.work_id)
+        .outerjoin(Activity, Activity.id == Issuance.activity_id)
+        .outerjoin(Investment, Investment.id == Issuance.investment_id)
+        .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
+        .where(*conditions)
+    )
+
+
+def _audit_read(row: NamedIssuance) -> AuditIssuanceRead:
+    base = issuance_read_of(row.issuance, row.mint)
+    return AuditIssuanceRead(
+        **dict(base),
+        municipality_name=row.municipality_name,
+        national_municipality_code=row.national_code,
+        recipient_name=row.recipient_name,
+        farmer_name=row.farmer_name,
+        work_title=row.work_title,
+        activity_title=row.activity_title,
+        amount_yen=row.amount_yen,
+        hours=None if row.minutes is None else format_hours(row.minutes),
+    )
+
+
 def list_issuances(
     session: Session, user: Caller, filters: IssuanceFilters, page: PageParams
-) -> Page[IssuanceRead]:
+) -> Page[AuditIssuanceRead]:
     conditions = scoped_conditions(session, user, filters)
-    statement = paginate(select(Issuance).where(*conditions), Issuance.id, page)
-    rows, cursor = next_cursor(session.scalars(statement).all(), page, lambda i: i.id)
-    return Page(items=issuance_reads(session, rows), next_cursor=cursor)
+    statement = paginate(_named(conditions), Issuance.id, page)
+    rows = [NamedIssuance(*row) for row in session.execute(statement)]
+    items, cursor = next_cursor(rows, page, lambda row: row.issuance.id)
+    return Page(items=[_audit_read(row) for row in items], next_cursor=cursor)
 
 
 def _cell(text: str) -> str:
@@ -69,34 +156,47 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
-def _row(issuance: Issuance, municipality_code: str, chain: ChainOperation | None) -> list[str]:
-    if issuance.kind is IssuanceKind.investment:
-        rate, unit = issuance.price_yen_per_go, "yen_per_go"
-    else:
-        rate, unit = issuance.go_per_hour, "go_per_hour"
+def _optional(value: object | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _row(row: NamedIssuance, language: Language) -> list[str]:
+    issuance, mint = row.issuance, row.mint
     return [
-        str(issuance.id),
-        issuance.created_at.isoformat(),
-        _cell(municipality_code),
-        issuance.kind.value,
-        str(issuance.recipient_id),
-        str(issuance.farmer_id or ""),
+        issuance.created_at.astimezone(JST).strftime(_JAPAN_TIME),
+        str(issuance.season),
+        _optional(row.national_code),
+        _cell(row.municipality_name),
+        KIND_LABELS[language][issuance.kind],
+        _cell(row.recipient_name),
+        _cell(row.farmer_name or ""),
+        _cell(row.work_title or ""),
+        _cell(row.activity_title or ""),
+        _optional(row.amount_yen),
+        _optional(issuance.price_yen_per_go),
+        "" if row.minutes is None else format_hours(row.minutes),
+        _optional(issuance.go_per_hour),
         str(issuance.amount_go),
         format_koku(issuance.amount_go),
-        "" if rate is None else str(rate),
-        unit,
-        chain.state.value if chain is not None else "",
-        (chain.tx_hash or "") if chain is not None else "",
-        str(issuance.reversal_entry_id or ""),
+        "" if mint is None else CHAIN_STATE_LABELS[language][mint.state],
+        "" if mint is None else (mint.tx_hash or ""),
+        str(issuance.id),
+        _optional(issuance.reversal_entry_id),
     ]
 
 
 def export_csv(
     factory: sessionmaker[Session],
     conditions: list[ColumnElement[bool]],
+    language: Language = "ja",
     batch_size: int = EXPORT_BATCH_SIZE,
 ) -> Iterator[str]:
-    """CSV text, newest issuance first, read in keyset batches.
+    """CSV text for a spreadsheet, newest issuance first, read in keyset batches.
+
+    It opens as it is in Excel: a UTF-8 byte order mark first (without it Excel reads
+    the file as Shift_JIS and garbles Japanese), CRLF line ends, Japan time to the
+    second, and names beside the ids. Headers and labels are Japanese, or English for
+    ``language="en"``.
 
     Each batch is its own short transaction, so a long download never holds the
     database (on SQLite every transaction takes the write lock). The first batch fixes
@@ -104,28 +204,21 @@ def export_csv(
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+    writer.writerow(csv_header(language))
+    yield "\ufeff" + buffer.getvalue()
     after: uuid.UUID | None = None
     while True:
-        statement = (
-            select(Issuance, Municipality.code, ChainOperation)
-            .join(Municipality, Municipality.id == Issuance.municipality_id)
-            .outerjoin(ChainOperation, ChainOperation.entry_id == Issuance.entry_id)
-            .where(*conditions)
-            .order_by(Issuance.id.desc())
-            .limit(batch_size)
-        )
+        statement = _named(conditions).order_by(Issuance.id.desc()).limit(batch_size)
         if after is not None:
             statement = statement.where(Issuance.id < after)
         with factory() as session, session.begin():
-            rows = session.execute(statement).all()
+            rows = [NamedIssuance(*row) for row in session.execute(statement)]
         if not rows:
             return
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(_row(issuance, code, chain) for issuance, code, chain in rows)
+        writer.writerows(_row(row, language) for row in rows)
         yield buffer.getvalue()
-        after = rows[-1][0].id
+        after = rows[-1].issuance.id
         if len(rows) < batch_size:
             return

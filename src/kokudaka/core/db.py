@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.routing import BaseRoute
+
+from kokudaka.core.errors import Unprocessable
 
 # Connections per process. Requests that use the database are admitted up to this many
 # at a time (see get_session), below the 40 worker threads FastAPI runs sync code in.
@@ -214,6 +217,34 @@ class UnitOfWorkRoute(APIRoute):
         if _uses_session(dependant):
             endpoint = _unit_of_work(endpoint, dependant)
         super().__init__(path, endpoint, **kwargs)
+        self.query_names = _query_names(self.dependant)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The handler, refusing query parameters the route does not declare.
+
+        A misspelt or unsupported filter (``?season=2025`` where there is none) would
+        otherwise be ignored silently and answer with everything, which a reader takes
+        for the filtered answer.
+        """
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            if request.scope.get("query_string"):
+                unknown = request.query_params.keys() - self.query_names
+                if unknown:
+                    raise Unprocessable("unknown_query_parameter", names=", ".join(sorted(unknown)))
+            return await handler(request)
+
+        return checked
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route declares, by the name a client sends (the alias),
+    its dependencies' included."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
 def _uses_session(dependant: Dependant) -> bool:

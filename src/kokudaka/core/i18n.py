@@ -162,6 +162,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "An unexpected error occurred.",
         "予期しないエラーが発生しました。",
     ),
+    "unknown_query_parameter": (
+        "Unknown query parameters: {names}.",
+        "使えないクエリパラメーターがあります: {names}。",
+    ),
+    "national_code_taken": (
+        "A municipality with this national municipality code already exists.",
+        "この全国地方公共団体コードの自治体は既にあります。",
+    ),
 }
 
 

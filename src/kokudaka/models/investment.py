@@ -40,6 +40,8 @@ class Investment(IdMixin, CreatedAtMixin, Base):
         CheckConstraint("amount_yen > 0", name="amount_positive"),
         CheckConstraint("go_amount > 0", name="go_positive"),
         Index("ix_investments_work_id_status", "work_id", "status"),
+        # A town's queue of investments awaiting payment.
+        Index("ix_investments_municipality_id_status", "municipality_id", "status"),
     )
 
     supporter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)

@@ -87,6 +87,8 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_go > 0", name="amount_positive"),
         Index("ix_issuances_municipality_id_season", "municipality_id", "season"),
+        # A farmer's support ledger filtered by season, and its totals.
+        Index("ix_issuances_farmer_id_season", "farmer_id", "season"),
     )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)

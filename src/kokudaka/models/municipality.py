@@ -28,7 +28,11 @@ class Municipality(IdMixin, CreatedAtMixin, Base):
 
     region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("regions.id"), index=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
+    """The platform's own slug for the town, e.g. ``nishiaizu``."""
     name: Mapped[str] = mapped_column(String(200))
+    national_code: Mapped[str | None] = mapped_column(String(6), unique=True)
+    """全国地方公共団体コード (national local government code): five digits and a check
+    digit, e.g. 074055 for 西会津町. Town reports and accounting use it; null until set."""
 
 
 class MunicipalityPolicy(IdMixin, Base):

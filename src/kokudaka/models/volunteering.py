@@ -6,7 +6,16 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
@@ -50,6 +59,8 @@ class Contribution(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         UniqueConstraint("activity_id", "supporter_id"),
         CheckConstraint("minutes > 0", name="minutes_positive"),
+        # Review queues: an activity's hours by status.
+        Index("ix_contributions_activity_id_status", "activity_id", "status"),
     )
 
     activity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("activities.id"))

@@ -16,6 +16,7 @@ from kokudaka.municipalities.schemas import (
     MIN_SEASON,
     MunicipalityCreate,
     MunicipalityRead,
+    MunicipalityUpdate,
     PolicyRead,
     PolicyUpdate,
     RegionCreate,
@@ -67,6 +68,24 @@ def create_municipality(
     return MunicipalityRead.model_validate(service.create_municipality(session, body))
 
 
+@router.patch(
+    "/v1/municipalities/{municipality_id}",
+    summary="Change a municipality's name or national code (platform administrators)",
+    responses={
+        404: {"description": "No such municipality"},
+        409: {"description": "Another town has this national code"},
+    },
+)
+def update_municipality(
+    municipality_id: uuid.UUID, body: MunicipalityUpdate, session: DbSession, _admin: PlatformAdmin
+) -> MunicipalityRead:
+    """The slug (``code``) and region stay; ``national_code`` is validated by its check
+    digit and may be null to clear it."""
+    return MunicipalityRead.model_validate(
+        service.update_municipality(session, municipality_id, body)
+    )
+
+
 @router.get("/v1/municipalities/{municipality_id}", summary="Read a municipality (public)")
 def get_municipality(municipality_id: uuid.UUID, session: DbSession) -> MunicipalityRead:
     return MunicipalityRead.model_validate(service.get_municipality(session, municipality_id))
@@ -101,6 +120,10 @@ def get_policy(
         200: {"description": "The season's policy was replaced"},
         201: {"description": "The season's policy was created"},
         403: {"description": "Not an administrator of this town"},
+        409: {
+            "description": "`cap_below_committed`: the cap would go below what is issued "
+            "plus what investments awaiting payment have reserved"
+        },
     },
 )
 def put_policy(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_GO
@@ -31,6 +31,39 @@ class RegionRead(ResponseModel):
     created_at: datetime
 
 
+_NATIONAL_CODE_WEIGHTS = (6, 5, 4, 3, 2)
+
+
+def national_code_check_digit(first_five: str) -> str:
+    """The check digit of a 全国地方公共団体コード (national local government code).
+
+    The rule of the Ministry of Internal Affairs: weight the five digits by 6, 5, 4, 3,
+    2, divide the sum by 11, and take the last digit of 11 minus the remainder (so a
+    remainder of 0 gives 1 and a remainder of 1 gives 0). 07405 gives 5: 074055, 西会津町.
+    """
+    total = sum(int(d) * w for d, w in zip(first_five, _NATIONAL_CODE_WEIGHTS, strict=True))
+    return str((11 - total % 11) % 10)
+
+
+def _valid_national_code(value: str) -> str:
+    if national_code_check_digit(value[:5]) != value[5]:
+        raise ValueError("the check digit of this national municipality code is wrong")
+    return value
+
+
+NationalCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{6}$"),
+    AfterValidator(_valid_national_code),
+]
+"""Six digits, the last the check digit: 074055 (西会津町), 072028 (会津若松市)."""
+
+_NATIONAL_CODE_DESCRIPTION = (
+    "全国地方公共団体コード: the town's national code, six digits with its check digit. "
+    "Used in the audit export for town accounting."
+)
+
+
 class MunicipalityCreate(RequestModel):
     region_id: uuid.UUID
     code: Slug = Field(
@@ -38,6 +71,26 @@ class MunicipalityCreate(RequestModel):
         examples=["nishiaizu"],
     )
     name: PlaceName = Field(examples=["西会津町"])
+    national_code: NationalCode | None = Field(
+        default=None, description=_NATIONAL_CODE_DESCRIPTION, examples=["074055"]
+    )
+
+
+class MunicipalityUpdate(RequestModel):
+    """Only the fields sent change; ``national_code`` may be set to null to clear it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"national_code": "074055"}]})
+
+    name: PlaceName | None = None
+    national_code: NationalCode | None = Field(
+        default=None, description=_NATIONAL_CODE_DESCRIPTION, examples=["074055"]
+    )
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> MunicipalityUpdate:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name may not be null")
+        return self
 
 
 class MunicipalityRead(ResponseModel):
@@ -45,6 +98,7 @@ class MunicipalityRead(ResponseModel):
     region_id: uuid.UUID
     code: str
     name: str
+    national_code: str | None = Field(description="全国地方公共団体コード, when set.")
     created_at: datetime
 
 
@@ -77,5 +131,12 @@ class PolicyRead(ResponseModel):
     volunteer_go_per_hour: int
     yearly_cap: Amount
     issued: Amount = Field(description="Gross amount issued so far in the season.")
-    remaining: Amount = Field(description="What the cap still allows this season.")
+    reserved: Amount = Field(
+        description="Held under the cap for investments awaiting payment; issued when "
+        "their payment is confirmed, released when they are cancelled."
+    )
+    remaining: Amount = Field(
+        description="What the cap still allows this season for new investments and "
+        "contributions: the cap less what is issued and reserved."
+    )
     updated_at: datetime

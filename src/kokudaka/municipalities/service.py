@@ -18,6 +18,7 @@ from kokudaka.ledger.service import issued_go
 from kokudaka.models import Municipality, MunicipalityPolicy, Region
 from kokudaka.municipalities.schemas import (
     MunicipalityCreate,
+    MunicipalityUpdate,
     PolicyRead,
     PolicyUpdate,
     RegionCreate,
@@ -62,13 +63,45 @@ def get_municipality(session: Session, municipality_id: uuid.UUID) -> Municipali
     return municipality
 
 
+def _refuse_taken_national_code(
+    session: Session, national_code: str | None, municipality_id: uuid.UUID | None = None
+) -> None:
+    if national_code is None:
+        return
+    holder = session.scalar(
+        select(Municipality.id).where(Municipality.national_code == national_code)
+    )
+    if holder is not None and holder != municipality_id:
+        raise Conflict("national_code_taken")
+
+
 def create_municipality(session: Session, body: MunicipalityCreate) -> Municipality:
     if session.get(Region, body.region_id) is None:
         raise NotFound("Region")
     if session.scalar(select(Municipality.id).where(Municipality.code == body.code)) is not None:
         raise Conflict("municipality_code_taken")
-    municipality = Municipality(region_id=body.region_id, code=body.code, name=body.name)
+    _refuse_taken_national_code(session, body.national_code)
+    municipality = Municipality(
+        region_id=body.region_id,
+        code=body.code,
+        name=body.name,
+        national_code=body.national_code,
+    )
     session.add(municipality)
+    session.flush()
+    return municipality
+
+
+def update_municipality(
+    session: Session, municipality_id: uuid.UUID, body: MunicipalityUpdate
+) -> Municipality:
+    """A town's name or national code; its slug and region never change."""
+    municipality = get_municipality(session, municipality_id)
+    changes = body.model_dump(exclude_unset=True)
+    if "national_code" in changes:
+        _refuse_taken_national_code(session, changes["national_code"], municipality.id)
+    for name, value in changes.items():
+        setattr(municipality, name, value)
     session.flush()
     return municipality
 
@@ -82,7 +115,8 @@ def policy_read(session: Session, policy: MunicipalityPolicy) -> PolicyRead:
         volunteer_go_per_hour=policy.volunteer_go_per_hour,
         yearly_cap=Amount.of(policy.yearly_cap_go),
         issued=Amount.of(issued),
-        remaining=Amount.of(max(policy.yearly_cap_go - issued, 0)),
+        reserved=Amount.of(policy.reserved_go),
+        remaining=Amount.of(max(policy.yearly_cap_go - issued - policy.reserved_go, 0)),
         updated_at=policy.updated_at,
     )
 
@@ -108,7 +142,11 @@ def put_policy(
     The existing row is locked, the same lock :func:`kokudaka.ledger.service.issue`
     takes, so a policy change and an issuance of that season never interleave: an
     issuance uses either the old rate or the new one, and stores the one it used.
-    A lower cap than what is already issued is allowed; it stops further issuance.
+
+    A cap may be lowered to what is issued plus what investments awaiting payment have
+    reserved, which stops new investments and contributions, but not below: those
+    reservations stand, since a supporter may already have paid, and each of them must
+    stay confirmable. To go lower, cancel pending investments first.
     """
     get_municipality(session, municipality_id)
     if not manages_municipality(actor, municipality_id):
@@ -125,6 +163,15 @@ def put_policy(
     if policy is None:
         policy = MunicipalityPolicy(municipality_id=municipality_id, season=body.season)
         session.add(policy)
+    elif body.yearly_cap_go < policy.yearly_cap_go:
+        committed = policy.issued_go + policy.reserved_go
+        if body.yearly_cap_go < committed:
+            raise Conflict(
+                "cap_below_committed",
+                committed_go=committed,
+                issued_go=policy.issued_go,
+                reserved_go=policy.reserved_go,
+            )
     policy.price_yen_per_go = body.price_yen_per_go
     policy.volunteer_go_per_hour = body.volunteer_go_per_hour
     policy.yearly_cap_go = body.yearly_cap_go

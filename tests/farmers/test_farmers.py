@@ -18,6 +18,7 @@ from kokudaka.models import (
     Investment,
     InvestmentStatus,
     IssuanceKind,
+    MunicipalityPolicy,
     User,
 )
 from tests.world import PASSWORD, PRICE_YEN_PER_GO, SEASON, Person, World, assert_problem, count
@@ -287,7 +288,9 @@ def test_profile_edit_refuses_mass_assignment_and_bad_input(
 # --- the support ledger -------------------------------------------------------------
 
 
-def _issue_investment(world: World, supporter: uuid.UUID, yen: int) -> uuid.UUID:
+def _issue_investment(
+    world: World, supporter: uuid.UUID, yen: int, season: int = SEASON
+) -> uuid.UUID:
     with world.db.begin() as session:
         go = yen // PRICE_YEN_PER_GO
         investment = Investment(
@@ -305,7 +308,7 @@ def _issue_investment(world: World, supporter: uuid.UUID, yen: int) -> uuid.UUID
         issued = issue(
             session,
             municipality_id=world.a.municipality_id,
-            season=SEASON,
+            season=season,
             recipient_id=supporter,
             amount_go=go,
             cause=IssuanceCause(
@@ -458,4 +461,61 @@ def test_support_ledger_readers_and_refusals(world: World) -> None:
         world.client.get(f"/v1/farmers/{uuid.uuid4()}/ledger", headers=world.a.admin.headers),
         404,
         "not_found",
+    )
+
+
+def test_support_ledger_filters_by_season_with_totals(world: World) -> None:
+    with world.db.begin() as session:
+        session.add(
+            MunicipalityPolicy(
+                municipality_id=world.a.municipality_id,
+                season=SEASON - 1,
+                price_yen_per_go=PRICE_YEN_PER_GO,
+                volunteer_go_per_hour=500,
+                yearly_cap_go=10_000_000,
+            )
+        )
+    _issue_investment(world, world.alice.id, 10_005)  # 1,000 go
+    reversed_entry = _issue_investment(world, world.bob.id, 5_000)
+    _issue_contribution(world, world.bob.id, 90)  # 900 go
+    _issue_investment(world, world.bob.id, 2_000, season=SEASON - 1)
+    with world.db.begin() as session:
+        admin = session.get(User, world.a.admin.id)
+        assert admin is not None
+        reverse(session, entry_id=reversed_entry, actor=admin, reason="charged back")
+    path = f"/v1/farmers/{world.a.farmer_id}/ledger"
+
+    this_season = world.client.get(
+        path, params={"season": SEASON, "limit": 1}, headers=world.a.farmer.headers
+    ).json()
+    assert len(this_season["items"]) == 1
+    assert this_season["next_cursor"] is not None
+    # Over every page of the season; the reversed investment counts for nothing.
+    assert this_season["totals"] == {
+        "amount_yen": 10_005,
+        "amount": {"go": 1_900, "koku": "1.900"},
+        "minutes": 90,
+        "hours": "1.5",
+        "supporters": 2,
+        "issuances": 2,
+    }
+    last_season = world.client.get(
+        path, params={"season": SEASON - 1}, headers=world.a.admin.headers
+    ).json()
+    assert [item["amount_yen"] for item in last_season["items"]] == [2_000]
+    assert last_season["totals"]["amount"] == {"go": 200, "koku": "0.200"}
+    assert last_season["totals"]["supporters"] == 1
+    everything = world.client.get(path, headers=world.auditor.headers).json()
+    assert len(everything["items"]) == 4
+    assert everything["totals"]["amount_yen"] == 12_005
+    empty = world.client.get(
+        path, params={"season": SEASON + 1}, headers=world.a.farmer.headers
+    ).json()
+    assert empty["items"] == []
+    assert empty["totals"]["amount"] == {"go": 0, "koku": "0.000"}
+    assert empty["totals"]["hours"] == "0"
+    assert_problem(
+        world.client.get(path, params={"season": "x"}, headers=world.a.farmer.headers),
+        422,
+        "validation_error",
     )

@@ -11,7 +11,8 @@ from kokudaka.auth.dependencies import AppSettings, CurrentUser, TownAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.farmers import service
-from kokudaka.farmers.schemas import FarmerCreate, FarmerLedgerItem, FarmerRead, FarmerUpdate
+from kokudaka.farmers.schemas import FarmerCreate, FarmerLedgerPage, FarmerRead, FarmerUpdate
+from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["farmers"])
 
@@ -74,7 +75,8 @@ def update_farmer(
     summary="A farmer's support ledger: who supported what, and what was issued for it",
     description=(
         "Readable by the farmer, their town's administrators, auditors of their region "
-        "and platform administrators. Newest first."
+        "and platform administrators. Newest first, with the totals (yen, KOKU, hours, "
+        "supporters) of everything the filters select, reversed issuances left out."
     ),
     responses={403: {"description": "No access to this farmer's ledger"}},
 )
@@ -84,7 +86,13 @@ def support_ledger(
     user: CurrentUser,
     params: Paging,
     work_id: Annotated[uuid.UUID | None, Query(description="Only this work's support.")] = None,
-) -> Page[FarmerLedgerItem]:
-    rows = service.support_ledger(session, user, farmer_id, params, work_id=work_id)
+    season: Annotated[
+        int | None,
+        Query(ge=MIN_SEASON, le=MAX_SEASON, description="Only this season.", examples=[2026]),
+    ] = None,
+) -> FarmerLedgerPage:
+    farmer = service.readable_ledger_farmer(session, user, farmer_id)
+    rows = service.support_ledger(session, farmer, params, work_id=work_id, season=season)
     items, cursor = next_cursor(rows, params, lambda item: item.issuance_id)
-    return Page(items=items, next_cursor=cursor)
+    totals = service.support_ledger_totals(session, farmer, work_id=work_id, season=season)
+    return FarmerLedgerPage(items=items, next_cursor=cursor, totals=totals)

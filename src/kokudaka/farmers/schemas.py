@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from kokudaka.auth.schemas import Email, Password
+from kokudaka.core.pagination import Page
 from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
 from kokudaka.ledger.schemas import ChainStatus
 from kokudaka.models import IssuanceKind
@@ -129,3 +130,21 @@ class FarmerLedgerItem(ResponseModel):
     reversal_entry_id: uuid.UUID | None
     chain: ChainStatus | None
     created_at: datetime
+
+
+class FarmerLedgerTotals(ResponseModel):
+    """What the filtered support ledger adds up to, over all its pages; reversed
+    issuances are left out."""
+
+    amount_yen: int = Field(description="Yen paid in the investments.")
+    amount: Amount = Field(description="KOKU issued, in go and KOKU text.")
+    minutes: int = Field(description="Approved volunteer minutes.")
+    hours: str = Field(description="The same in hours, to two decimals.", examples=["12.5"])
+    supporters: int = Field(description="Different supporters.")
+    issuances: int
+
+
+class FarmerLedgerPage(Page[FarmerLedgerItem]):
+    """A page of the support ledger, with the totals of everything the filters select."""
+
+    totals: FarmerLedgerTotals

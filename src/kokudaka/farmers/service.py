@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import Caller
@@ -17,7 +17,12 @@ from kokudaka.core.errors import Forbidden, NotFound
 from kokudaka.core.pagination import PageParams, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.core.settings import Settings
-from kokudaka.farmers.schemas import FarmerCreate, FarmerLedgerItem, FarmerUpdate
+from kokudaka.farmers.schemas import (
+    FarmerCreate,
+    FarmerLedgerItem,
+    FarmerLedgerTotals,
+    FarmerUpdate,
+)
 from kokudaka.ledger.schemas import chain_status_by_entry
 from kokudaka.models import (
     Activity,
@@ -134,25 +139,71 @@ def _hours(minutes: int) -> str:
     return format(hours.normalize(), "f")
 
 
-def support_ledger(
-    session: Session,
-    actor: Caller,
-    farmer_id: uuid.UUID,
-    params: PageParams,
-    *,
-    work_id: uuid.UUID | None,
-) -> list[FarmerLedgerItem]:
-    """Every issuance made for support of a farmer, newest first; like every paged
-    query, one row more than the page (see :func:`kokudaka.core.pagination.paginate`).
+def _ledger_conditions(
+    farmer_id: uuid.UUID, work_id: uuid.UUID | None, season: int | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Issuance.farmer_id == farmer_id]
+    if work_id is not None:
+        conditions.append(Issuance.work_id == work_id)
+    if season is not None:
+        conditions.append(Issuance.season == season)
+    return conditions
 
-    Readable by the farmer, their town's administrators, their region's auditors and
-    platform administrators.
-    """
+
+def readable_ledger_farmer(session: Session, actor: Caller, farmer_id: uuid.UUID) -> Farmer:
+    """The farmer whose support ledger ``actor`` asks for, if they may read it: the
+    farmer, their town's administrators, their region's auditors and platform
+    administrators."""
     farmer = get_farmer(session, farmer_id)
     if actor.id != farmer.user_id and not audits_municipality(
         session, actor, farmer.municipality_id
     ):
         raise Forbidden()
+    return farmer
+
+
+def support_ledger_totals(
+    session: Session, farmer: Farmer, *, work_id: uuid.UUID | None, season: int | None
+) -> FarmerLedgerTotals:
+    """What the filtered ledger adds up to, over every page. Reversed issuances are
+    left out: a reversal took their KOKU back, so they supported nothing."""
+    standing = _ledger_conditions(farmer.id, work_id, season)
+    standing.append(Issuance.reversal_entry_id.is_(None))
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(Investment.amount_yen), 0),
+            func.coalesce(func.sum(Issuance.amount_go), 0),
+            func.coalesce(func.sum(Contribution.minutes), 0),
+            func.count(distinct(Issuance.recipient_id)),
+            func.count(),
+        )
+        .select_from(Issuance)
+        .outerjoin(Investment, Investment.id == Issuance.investment_id)
+        .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
+        .where(*standing)
+    ).one()
+    yen, go, minutes, supporters, issuances = (int(value) for value in row)
+    return FarmerLedgerTotals(
+        amount_yen=yen,
+        amount=Amount.of(go),
+        minutes=minutes,
+        hours=_hours(minutes),
+        supporters=supporters,
+        issuances=issuances,
+    )
+
+
+def support_ledger(
+    session: Session,
+    farmer: Farmer,
+    params: PageParams,
+    *,
+    work_id: uuid.UUID | None,
+    season: int | None = None,
+) -> list[FarmerLedgerItem]:
+    """Every issuance made for support of a farmer (check access with
+    :func:`readable_ledger_farmer` first), newest first; like every paged query, one
+    row more than the page (see :func:`kokudaka.core.pagination.paginate`)."""
     statement = (
         select(
             Issuance,
@@ -167,10 +218,8 @@ def support_ledger(
         .outerjoin(Activity, Activity.id == Issuance.activity_id)
         .outerjoin(Investment, Investment.id == Issuance.investment_id)
         .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
-        .where(Issuance.farmer_id == farmer.id)
+        .where(*_ledger_conditions(farmer.id, work_id, season))
     )
-    if work_id is not None:
-        statement = statement.where(Issuance.work_id == work_id)
     # paginate() is typed for one-entity selects; the rows are exactly this tuple.
     page = paginate(cast("Select[Any]", statement), Issuance.id, params)
     rows = cast("Sequence[_LedgerRow]", session.execute(page).all())

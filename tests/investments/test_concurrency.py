@@ -1,4 +1,4 @@
-"""Races over real HTTP: over-subscription and retries under concurrency.
+"""Races over real HTTP: over-subscription, the cap and retries under concurrency.
 
 Run on both backends; on PostgreSQL they exercise the row locks, on SQLite the
 ``BEGIN IMMEDIATE`` write lock.
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from kokudaka.models import Investment, Issuance, Work
+from kokudaka.models import Investment, Issuance, MunicipalityPolicy, Work
 from tests.world import World
 
 
@@ -90,3 +90,57 @@ def test_twenty_concurrent_retries_with_one_key_issue_once(world: World, base_ur
     assert results.count(200) == 1, results
     with world.db() as session:
         assert session.scalar(select(func.count()).select_from(Issuance)) == 1
+
+
+def test_fifty_concurrent_investments_racing_for_the_last_cap_room_reserve_exactly_what_fits(
+    world: World, base_url: str
+) -> None:
+    """The offer has room for all; the town's cap has room for seven more: exactly seven
+    are accepted, and each of them is then confirmed."""
+    with world.db.begin() as session:
+        policy = session.scalar(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id == world.a.municipality_id
+            )
+        )
+        assert policy is not None
+        policy.yearly_cap_go = 750  # room for seven investments of 100 go, not eight
+    supporters = [world.new_supporter(f"s{i}") for i in range(50)]
+    body = {"work_id": str(world.a.work_id), "amount_yen": 1000}
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(
+            pool.map(lambda p: _post(base_url, p.headers, body, uuid.uuid4().hex), supporters)
+        )
+    assert statuses.count(201) == 7, statuses
+    assert statuses.count(409) == 43, statuses
+
+    with world.db() as session:
+        ids = session.scalars(select(Investment.id)).all()
+        policy = session.scalar(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id == world.a.municipality_id
+            )
+        )
+        assert policy is not None
+        assert (policy.issued_go, policy.reserved_go) == (0, 700)
+    assert len(ids) == 7
+
+    def confirm(investment_id: uuid.UUID) -> int:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            return client.post(
+                f"/v1/investments/{investment_id}/confirm",
+                json={"payment_reference": f"p-{investment_id}"},
+                headers=world.a.admin.headers,
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=7) as pool:
+        assert list(pool.map(confirm, ids)) == [200] * 7
+    with world.db() as session:
+        assert session.scalar(select(func.sum(Issuance.amount_go))) == 700
+        policy = session.scalar(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id == world.a.municipality_id
+            )
+        )
+        assert policy is not None
+        assert (policy.issued_go, policy.reserved_go) == (700, 0)

@@ -16,7 +16,6 @@ from kokudaka.models import (
     Investment,
     Issuance,
     JournalEntry,
-    MunicipalityPolicy,
     Posting,
     Work,
 )
@@ -211,35 +210,6 @@ def test_over_subscription_is_refused_and_cancel_frees_room(world: World) -> Non
         headers=world.a.admin.headers,
     )
     assert refused.status_code == 409
-
-
-def test_cap_is_enforced_at_confirmation_and_nothing_is_written(world: World) -> None:
-    with world.db.begin() as session:
-        policy = session.scalar(
-            select(MunicipalityPolicy).where(
-                MunicipalityPolicy.municipality_id == world.a.municipality_id
-            )
-        )
-        assert policy is not None
-        policy.yearly_cap_go = 150
-    one = invest(world, world.alice.headers, world.a.work_id, 1000).json()
-    two = invest(world, world.bob.headers, world.a.work_id, 1000).json()
-    ok = world.client.post(
-        f"/v1/investments/{one['id']}/confirm",
-        json={"payment_reference": "p1"},
-        headers=world.a.admin.headers,
-    )
-    assert ok.status_code == 200
-    over = world.client.post(
-        f"/v1/investments/{two['id']}/confirm",
-        json={"payment_reference": "p2"},
-        headers=world.a.admin.headers,
-    )
-    assert over.status_code == 409
-    assert over.json()["code"] == "issuance_cap_exceeded"
-    assert count(world, Issuance) == 1
-    still = world.client.get(f"/v1/investments/{two['id']}", headers=world.bob.headers).json()
-    assert still["status"] == "pending_payment"
 
 
 def test_scope_other_supporters_and_towns_cannot_see_or_act(world: World) -> None:

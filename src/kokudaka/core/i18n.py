@@ -75,6 +75,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This would pass the municipality's yearly issuance cap ({remaining_go} go left).",
         "自治体の年間発行上限を超えます(残り{remaining_go}合)。",
     ),
+    "cap_below_committed": (
+        "The yearly cap cannot go below {committed_go} go: {issued_go} go issued and "
+        "{reserved_go} go reserved for investments awaiting payment.",
+        "年間発行上限は{committed_go}合より低くできません(発行済み{issued_go}合、"
+        "入金待ちの投資に確保済み{reserved_go}合)。",
+    ),
     "investment_not_pending": (
         "This investment is {status}, not awaiting payment.",
         "この投資は{status}の状態で、入金待ちではありません。",

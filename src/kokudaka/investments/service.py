@@ -1,9 +1,15 @@
 """Investing, confirming payments and cancelling.
 
+An investment holds two things while it awaits payment: its yen against the work's
+offer and its go against the town's yearly cap (``reserved_go``). So a supporter is
+refused at once when either is full, and a payment the town has accepted can always
+be confirmed. Cancelling gives both back; confirming turns the go into issuance.
+
 Concurrency: creating an investment locks the work's row, so the over-subscription
-check and the insert cannot interleave with another investment in the same work;
-confirming locks the investment, then (in the ledger) the town's policy row, always in
-that order, so two confirmations never deadlock.
+check and the insert cannot interleave with another investment in the same work, then
+takes cap room by one conditional UPDATE of the town's policy row; confirming locks
+the investment, then (in the ledger) the policy row; cancelling locks the investment,
+the work, then the policy row. Every path takes them in that order, so none deadlock.
 
 Creating and confirming are the busiest writes of the service, so they use Core
 statements built once at import (see ``kokudaka.models.base.table_of``): building a
@@ -223,6 +229,9 @@ def create_investment(
     remaining = work.offer_yen - work.subscribed_yen
     if body.amount_yen > remaining:
         raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
+    ledger.reserve_cap_room(
+        session, municipality_id=work.municipality_id, season=work.season, amount_go=go_amount
+    )
     conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen})
 
     investment = written(
@@ -310,6 +319,7 @@ def _confirm(
             price_yen_per_go=investment.price_yen_per_go,
         ),
         actor_id=actor_id,
+        reserved=True,
     )
     return to_read(session, confirmed, issued)
 
@@ -337,6 +347,12 @@ def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investme
     work = session.scalar(select(Work).where(Work.id == investment.work_id).with_for_update())
     assert work is not None
     work.subscribed_yen -= investment.amount_yen
+    ledger.release_cap_room(
+        session,
+        municipality_id=investment.municipality_id,
+        season=work.season,
+        amount_go=investment.go_amount,
+    )
     investment.status = InvestmentStatus.cancelled
     investment.cancelled_at = datetime.now(UTC)
     session.flush()

@@ -7,6 +7,11 @@ under its yearly cap is claimed first, by one conditional UPDATE of its policy r
 that row stays locked to the end of the transaction, so the cap check and the write
 cannot interleave with another issuance of the same town and season.
 
+The cap covers what is issued and what investments awaiting payment have reserved
+(:func:`reserve_cap_room` when one is made, :func:`release_cap_room` when it is
+cancelled); confirming one turns its reservation into issuance, so a payment the
+town has accepted can always be issued.
+
 :func:`issue` writes with Core statements (see ``kokudaka.models.base.table_of``); it
 runs on every confirmed payment and approved contribution, and on SQLite the write
 lock is held for its whole transaction. The rarer reversal uses the ORM.
@@ -17,7 +22,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,18 +60,41 @@ policies = table_of(MunicipalityPolicy)
 _ACCOUNT_IDS = select(accounts.c.key, accounts.c.id).where(
     accounts.c.key.in_([bindparam("source_key"), bindparam("target_key")])
 )
-_CLAIM_CAP_ROOM = (
-    update(policies)
-    .where(
-        policies.c.municipality_id == bindparam("town_id"),
-        policies.c.season == bindparam("in_season"),
-        policies.c.issued_go + bindparam("go") <= policies.c.yearly_cap_go,
-    )
-    .values(issued_go=policies.c.issued_go + bindparam("go"))
-)
-_CAP_AND_ISSUED = select(policies.c.yearly_cap_go, policies.c.issued_go).where(
+_THE_POLICY = (
     policies.c.municipality_id == bindparam("town_id"),
     policies.c.season == bindparam("in_season"),
+)
+# New go fits if what is issued, what is reserved and the new go stay within the cap.
+_FITS = policies.c.issued_go + policies.c.reserved_go + bindparam("go") <= policies.c.yearly_cap_go
+_CLAIM_CAP_ROOM = (
+    update(policies)
+    .where(*_THE_POLICY, _FITS)
+    .values(issued_go=policies.c.issued_go + bindparam("go"))
+)
+_RESERVE_CAP_ROOM = (
+    update(policies)
+    .where(*_THE_POLICY, _FITS)
+    .values(reserved_go=policies.c.reserved_go + bindparam("go"))
+)
+# Reserved go needs no new room, only that issuance itself stays within the cap: always
+# true for a reservation made under the cap (a cap is never lowered below what is
+# issued and reserved); false only for investments accepted before reservations
+# existed past a full cap, which must not be issued past it.
+_ISSUE_RESERVED = (
+    update(policies)
+    .where(*_THE_POLICY, policies.c.issued_go + bindparam("go") <= policies.c.yearly_cap_go)
+    .values(
+        issued_go=policies.c.issued_go + bindparam("go"),
+        reserved_go=policies.c.reserved_go - bindparam("go"),
+    )
+)
+_RELEASE_CAP_ROOM = (
+    update(policies)
+    .where(*_THE_POLICY)
+    .values(reserved_go=policies.c.reserved_go - bindparam("go"))
+)
+_CAP_ROOM = select(policies.c.yearly_cap_go, policies.c.issued_go, policies.c.reserved_go).where(
+    *_THE_POLICY
 )
 _INSERT_ENTRY = insert(entries)
 _INSERT_POSTINGS = insert(postings)
@@ -167,21 +195,39 @@ class Issued:
     mint: Written
 
 
-def _claim_cap_room(conn: Connection, municipality_id: uuid.UUID, season: int, go: int) -> None:
-    """Add ``go`` to the season's running total if the cap leaves room for it.
+def _claim_cap_room(
+    conn: Connection, claim: Update, municipality_id: uuid.UUID, season: int, go: int
+) -> None:
+    """Run one of the conditional UPDATEs of the policy row above, or refuse.
 
     One conditional UPDATE: it locks the policy row (PostgreSQL re-checks the condition
-    on the row a concurrent issuance committed), so two issuances can never both take
-    the last room. Only a refusal reads the row, to say why.
+    on the row a concurrent issuance committed), so two requests can never both take
+    the last room. Only a refusal reads the row, to say how much room is left.
     """
     where = {"town_id": municipality_id, "in_season": season}
-    if conn.execute(_CLAIM_CAP_ROOM, {**where, "go": go}).rowcount == 1:
+    if conn.execute(claim, {**where, "go": go}).rowcount == 1:
         return
-    policy = conn.execute(_CAP_AND_ISSUED, where).first()
+    policy = conn.execute(_CAP_ROOM, where).first()
     if policy is None:
         raise Conflict("policy_missing", season=season)
-    raise Conflict(
-        "issuance_cap_exceeded", remaining_go=max(policy.yearly_cap_go - policy.issued_go, 0)
+    left = policy.yearly_cap_go - policy.issued_go - policy.reserved_go
+    raise Conflict("issuance_cap_exceeded", remaining_go=max(left, 0))
+
+
+def reserve_cap_room(
+    session: Session, *, municipality_id: uuid.UUID, season: int, amount_go: int
+) -> None:
+    """Hold ``amount_go`` of the season's cap for an investment awaiting payment, or
+    refuse with ``issuance_cap_exceeded`` saying how much room is left."""
+    _claim_cap_room(session.connection(), _RESERVE_CAP_ROOM, municipality_id, season, amount_go)
+
+
+def release_cap_room(
+    session: Session, *, municipality_id: uuid.UUID, season: int, amount_go: int
+) -> None:
+    """Give back what an investment reserved (it was cancelled before payment)."""
+    session.connection().execute(
+        _RELEASE_CAP_ROOM, {"town_id": municipality_id, "in_season": season, "go": amount_go}
     )
 
 
@@ -194,13 +240,19 @@ def issue(
     amount_go: int,
     cause: IssuanceCause,
     actor_id: uuid.UUID | None,
+    reserved: bool = False,
 ) -> Issued:
     """Issue ``amount_go`` to ``recipient_id``: the entry, its two postings, the
-    issuance and its pending mint, in the session's transaction."""
+    issuance and its pending mint, in the session's transaction.
+
+    ``reserved``: the go was reserved under the cap beforehand (an investment, when it
+    was made), so issuing moves it from reserved to issued instead of claiming room.
+    """
     if amount_go <= 0:
         raise ValueError("an issuance must be positive")
     conn = session.connection()
-    _claim_cap_room(conn, municipality_id, season, amount_go)
+    claim = _ISSUE_RESERVED if reserved else _CLAIM_CAP_ROOM
+    _claim_cap_room(conn, claim, municipality_id, season, amount_go)
     source_id, target_id = _account_ids(
         conn,
         _AccountSpec(

@@ -40,7 +40,8 @@ class MunicipalityPolicy(IdMixin, Base):
 
     Changing a policy never changes past issuances: every issuance stores the rate it
     used. The yearly cap counts gross issuance; a reversal does not give room back,
-    exactly as the on-chain minter allowance is not restored by a burn.
+    exactly as the on-chain minter allowance is not restored by a burn. The cap also
+    covers what investments awaiting payment have reserved (``reserved_go``).
     """
 
     __tablename__ = "municipality_policies"
@@ -50,6 +51,7 @@ class MunicipalityPolicy(IdMixin, Base):
         CheckConstraint("volunteer_go_per_hour >= 0", name="volunteer_rate_non_negative"),
         CheckConstraint("yearly_cap_go >= 0", name="cap_non_negative"),
         CheckConstraint("issued_go >= 0", name="issued_non_negative"),
+        CheckConstraint("reserved_go >= 0", name="reserved_non_negative"),
     )
 
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
@@ -64,4 +66,10 @@ class MunicipalityPolicy(IdMixin, Base):
     """Running total of go issued in this season, kept on the row every issuance locks
     so the cap check costs the same in December as in April. It always equals the sum
     of the season's issuances; the ledger tests and reconciliation check that."""
+    reserved_go: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Go held for investments awaiting payment in this season: taken when an
+    investment is made, released when it is cancelled, moved into ``issued_go`` when
+    it is confirmed. It always equals the go of the season's pending investments.
+    New investments and contributions fit only if ``issued_go + reserved_go`` stays
+    within the cap, so a reserved investment can always be confirmed."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -42,6 +42,10 @@ class User(IdMixin, CreatedAtMixin, Base):
     region_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("regions.id"))
     """Set for regional auditors."""
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """The generation of the account's access tokens: every token names the version it
+    was issued under and is refused once this moves on. Disabling an account moves it
+    on, so tokens issued before a disable stay dead after the account is enabled."""
     wallet_address: Mapped[str | None] = mapped_column(String(42), unique=True)
     """Where this user's KOKU is minted: a custodial address or one they proved is theirs."""
     wallet_key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)

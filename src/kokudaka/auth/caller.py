@@ -1,10 +1,12 @@
 """The caller of a request: whose account it is and the scope it acts in.
 
 A bearer token names the caller's account, role, town and region (all fixed when an
-account is created). Authorisation decides from those; and the account is read in
-the request's own transaction, before any other statement, to check it is still
-active and unchanged: a disabled account's tokens stop working at once, and the
-check costs no extra worker-thread hop (see ``kokudaka.core.db.check_at_begin``).
+account is created) and the account's token version when it was issued. Authorisation
+decides from those; and the account is read in the request's own transaction, before
+any other statement, to check it is still active and unchanged: a disabled account's
+tokens stop working at once, and stay dead after it is enabled again (disabling moves
+the version on). The check costs no extra worker-thread hop (see
+``kokudaka.core.db.check_at_begin``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from kokudaka.models import Role, User, table_of
 
 users = table_of(User)
 
-_ACCOUNT = select(users.c.role, users.c.municipality_id, users.c.region_id).where(
-    users.c.id == bindparam("user_id"), users.c.is_active.is_(True)
-)
+_ACCOUNT = select(
+    users.c.role, users.c.municipality_id, users.c.region_id, users.c.token_version
+).where(users.c.id == bindparam("user_id"), users.c.is_active.is_(True))
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -35,19 +37,23 @@ class Caller:
     """Set for farmers and town administrators: the town whose scope they act in."""
     region_id: uuid.UUID | None
     """Set for regional auditors."""
+    token_version: int = 0
+    """The account's ``token_version`` when the token was issued (see ``User``)."""
 
     @classmethod
     def of(cls, user: User) -> Caller:
-        return cls(user.id, user.role, user.municipality_id, user.region_id)
+        return cls(user.id, user.role, user.municipality_id, user.region_id, user.token_version)
 
 
 def refuse_unless_current(caller: Caller, account: Caller | None) -> None:
-    """401 unless the account (``None`` when missing or disabled) has the token's scope."""
+    """401 unless the account (``None`` when missing or disabled) has the token's scope
+    and token version."""
     if account != caller:
         raise Unauthorized("invalid_token", headers=CHALLENGE)
 
 
 def check_account(connection: Connection, caller: Caller) -> None:
-    """Refuse the request unless the caller's account is active with the same scope."""
+    """Refuse the request unless the caller's account is active with the same scope and
+    has not revoked its tokens since this one was issued."""
     row = connection.execute(_ACCOUNT, {"user_id": caller.id}).first()
     refuse_unless_current(caller, None if row is None else Caller(caller.id, *row))

@@ -42,7 +42,13 @@ def register(body: RegisterRequest, session: DbSession, settings: AppSettings) -
     "/v1/auth/token",
     summary="Sign in (OAuth2 password flow) and get a short-lived bearer token",
     response_model=TokenResponse,
-    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}},
+    responses={
+        401: {
+            "description": "Wrong credentials, or a disabled account (answered alike, so "
+            "a sign-in never tells whether a disabled account's password was right)"
+        },
+        429: {"description": "Throttled"},
+    },
 )
 def token(
     request: Request,
@@ -54,13 +60,7 @@ def token(
         user = service.authenticate(session, settings, form.username, form.password)
     except service.SignInRefused as refused:
         # Answer with an error but let the request commit, so the failure counts.
-        code = refused.code
-        return problem_response(
-            request,
-            401 if code == "invalid_credentials" else 403,
-            code,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return problem_response(request, 401, refused.code, headers={"WWW-Authenticate": "Bearer"})
     return TokenResponse(
         access_token=create_access_token(settings, Caller.of(user)),
         expires_in=settings.access_token_ttl_seconds,
@@ -89,11 +89,22 @@ def create_staff(
     return UserRead.model_validate(user)
 
 
-@router.post("/v1/admin/users/{user_id}/disable", summary="Disable an account", tags=["admin"])
-def disable_user(user_id: uuid.UUID, session: DbSession, _admin: PlatformAdmin) -> UserRead:
-    return UserRead.model_validate(service.set_active(session, user_id, active=False))
+@router.post(
+    "/v1/admin/users/{user_id}/disable",
+    summary="Disable an account and revoke its tokens",
+    description="Tokens issued before the disable stay refused after the account is "
+    "enabled again. A platform administrator's own account, and any other platform "
+    "administrator's, cannot be disabled.",
+    tags=["admin"],
+    responses={
+        403: {"description": "`cannot_disable_platform_admin`"},
+        409: {"description": "`cannot_disable_own_account`"},
+    },
+)
+def disable_user(user_id: uuid.UUID, session: DbSession, admin: PlatformAdmin) -> UserRead:
+    return UserRead.model_validate(service.set_active(session, admin, user_id, active=False))
 
 
 @router.post("/v1/admin/users/{user_id}/enable", summary="Enable an account", tags=["admin"])
-def enable_user(user_id: uuid.UUID, session: DbSession, _admin: PlatformAdmin) -> UserRead:
-    return UserRead.model_validate(service.set_active(session, user_id, active=True))
+def enable_user(user_id: uuid.UUID, session: DbSession, admin: PlatformAdmin) -> UserRead:
+    return UserRead.model_validate(service.set_active(session, admin, user_id, active=True))

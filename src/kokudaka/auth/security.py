@@ -51,6 +51,7 @@ def create_access_token(settings: Settings, caller: Caller) -> str:
         "role": caller.role.value,
         "municipality_id": _optional_id(caller.municipality_id),
         "region_id": _optional_id(caller.region_id),
+        "ver": caller.token_version,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "iat": now,
@@ -67,6 +68,16 @@ def _optional_id(value: uuid.UUID | None) -> str | None:
 
 def _optional_uuid(value: object) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(str(value))
+
+
+def _token_version(value: object) -> int:
+    # Tokens issued before versions existed name none: they belong to version 0, which
+    # every account had then.
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("token version is not an integer")
+    return value
 
 
 @lru_cache(maxsize=VERIFIED_TOKENS_CACHED)
@@ -93,6 +104,7 @@ def _verified(token: str, secret: str, audience: str, issuer: str) -> tuple[Call
         role=Role(claims["role"]),
         municipality_id=_optional_uuid(claims.get("municipality_id")),
         region_id=_optional_uuid(claims.get("region_id")),
+        token_version=_token_version(claims.get("ver")),
     )
     return caller, float(claims["exp"])
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import hash_password, verify_password
-from kokudaka.core.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from kokudaka.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from kokudaka.core.settings import Settings
 from kokudaka.models import Municipality, Region, Role, SignInFailure, User
 from kokudaka.wallets.custody import CUSTODIAL_ROLES, assign_custodial_wallet
@@ -107,6 +107,10 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
     Raises TooManyRequests while the account is throttled and SignInRefused on a wrong
     password or a disabled account (after recording the failure, which the endpoint
     commits even though it answers with an error).
+
+    A disabled account is refused exactly as a wrong password: the same answer, a
+    failure counted alike and the password hash checked either way, so a sign-in never
+    tells whether the password of a disabled account was right.
     """
     email = email.strip().lower()
     now = datetime.now(UTC)
@@ -129,12 +133,10 @@ def authenticate(session: Session, settings: Settings, email: str, password: str
         ok = False
     else:
         ok = verify_password(settings, user.password_hash, password)
-    if not ok or user is None:
+    if not ok or user is None or not user.is_active:
         session.add(SignInFailure(email=email, failed_at=now))
         session.flush()
         raise SignInRefused("invalid_credentials")
-    if not user.is_active:
-        raise SignInRefused("account_disabled")
     # A successful sign-in clears the account's failures.
     session.execute(delete(SignInFailure).where(SignInFailure.email == email))
     return user
@@ -151,10 +153,25 @@ def account_of(session: Session, caller: Caller) -> User:
     return user
 
 
-def set_active(session: Session, user_id: uuid.UUID, active: bool) -> User:
+def set_active(session: Session, actor: Caller, user_id: uuid.UUID, active: bool) -> User:
+    """Disable or enable an account.
+
+    Disabling revokes every token issued so far (the account's token version moves
+    on), so enabling the account again does not bring them back: its owner signs in
+    anew. A platform administrator cannot disable their own account, nor another
+    platform administrator's: the platform must never be left without one, and no
+    administrator can lock the others out.
+    """
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("User")
+    if not active:
+        if user.id == actor.id:
+            raise Conflict("cannot_disable_own_account")
+        if user.role is Role.platform_admin:
+            raise Forbidden("cannot_disable_platform_admin")
+        if user.is_active:
+            user.token_version += 1
     user.is_active = active
     session.flush()
     return user

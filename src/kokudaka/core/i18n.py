@@ -29,7 +29,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Wrong email or password.",
         "メールアドレスまたはパスワードが違います。",
     ),
-    "account_disabled": ("This account is disabled.", "このアカウントは無効化されています。"),
+    "cannot_disable_own_account": (
+        "You cannot disable your own account.",
+        "自分のアカウントは無効化できません。",
+    ),
+    "cannot_disable_platform_admin": (
+        "A platform administrator's account cannot be disabled.",
+        "プラットフォーム管理者のアカウントは無効化できません。",
+    ),
     "too_many_sign_in_attempts": (
         "Too many failed sign-ins; try again in {retry_after} seconds.",
         "サインインの失敗が多すぎます。{retry_after}秒後にもう一度お試しください。",

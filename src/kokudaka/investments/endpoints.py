@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -14,15 +14,21 @@ from starlette.concurrency import run_in_threadpool
 from kokudaka.auth.dependencies import AppSettings, CurrentUser, Supporter, TownAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import BadRequest, Unprocessable
-from kokudaka.investments import service
+from kokudaka.core.pagination import Page, PageParams, page_params
+from kokudaka.investments import listing, service
 from kokudaka.investments.schemas import (
     InvestmentCreate,
+    InvestmentListItem,
     InvestmentRead,
     PaymentConfirmation,
     PaymentWebhookEvent,
 )
+from kokudaka.models import InvestmentStatus
+from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["investments"])
+
+Paging = Annotated[PageParams, Depends(page_params)]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -58,6 +64,51 @@ def create_investment(
     code, payload, replayed = service.create_investment(session, supporter, body, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(payload, status_code=code, headers=headers)
+
+
+@router.get(
+    "/v1/investments",
+    summary="Investments to confirm or follow, newest first (staff and farmers)",
+    description="Town administrators see their town's investments (with "
+    "`status=pending_payment`: the payments to confirm), regional auditors their "
+    "region's (read-only), platform administrators every town's, a farmer those in "
+    "their own works. Supporters are refused: theirs are at `/v1/me/investments`. "
+    "`q` searches the supporter's name, and for staff their email.",
+    responses={
+        403: {
+            "description": "A supporter, or a municipality outside the caller's scope",
+            "content": {"application/problem+json": {}},
+        }
+    },
+)
+def list_investments(
+    session: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    status_filter: Annotated[
+        InvestmentStatus | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    municipality_id: Annotated[
+        uuid.UUID | None, Query(description="Only this town (within your scope).")
+    ] = None,
+    work_id: Annotated[uuid.UUID | None, Query(description="Only this work.")] = None,
+    season: Annotated[
+        int | None,
+        Query(ge=MIN_SEASON, le=MAX_SEASON, description="Only works of this season."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="Words in the supporter's name or email."),
+    ] = None,
+) -> Page[InvestmentListItem]:
+    filters = listing.InvestmentFilters(
+        status=status_filter,
+        municipality_id=municipality_id,
+        work_id=work_id,
+        season=season,
+        q=q,
+    )
+    return listing.list_investments(session, user, filters, paging)
 
 
 @router.get("/v1/investments/{investment_id}", summary="One investment")

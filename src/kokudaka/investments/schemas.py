@@ -48,3 +48,14 @@ class InvestmentRead(ResponseModel):
     confirmed_at: datetime | None
     cancelled_at: datetime | None
     issuance: IssuanceRead | None = None
+
+
+class InvestmentListItem(InvestmentRead):
+    """An investment in a staff or farmer list, with who made it and in what."""
+
+    supporter_name: str
+    supporter_email: str | None = Field(
+        description="For town staff, to match a bank transfer; null for farmers."
+    )
+    work_title: str
+    season: int = Field(description="The work's season.")

@@ -11,12 +11,15 @@ from fastapi import APIRouter, Body, Depends, Query, status
 from kokudaka.auth.dependencies import CurrentUser, Supporter
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, page_params
+from kokudaka.models import ContributionStatus
+from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.volunteering import service
 from kokudaka.volunteering.schemas import (
     ActivityCreate,
     ActivityRead,
     ContributionApproval,
     ContributionCreate,
+    ContributionListItem,
     ContributionRead,
     ContributionRejection,
 )
@@ -105,6 +108,48 @@ def log_hours(
 ) -> ContributionRead:
     contribution = service.log_hours(session, supporter, activity_id, body)
     return service.contribution_read(session, contribution)
+
+
+@router.get(
+    "/v1/contributions",
+    summary="Hours to approve or follow, newest first (farmers and staff)",
+    description="A farmer sees the hours on the activities they host (with "
+    "`status=pending`: what awaits their approval), a town administrator their town's, "
+    "a regional auditor their region's (read-only), a platform administrator every "
+    "town's. Supporters are refused: theirs are at `/v1/me/contributions`. `q` searches "
+    "the supporter's name, and for staff their email.",
+    responses=_problems({403: "A supporter, or a municipality outside the caller's scope"}),
+)
+def list_contributions(
+    session: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    status_filter: Annotated[
+        ContributionStatus | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    municipality_id: Annotated[
+        uuid.UUID | None, Query(description="Only this town (within your scope).")
+    ] = None,
+    activity_id: Annotated[uuid.UUID | None, Query(description="Only this activity.")] = None,
+    season: Annotated[
+        int | None,
+        Query(ge=MIN_SEASON, le=MAX_SEASON, description="Only activities of this season."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="Words in the supporter's name or email."),
+    ] = None,
+) -> Page[ContributionListItem]:
+    return service.list_contributions(
+        session,
+        user,
+        paging,
+        status=status_filter,
+        municipality_id=municipality_id,
+        activity_id=activity_id,
+        season=season,
+        q=q,
+    )
 
 
 @router.get(

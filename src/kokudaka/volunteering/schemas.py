@@ -145,3 +145,10 @@ class ContributionRead(ResponseModel):
     issuance: IssuanceRead | None = Field(
         default=None, description="The issuance made on approval (none when it was 0 go)."
     )
+
+
+class ContributionListItem(ContributionRead):
+    """A contribution in a review list, with who worked the hours."""
+
+    supporter_name: str
+    supporter_email: str | None = Field(description="For town staff; null for farmers.")

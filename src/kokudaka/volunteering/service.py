@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
+from kokudaka.auth.scope import list_scope, town_conditions
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
@@ -32,6 +33,7 @@ from kokudaka.models import (
     IssuanceKind,
     MunicipalityPolicy,
     Role,
+    User,
     utcnow,
 )
 from kokudaka.volunteering.schemas import (
@@ -40,6 +42,7 @@ from kokudaka.volunteering.schemas import (
     ActivityCreate,
     ActivityRead,
     ContributionCreate,
+    ContributionListItem,
     ContributionRead,
     format_hours,
     hours_to_minutes,
@@ -377,3 +380,63 @@ def list_my_contributions(
     )
     rows, cursor = next_cursor(session.scalars(statement).all(), page_params, lambda c: c.id)
     return Page(items=contribution_reads(session, rows), next_cursor=cursor)
+
+
+def list_contributions(
+    session: Session,
+    caller: Caller,
+    page_params: PageParams,
+    *,
+    status: ContributionStatus | None = None,
+    municipality_id: uuid.UUID | None = None,
+    activity_id: uuid.UUID | None = None,
+    season: int | None = None,
+    q: str | None = None,
+) -> Page[ContributionListItem]:
+    """Hours to review or follow, newest first (``GET /v1/contributions``).
+
+    A farmer sees the hours on the activities they host (with ``status=pending``: what
+    awaits their approval), a town administrator their town's, a regional auditor
+    their region's (read-only), a platform administrator every town's; supporters are
+    refused (theirs are at ``/v1/me/contributions``). ``q`` searches the supporter's
+    name, and for staff their email, which farmers are never shown.
+    """
+    scope = list_scope(session, caller)
+    is_staff = scope.farmer_id is None
+    conditions = town_conditions(scope, Activity.municipality_id, municipality_id)
+    if scope.farmer_id is not None:
+        conditions.append(Activity.farmer_id == scope.farmer_id)
+    if status is not None:
+        conditions.append(Contribution.status == status)
+    if activity_id is not None:
+        conditions.append(Contribution.activity_id == activity_id)
+    if season is not None:
+        # The season is the activity day's year; a range keeps an index usable.
+        conditions.append(Activity.activity_on >= date(season, 1, 1))
+        conditions.append(Activity.activity_on <= date(season, 12, 31))
+    if q:
+        matches = User.display_name.icontains(q, autoescape=True)
+        if is_staff:
+            matches = matches | User.email.icontains(q, autoescape=True)
+        conditions.append(matches)
+    statement = (
+        select(Contribution, User.display_name, User.email)
+        .join(Activity, Activity.id == Contribution.activity_id)
+        .join(User, User.id == Contribution.supporter_id)
+        .where(*conditions)
+    )
+    rows, cursor = next_cursor(
+        session.execute(paginate(statement, Contribution.id, page_params)).all(),
+        page_params,
+        lambda row: row[0].id,
+    )
+    reads = contribution_reads(session, [row[0] for row in rows])
+    items = [
+        ContributionListItem(
+            **dict(read),
+            supporter_name=name,
+            supporter_email=email if is_staff else None,
+        )
+        for read, (_, name, email) in zip(reads, rows, strict=True)
+    ]
+    return Page(items=items, next_cursor=cursor)

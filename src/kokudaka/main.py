@@ -13,8 +13,9 @@ from kokudaka.core.api_docs import add_api_docs
 from kokudaka.core.assets import mount_assets
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
 from kokudaka.core.errors import install_error_handlers
+from kokudaka.core.openapi import install_openapi
 from kokudaka.core.settings import Settings, get_settings
-from kokudaka.routes import include_routers
+from kokudaka.routes import OPENAPI_TAGS, include_routers
 
 DESCRIPTION = """
 Kokudaka (石高) is a community currency denominated in rice for Japanese rice towns.
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
         # Served from the service's own assets instead (core/api_docs.py).
         docs_url=None,
         redoc_url=None,
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db_limiter = create_db_limiter(engine)
     install_error_handlers(app)
     include_routers(app)
+    install_openapi(app)
     add_api_docs(app)
     mount_assets(app)
     return app

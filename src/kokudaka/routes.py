@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from kokudaka.audit.endpoints import router as audit_router
+from kokudaka.auth.endpoints import admin_router
 from kokudaka.auth.endpoints import router as auth_router
+from kokudaka.auth.user_endpoints import router as users_router
 from kokudaka.chain.endpoints import router as chain_router
 from kokudaka.core.db import require_unit_of_work
 from kokudaka.farmers.endpoints import router as farmers_router
@@ -30,7 +34,31 @@ ROUTERS: tuple[APIRouter, ...] = (
     farmers_router,
     works_router,
     chain_router,
+    admin_router,
+    users_router,
 )
+
+#: One tag per domain, in the order the API documentation lists them.
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {"name": "auth", "description": "Signing up as a supporter, and signing in for a token."},
+    {"name": "me", "description": "The signed-in account: profile, balance, history."},
+    {"name": "wallet", "description": "The caller's wallet, and moving it to an own address."},
+    {"name": "works", "description": "A farmer's rice of one season (作品), open to investment."},
+    {"name": "farmers", "description": "Farmers (artists), their profiles and support ledgers."},
+    {
+        "name": "investments",
+        "description": "Yen invested in a work, confirmed into KOKU when paid.",
+    },
+    {
+        "name": "volunteering",
+        "description": "Volunteer activities, the hours logged on them and their review.",
+    },
+    {"name": "municipalities", "description": "Regions, towns and each town's season policy."},
+    {"name": "ledger", "description": "Corrections of the KOKU ledger, by reversal."},
+    {"name": "audit", "description": "Issuances and their reconciliation with the chain."},
+    {"name": "chain", "description": "The chain and the KOKU token the service settles on."},
+    {"name": "admin", "description": "Staff accounts (platform administrators)."},
+]
 
 
 def include_routers(app: FastAPI) -> None:

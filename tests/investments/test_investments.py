@@ -119,14 +119,16 @@ def test_same_idempotency_key_replays_and_different_body_is_refused(world: World
     assert count(world, Investment) == 2
 
 
-def test_missing_idempotency_key_is_400(world: World) -> None:
+def test_missing_idempotency_key_is_refused_as_a_missing_required_header(world: World) -> None:
     response = world.client.post(
         "/v1/investments",
         json={"work_id": str(world.a.work_id), "amount_yen": 100},
         headers=world.alice.headers,
     )
-    assert response.status_code == 400
-    assert response.json()["code"] == "idempotency_key_required"
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert count(world, Investment) == 0
 
 
 def test_bad_input_is_4xx_in_problem_shape_and_writes_nothing(world: World) -> None:

@@ -17,6 +17,7 @@ from kokudaka.auth.caller import CHALLENGE, Caller, check_account
 from kokudaka.auth.security import decode_access_token
 from kokudaka.core.db import DbSession, check_at_begin
 from kokudaka.core.errors import Forbidden, Unauthorized
+from kokudaka.core.openapi import declare_problems
 from kokudaka.core.settings import Settings
 from kokudaka.models import Role
 
@@ -64,7 +65,8 @@ def require_roles(*roles: Role) -> Callable[[Request, Session, str | None], Awai
             raise Forbidden()
         return caller
 
-    return _gate
+    allowed = ", ".join(f"`{role.value}`" for role in roles)
+    return declare_problems(_gate, {403: f"`forbidden`: only for the roles {allowed}."})
 
 
 Supporter = Annotated[Caller, Depends(require_roles(Role.supporter))]

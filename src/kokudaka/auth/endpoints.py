@@ -19,6 +19,9 @@ from kokudaka.core.errors import problem_response
 from kokudaka.models import Role
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["auth"])
+# Staff accounts have a router of their own: a route's tags add to its router's, so an
+# "admin" route on the "auth" router is listed under both.
+admin_router = APIRouter(route_class=UnitOfWorkRoute, tags=["admin"])
 
 
 @router.post(
@@ -27,6 +30,11 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["auth"])
     summary="Sign up as a supporter",
 )
 def register(body: RegisterRequest, session: DbSession, settings: AppSettings) -> UserRead:
+    """Create a supporter account with an email and a password.
+
+    Anybody may call it; staff and farmer accounts are made by administrators instead. The account
+    gets a custodial wallet at once. Sign in with `POST /v1/auth/token` afterwards.
+    """
     user = service.create_user(
         session,
         settings,
@@ -56,6 +64,12 @@ def token(
     session: DbSession,
     settings: AppSettings,
 ) -> TokenResponse | JSONResponse:
+    """Sign in with email (as `username`) and password: the OAuth2 password flow.
+
+    Answers a bearer token valid for `expires_in` seconds; send it as `Authorization: Bearer
+    <token>`. Repeated failures for an account are throttled (429 with `Retry-After`); a wrong
+    password and a disabled account answer alike (401).
+    """
     try:
         user = service.authenticate(session, settings, form.username, form.password)
     except service.SignInRefused as refused:
@@ -67,15 +81,21 @@ def token(
     )
 
 
-@router.post(
+@admin_router.post(
     "/v1/admin/users",
     status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "`not_found`: no such municipality or region"}},
     summary="Create a town administrator, regional auditor or platform administrator",
-    tags=["admin"],
 )
 def create_staff(
     body: StaffCreate, session: DbSession, settings: AppSettings, _admin: PlatformAdmin
 ) -> UserRead:
+    """Create a staff account: a town administrator (with `municipality_id`), a regional auditor
+    (with `region_id`) or another platform administrator.
+
+    For platform administrators only. Farmers are registered by their town (`POST /v1/farmers`) and
+    supporters sign up themselves.
+    """
     user = service.create_staff(
         session,
         settings,
@@ -89,13 +109,12 @@ def create_staff(
     return UserRead.model_validate(user)
 
 
-@router.post(
+@admin_router.post(
     "/v1/admin/users/{user_id}/disable",
     summary="Disable an account and revoke its tokens",
     description="Tokens issued before the disable stay refused after the account is "
     "enabled again. A platform administrator's own account, and any other platform "
     "administrator's, cannot be disabled.",
-    tags=["admin"],
     responses={
         403: {"description": "`cannot_disable_platform_admin`"},
         409: {"description": "`cannot_disable_own_account`"},
@@ -105,6 +124,11 @@ def disable_user(user_id: uuid.UUID, session: DbSession, admin: PlatformAdmin) -
     return UserRead.model_validate(service.set_active(session, admin, user_id, active=False))
 
 
-@router.post("/v1/admin/users/{user_id}/enable", summary="Enable an account", tags=["admin"])
+@admin_router.post("/v1/admin/users/{user_id}/enable", summary="Enable an account")
 def enable_user(user_id: uuid.UUID, session: DbSession, admin: PlatformAdmin) -> UserRead:
+    """Enable a disabled account again.
+
+    For platform administrators. Tokens issued before the account was disabled stay refused: the
+    user signs in again.
+    """
     return UserRead.model_validate(service.set_active(session, admin, user_id, active=True))

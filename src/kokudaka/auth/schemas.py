@@ -62,3 +62,19 @@ class UserRead(ResponseModel):
     is_active: bool
     wallet_address: str | None
     created_at: datetime
+
+
+class UserListItem(UserRead):
+    """An account as staff see it in the user list."""
+
+    sign_in_locked: bool = Field(
+        default=False,
+        description="Too many failed sign-ins in the throttle window; an administrator "
+        "may lift the lock (`POST /v1/admin/users/{id}/unlock`).",
+    )
+
+
+class PasswordSet(RequestModel):
+    """The new password an administrator sets for an account."""
+
+    new_password: Password = Field(examples=["a new correct horse"])

@@ -80,6 +80,9 @@ class ChainRead(ResponseModel):
     responses=_UNAVAILABLE,
 )
 def chain_info(request: Request) -> ChainRead:
+    """The chain and the KOKU token this service settles on: chain id, token address, decimals (3:
+    one unit is one 合) and the latest block. Public; 503 when the chain does not answer.
+    """
     client, deployment = _runtime(request)
     try:
         block_number = client.block_number()

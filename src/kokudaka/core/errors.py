@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from kokudaka.core.i18n import MESSAGES, message, negotiate_language
 
@@ -139,11 +140,28 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 _HTTP_CODES = {401: "not_authenticated", 404: "not_found", 405: "method_not_allowed"}
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers to.
+
+    Starlette's 405 names only the methods of the first route whose path matched; the
+    app's routes are one flat list with a route per method (``routes.py``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "bad_request")
     params: dict[str, object] = {"resource": "Page"} if code == "not_found" else {}
-    return problem_response(request, exc.status_code, code, params, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(request, exc.status_code, code, params, headers=headers)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

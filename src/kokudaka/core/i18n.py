@@ -92,10 +92,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This investment is {status}, not awaiting payment.",
         "この投資は{status}の状態で、入金待ちではありません。",
     ),
-    "idempotency_key_required": (
-        "The Idempotency-Key header is required.",
-        "Idempotency-Key ヘッダーが必要です。",
-    ),
     "idempotency_key_reused": (
         "This Idempotency-Key was already used with a different request.",
         "この Idempotency-Key は別のリクエストで使用済みです。",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import binascii
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
@@ -17,6 +17,12 @@ from kokudaka.core.errors import Unprocessable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+#: A cursor is the last row's id (16 bytes) in unpadded URL-safe base64: 22 characters,
+#: the last of which carries two bits (so it is one of A, Q, g, w). Anything else is
+#: refused as ``invalid_cursor``, and the OpenAPI document declares exactly this.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]{21}[AQgw]$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
@@ -40,20 +46,24 @@ def encode_cursor(value: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> uuid.UUID:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return uuid.UUID(bytes=raw)
-    except (binascii.Error, ValueError) as exc:
-        raise Unprocessable("invalid_cursor") from exc
+    if not _CURSOR.fullmatch(cursor):
+        raise Unprocessable("invalid_cursor")
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=="))
 
 
 # ``async`` though it does no I/O: FastAPI runs a plain ``def`` dependency in a worker
 # thread, a hop that costs more than the function.
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page; omit for the first page.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
 ) -> PageParams:
-    return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
+    return PageParams(limit=limit, cursor=None if cursor is None else decode_cursor(cursor))
 
 
 def paginate(statement: S, id_column: InstrumentedAttribute[uuid.UUID], params: PageParams) -> S:

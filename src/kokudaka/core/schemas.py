@@ -31,5 +31,40 @@ class Amount(ResponseModel):
         return cls(go=go, koku=format_koku(go))
 
 
+class FieldError(BaseModel):
+    """One invalid parameter or body field of a ``validation_error``."""
+
+    loc: list[str] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then the field's path.",
+        examples=[["body", "amount_yen"]],
+    )
+    type: str = Field(description="A stable error type.", examples=["greater_than"])
+    msg: str = Field(description="What is wrong, in English.")
+
+
+class Problem(BaseModel):
+    """Every error the service answers with: RFC 9457 problem details
+    (``application/problem+json``). ``title`` and ``detail`` follow ``Accept-Language``
+    (Japanese by default, English on request; the language is in ``Content-Language``).
+    """
+
+    type: str = Field(
+        description="`https://kokudaka.jp/problems/` followed by the code.",
+        examples=["https://kokudaka.jp/problems/work_oversubscribed"],
+    )
+    title: str = Field(description="What happened, for a person to read.")
+    status: int = Field(description="The HTTP status.", examples=[409])
+    code: str = Field(
+        description="Stable and machine-readable: branch on this, not on the text.",
+        examples=["work_oversubscribed"],
+    )
+    detail: str = Field(description="The same message, with this request's particulars.")
+    instance: str = Field(description="The request's path.", examples=["/v1/investments"])
+    errors: list[FieldError] = Field(
+        default_factory=list,
+        description="Only in a `validation_error`: each invalid parameter or body field.",
+    )
+
+
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=5000)]

@@ -35,6 +35,9 @@ def list_farmers(
         Query(max_length=100, description="Words in the farmer's or the farm's name."),
     ] = None,
 ) -> Page[FarmerRead]:
+    """Farmers (artists) with their public profiles, newest first and paged; filter by town, variety
+    or name. Public.
+    """
     rows = service.list_farmers(
         session, params, municipality_id=municipality_id, variety=variety, q=q
     )
@@ -51,11 +54,18 @@ def list_farmers(
 def create_farmer(
     body: FarmerCreate, session: DbSession, settings: AppSettings, admin: TownAdmin
 ) -> FarmerRead:
+    """Register a farmer of the caller's town: their account (email, password) and public profile in
+    one step.
+
+    For town administrators. The farmer gets a custodial wallet and signs in with the email and
+    password given.
+    """
     return FarmerRead.model_validate(service.create_farmer(session, settings, admin, body))
 
 
 @router.get("/v1/farmers/{farmer_id}", summary="Read a farmer's profile (public)")
 def get_farmer(farmer_id: uuid.UUID, session: DbSession) -> FarmerRead:
+    """A farmer's public profile: name, farm, story, varieties grown. Public."""
     return FarmerRead.model_validate(service.get_farmer(session, farmer_id))
 
 
@@ -67,6 +77,10 @@ def get_farmer(farmer_id: uuid.UUID, session: DbSession) -> FarmerRead:
 def update_farmer(
     farmer_id: uuid.UUID, body: FarmerUpdate, session: DbSession, user: CurrentUser
 ) -> FarmerRead:
+    """Edit a farmer's public profile; only the fields sent change.
+
+    For the farmer themselves or their town's administrators.
+    """
     return FarmerRead.model_validate(service.update_farmer(session, user, farmer_id, body))
 
 

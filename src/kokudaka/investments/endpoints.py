@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kokudaka.auth.dependencies import AppSettings, CurrentUser, Supporter, TownAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
-from kokudaka.core.errors import BadRequest, Unprocessable
+from kokudaka.core.errors import Unprocessable
 from kokudaka.core.pagination import Page, PageParams, page_params
 from kokudaka.investments import listing, service
 from kokudaka.investments.schemas import (
@@ -31,7 +31,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["investments"])
 Paging = Annotated[PageParams, Depends(page_params)]
 
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(
         alias="Idempotency-Key",
         min_length=1,
@@ -49,6 +49,7 @@ IdempotencyKey = Annotated[
     response_model=InvestmentRead,
     summary="Invest yen in an open work (needs an Idempotency-Key header)",
     responses={
+        404: {"description": "`not_found`: no such work"},
         409: {"description": "Work closed, over-subscribed, or the town has no policy"},
         422: {"description": "Invalid body, or the key was used with another body"},
     },
@@ -57,10 +58,19 @@ def create_investment(
     body: InvestmentCreate,
     session: DbSession,
     supporter: Supporter,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
-    if idempotency_key is None:
-        raise BadRequest("idempotency_key_required")
+    """Invest yen in an open work, as a supporter.
+
+    The yen are reserved against the work's offer and the town's yearly cap at once, and the
+    investment waits for payment (`pending_payment`). When the town (or the payment provider's
+    webhook) confirms the payment, ⌊yen ÷ price⌋ 合 are issued at the price quoted now, shown in the
+    answer.
+
+    Send a fresh `Idempotency-Key` per intended investment and reuse it on retries: a retry with the
+    same key and body answers with the first result (header `Idempotent-Replayed: true`) and creates
+    nothing new; the same key with another body is refused (422 `idempotency_key_reused`).
+    """
     code, payload, replayed = service.create_investment(session, supporter, body, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(payload, status_code=code, headers=headers)
@@ -115,6 +125,11 @@ def list_investments(
 def get_investment(
     investment_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> InvestmentRead:
+    """One investment, with its status and what was (or will be) issued for it in 合.
+
+    Visible to its supporter, to its town's administrators and to auditors of its region; to anybody
+    else it does not exist (404).
+    """
     return service.to_read(session, service.visible_investment(session, user, investment_id))
 
 
@@ -125,6 +140,12 @@ def get_investment(
 def confirm_investment(
     investment_id: uuid.UUID, body: PaymentConfirmation, session: DbSession, admin: TownAdmin
 ) -> InvestmentRead:
+    """Record that the payment of an investment was received, and issue its KOKU.
+
+    For the town administrators of the investment's town. The investment must still be
+    `pending_payment`; the KOKU (integer 合) goes to the supporter's ledger now and is minted on the
+    chain after commit. A second confirmation is refused with 409.
+    """
     return service.confirm_by_admin(session, admin, investment_id, body.payment_reference)
 
 
@@ -135,6 +156,12 @@ def confirm_investment(
 def cancel_investment(
     investment_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> InvestmentRead:
+    """Cancel an investment that is still awaiting payment.
+
+    For its supporter or their town's administrators. The reserved yen go back to the work's offer
+    and the reserved cap room to the town; nothing was issued, so nothing is reversed. An investment
+    that is no longer `pending_payment` is refused with 409.
+    """
     return service.to_read(session, service.cancel(session, user, investment_id))
 
 
@@ -144,6 +171,19 @@ def cancel_investment(
     description="Signed with `Kokudaka-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
     "'<t>.' + raw body>` using the shared secret `KOKUDAKA_PAYMENT_WEBHOOK_SECRET`. "
     "A replayed event id, a bad signature or a stale timestamp is refused.",
+    responses={
+        400: {"description": "`webhook_stale`: the signature's timestamp is too old"},
+        401: {"description": "`invalid_signature`: no signature, or not ours"},
+        404: {"description": "`not_found`: no such investment"},
+        409: {
+            "description": "`webhook_replayed` (this event id was seen before) or "
+            "`investment_not_pending`"
+        },
+        422: {
+            "description": "`validation_error` (the body is not a payment event) or "
+            "`payment_amount_mismatch`"
+        },
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

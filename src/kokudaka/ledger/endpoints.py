@@ -25,6 +25,12 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["ledger"])
 def reverse_entry(
     entry_id: uuid.UUID, body: ReversalRequest, session: DbSession, admin: TownAdmin
 ) -> JournalEntryRead:
+    """Reverse a mistaken issuance, with a reason.
+
+    For the town administrators of the entry's town. Nothing is edited: a new journal entry with
+    opposite postings takes the 合 back (and they are burned on the chain). An entry is reversed at
+    most once; a reversal gives no cap room back.
+    """
     entry = session.get(JournalEntry, entry_id)
     if entry is None or not manages_municipality(admin, entry.municipality_id):
         raise NotFound("Journal entry")

@@ -30,6 +30,7 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 @router.get("/v1/regions", summary="List regions (public)")
 def list_regions(session: DbSession, params: Paging) -> Page[RegionRead]:
+    """Regions (e.g. 会津), newest first and paged. Public."""
     rows = service.list_regions(session, params)
     items, cursor = next_cursor(rows, params, lambda r: r.id)
     return Page(items=[RegionRead.model_validate(r) for r in items], next_cursor=cursor)
@@ -42,6 +43,9 @@ def list_regions(session: DbSession, params: Paging) -> Page[RegionRead]:
     responses={409: {"description": "The code is taken"}},
 )
 def create_region(body: RegionCreate, session: DbSession, _admin: PlatformAdmin) -> RegionRead:
+    """Create a region, a group of municipalities audited together. For platform administrators; the
+    code must be unused.
+    """
     return RegionRead.model_validate(service.create_region(session, body))
 
 
@@ -51,6 +55,7 @@ def list_municipalities(
     params: Paging,
     region_id: Annotated[uuid.UUID | None, Query(description="Only this region's towns.")] = None,
 ) -> Page[MunicipalityRead]:
+    """Municipalities (towns), newest first and paged, optionally those of one region. Public."""
     rows = service.list_municipalities(session, params, region_id=region_id)
     items, cursor = next_cursor(rows, params, lambda m: m.id)
     return Page(items=[MunicipalityRead.model_validate(m) for m in items], next_cursor=cursor)
@@ -65,6 +70,9 @@ def list_municipalities(
 def create_municipality(
     body: MunicipalityCreate, session: DbSession, _admin: PlatformAdmin
 ) -> MunicipalityRead:
+    """Create a municipality in a region, with its national municipality code. For platform
+    administrators; the code must be unused in its region.
+    """
     return MunicipalityRead.model_validate(service.create_municipality(session, body))
 
 
@@ -88,6 +96,7 @@ def update_municipality(
 
 @router.get("/v1/municipalities/{municipality_id}", summary="Read a municipality (public)")
 def get_municipality(municipality_id: uuid.UUID, session: DbSession) -> MunicipalityRead:
+    """One municipality: its name, codes and region. Public."""
     return MunicipalityRead.model_validate(service.get_municipality(session, municipality_id))
 
 
@@ -109,6 +118,9 @@ def get_policy(
         ),
     ] = None,
 ) -> PolicyRead:
+    """A town's policy for a season: price in yen per 合, 合 per volunteer hour, yearly issuance cap
+    in 合, and the part of the cap used so far. Public.
+    """
     policy = service.get_policy(session, municipality_id, season or service.current_season())
     return service.policy_read(session, policy)
 
@@ -133,6 +145,12 @@ def put_policy(
     user: CurrentUser,
     response: Response,
 ) -> PolicyRead:
+    """Create or replace a town's policy for a season.
+
+    For the town's administrators and platform administrators. Answers 201 when the season had no
+    policy yet, 200 when it was replaced. Issuances already made keep the rate they used; the cap
+    may not go below what is issued and reserved.
+    """
     policy, created = service.put_policy(session, user, municipality_id, body)
     if created:
         response.status_code = status.HTTP_201_CREATED

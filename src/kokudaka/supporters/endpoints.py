@@ -30,17 +30,27 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 @router.get("/v1/me", summary="The signed-in account")
 def me(session: DbSession, user: CurrentUser) -> UserRead:
+    """The signed-in account: id, email, display name, role and, for staff and farmers, their town
+    or region. Any signed-in role may call it.
+    """
     return UserRead.model_validate(account_of(session, user))
 
 
 @router.get("/v1/me/balance", summary="KOKU balance, rank and its worth in rice")
 def my_balance(session: DbSession, user: CurrentUser) -> BalanceRead:
+    """The caller's KOKU balance (integer 合 and KOKU text), their Edo-style rank
+    (百姓 to 大名) and what the balance is worth in rice (grams; 1 合 ≈ 150 g). Any
+    signed-in role may call it.
+    """
     go = ledger.balance_go(session, user.id)
     return BalanceRead(balance=Amount.of(go), rank=rank_for(go), rice_grams=go * GRAMS_PER_GO)
 
 
 @router.get("/v1/me/ledger", summary="Every posting on my account, newest first")
 def my_ledger(session: DbSession, user: CurrentUser, paging: Paging) -> Page[LedgerLine]:
+    """Every posting on the caller's KOKU account, newest first and paged: issuances for investments
+    and volunteer hours, their reversals, with amounts in 合 and each one's chain state.
+    """
     statement = (
         select(Posting, JournalEntry)
         .join(JournalEntry, JournalEntry.id == Posting.entry_id)
@@ -81,6 +91,9 @@ def my_ledger(session: DbSession, user: CurrentUser, paging: Paging) -> Page[Led
 
 @router.get("/v1/me/investments", summary="My investments, newest first")
 def my_investments(session: DbSession, user: CurrentUser, paging: Paging) -> Page[InvestmentRead]:
+    """The caller's own investments, newest first and paged, with their status and the 合 issued or
+    to be issued. Staff find the investments they handle at `GET /v1/investments`.
+    """
     statement = select(Investment).where(Investment.supporter_id == user.id)
     rows, cursor = next_cursor(
         session.scalars(paginate(statement, Investment.id, paging)).all(),
@@ -94,4 +107,7 @@ def my_investments(session: DbSession, user: CurrentUser, paging: Paging) -> Pag
 def my_contributions(
     session: DbSession, user: CurrentUser, paging: Paging
 ) -> Page[ContributionRead]:
+    """The caller's own volunteer hours, newest first and paged, with their review status and the 合
+    issued for approved ones.
+    """
     return list_my_contributions(session, user, paging)

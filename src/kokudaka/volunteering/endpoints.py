@@ -54,6 +54,9 @@ def list_activities(
         Query(alias="to", description="Activities on or before this day.", examples=["2026-09-30"]),
     ] = None,
 ) -> Page[ActivityRead]:
+    """Volunteer activities (rice planting, weeding, harvest, events), newest first and paged, with
+    filters by town, host farmer and day. Public: no sign-in needed.
+    """
     return service.list_activities(
         session,
         paging,
@@ -70,6 +73,9 @@ def list_activities(
     responses=_problems({404: "No such activity"}),
 )
 def get_activity(activity_id: uuid.UUID, session: DbSession) -> ActivityRead:
+    """One volunteer activity: when and where, its rate in 合 per hour, its capacity and the places
+    left. Public.
+    """
     return service.activity_reads(session, [service.get_activity(session, activity_id)])[0]
 
 
@@ -86,6 +92,13 @@ def get_activity(activity_id: uuid.UUID, session: DbSession) -> ActivityRead:
     ),
 )
 def create_activity(body: ActivityCreate, session: DbSession, user: CurrentUser) -> ActivityRead:
+    """Post a volunteer activity.
+
+    For a farmer on their own farm, or a town administrator for their town (with a host farmer of
+    the town, or none for a town event). The rate in 合 per hour may not exceed the town's
+    policy for the season. Hours on an activity that names a work make a labour board
+    (人足ボード) on that work.
+    """
     activity = service.create_activity(session, user, body)
     return service.activity_reads(session, [activity])[0]
 
@@ -106,6 +119,11 @@ def create_activity(body: ActivityCreate, session: DbSession, user: CurrentUser)
 def log_hours(
     activity_id: uuid.UUID, body: ContributionCreate, session: DbSession, supporter: Supporter
 ) -> ContributionRead:
+    """Join a volunteer activity and log the hours worked, in quarter hours.
+
+    For supporters. The hours wait for the host farmer's or the town's approval; only then are 合
+    issued, at the activity's rate. One contribution per supporter and activity.
+    """
     contribution = service.log_hours(session, supporter, activity_id, body)
     return service.contribution_read(session, contribution)
 
@@ -160,6 +178,11 @@ def list_contributions(
 def get_contribution(
     contribution_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> ContributionRead:
+    """One contribution (logged volunteer hours) with its review status and what was issued for it.
+
+    Visible to its supporter, its host farmer, the town's administrators and auditors of its region;
+    to anybody else it does not exist (404).
+    """
     contribution, _ = service.visible_contribution(session, user, contribution_id)
     return service.contribution_read(session, contribution)
 
@@ -181,6 +204,11 @@ def approve_contribution(
     user: CurrentUser,
     body: Annotated[ContributionApproval | None, Body()] = None,
 ) -> ContributionRead:
+    """Approve logged hours and issue their KOKU: hours × the activity's rate, in 合.
+
+    For the host farmer or the town's administrators; nobody approves their own hours. The
+    contribution must still be pending; the town's yearly cap must have room.
+    """
     note = body.reason if body is not None else None
     contribution = service.approve(session, user, contribution_id, note)
     return service.contribution_read(session, contribution)
@@ -202,5 +230,9 @@ def reject_contribution(
     session: DbSession,
     user: CurrentUser,
 ) -> ContributionRead:
+    """Reject logged hours, with a reason the supporter sees. Nothing is issued.
+
+    For the host farmer or the town's administrators. The contribution must still be pending.
+    """
     contribution = service.reject(session, user, contribution_id, body.reason)
     return service.contribution_read(session, contribution)

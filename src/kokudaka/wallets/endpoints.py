@@ -27,6 +27,9 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     responses={404: {"description": "No wallet (staff accounts)", **_PROBLEM}},
 )
 def my_wallet(session: DbSession, caller: CurrentUser) -> WalletRead:
+    """The caller's wallet address and who holds its key (`custodial`: the service; `external`: the
+    user). Supporters and farmers have one; staff accounts answer 404.
+    """
     wallet = service.wallet_of(session, account_of(session, caller))
     return WalletRead(address=wallet.address, custody=wallet.custody)
 
@@ -40,6 +43,11 @@ def my_wallet(session: DbSession, caller: CurrentUser) -> WalletRead:
 def create_challenge(
     body: ChallengeCreate, session: DbSession, caller: CurrentUser
 ) -> ChallengeRead:
+    """Start moving the caller's wallet to an address they control: answers a message to sign with
+    that address's key, valid for a few minutes.
+
+    For supporters and farmers. Finish with `POST /v1/me/wallet`.
+    """
     challenge = service.create_challenge(session, account_of(session, caller), body.address)
     return ChallengeRead(
         challenge_id=challenge.id,

@@ -29,6 +29,9 @@ def list_works(
     season: Annotated[int | None, Query(ge=MIN_SEASON, le=MAX_SEASON, examples=[2026])] = None,
     is_open: Annotated[bool | None, Query(description="Only open (or closed) works.")] = None,
 ) -> Page[WorkRead]:
+    """Works (a farmer's rice of one season), newest first and paged, with the yen subscribed and
+    still on offer; filter by town, farmer, variety, season, open or closed. Public.
+    """
     rows = service.list_works(
         session,
         params,
@@ -46,14 +49,24 @@ def list_works(
     "/v1/works",
     status_code=status.HTTP_201_CREATED,
     summary="Create a work (the farmer, or an administrator of the farmer's town)",
-    responses={403: {"description": "Not this farmer, nor their town's administrator"}},
+    responses={
+        403: {"description": "Not this farmer, nor their town's administrator"},
+        404: {"description": "`not_found`: no such farmer (`farmer_id`)"},
+    },
 )
 def create_work(body: WorkCreate, session: DbSession, user: CurrentUser) -> WorkRead:
+    """Create a work: a season's rice on a field, its planned yield in 合 and the yen on offer to
+    supporters.
+
+    For the farmer (for themselves) or a town administrator (naming the farmer with `farmer_id`).
+    """
     return service.work_read(session, service.create_work(session, user, body))
 
 
 @router.get("/v1/works/{work_id}", summary="Read a work (public)")
 def get_work(work_id: uuid.UUID, session: DbSession) -> WorkRead:
+    """One work, with its planned yield in 合, the yen on offer, subscribed and remaining.
+    Public."""
     return service.work_read(session, service.get_work(session, work_id))
 
 
@@ -68,4 +81,9 @@ def get_work(work_id: uuid.UUID, session: DbSession) -> WorkRead:
 def update_work(
     work_id: uuid.UUID, body: WorkUpdate, session: DbSession, user: CurrentUser
 ) -> WorkRead:
+    """Edit a work; only the fields sent change.
+
+    For its farmer or their town's administrators. The offer may not go below the yen already
+    subscribed (409).
+    """
     return service.update_work(session, user, work_id, body)

@@ -88,10 +88,26 @@ def test_each_auditor_reconciles_their_own_scope(
     assert town["municipality_ids"] == [a]
     assert town["supply_checked"] is False
     assert town["counts"]["operations"] == 1  # type: ignore[index]
+    assert town["municipalities"] == [
+        {
+            "municipality_id": a,
+            "municipality_name": "西会津町",
+            "ledger": {"go": 100, "koku": "0.100"},
+            "on_chain": {"go": 100, "koku": "0.100"},
+            "unsettled": {"go": 0, "koku": "0.000"},
+            "agrees": True,
+        }
+    ]
 
     region = _report(runtime_client, world.auditor)
     assert set(region["municipality_ids"]) == {a, b}  # type: ignore[arg-type]
     assert region["counts"]["operations"] == 3  # type: ignore[index]
+    assert region["totals"]["ledger"] == {"go": 600, "koku": "0.600"}  # type: ignore[index]
+    assert region["totals"]["on_chain"] == {"go": 600, "koku": "0.600"}  # type: ignore[index]
+    assert [t["municipality_name"] for t in region["municipalities"]] == [  # type: ignore[attr-defined]
+        "喜多方市",
+        "西会津町",
+    ]
     narrowed = _report(runtime_client, world.auditor, municipality_id=b)
     assert narrowed["counts"]["operations"] == 2  # type: ignore[index]
 

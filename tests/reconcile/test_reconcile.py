@@ -283,3 +283,53 @@ def test_progress_is_reported_and_the_list_is_capped(
     assert ("operations", 3) in seen
     assert ("minted events", 6) in seen
     assert ("balances", 1) in seen
+
+
+def test_koku_totals_per_town_compare_the_ledger_with_the_chain(
+    world: World, settler: Settler, deployment: ChainDeployment
+) -> None:
+    hanako, taro = world.new_supporter("hanako"), world.new_supporter("taro")
+    settler.issue(world.a.municipality_id, hanako, 1_500)
+    undone = settler.issue(world.a.municipality_id, taro, 400)
+    settler.issue(world.b.municipality_id, taro, 2_000)
+    settler.settle()
+    settler.reverse(undone, world.a.admin)
+    settler.settle()
+    settler.issue(world.b.municipality_id, hanako, 7)  # not sent yet
+
+    report = settler.reconcile(deployment)
+    assert report.status == "clean", report.model_dump_json(indent=1)
+    by_town = {t.municipality_name: t for t in report.municipalities}
+    assert list(by_town) == ["喜多方市", "西会津町"]  # by name
+    nishiaizu, kitakata = by_town["西会津町"], by_town["喜多方市"]
+    assert nishiaizu.municipality_id == world.a.municipality_id
+    assert (nishiaizu.ledger.go, nishiaizu.on_chain.go, nishiaizu.unsettled.go) == (1_500, 1_500, 0)
+    assert nishiaizu.ledger.koku == "1.500"
+    assert (kitakata.ledger.go, kitakata.on_chain.go, kitakata.unsettled.go) == (2_007, 2_000, 7)
+    assert nishiaizu.agrees
+    assert kitakata.agrees
+    overall = report.totals
+    assert (overall.ledger.koku, overall.on_chain.koku, overall.unsettled.koku) == (
+        "3.507",
+        "3.500",
+        "0.007",
+    )
+    assert overall.agrees
+
+    # Scoped to one town, only that town. An operation lost from SQL: its mint on chain
+    # belongs to no town any more, and the town's totals no longer agree.
+    with world.db.begin() as session:
+        session.execute(
+            delete(ChainOperation).where(
+                ChainOperation.municipality_id == world.a.municipality_id,
+                ChainOperation.kind == "mint",
+                ChainOperation.amount_go == 1_500,
+            )
+        )
+    town_a = settler.reconcile(deployment, [world.a.municipality_id])
+    assert [t.municipality_name for t in town_a.municipalities] == ["西会津町"]
+    lost = town_a.municipalities[0]
+    assert (lost.ledger.go, lost.on_chain.go, lost.unsettled.go) == (1_500, 0, 0)
+    assert not lost.agrees
+    assert not town_a.totals.agrees
+    assert town_a.totals.ledger == lost.ledger

@@ -45,6 +45,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
     func,
     literal_column,
     or_,
@@ -60,6 +61,7 @@ from web3.types import RPCEndpoint
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError, ChainUnavailable, map_chain_error
 from kokudaka.core.db import create_db_engine
+from kokudaka.core.schemas import Amount
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     Account,
@@ -78,6 +80,8 @@ from kokudaka.models import (
 __all__ = [
     "Discrepancy",
     "DiscrepancyKind",
+    "KokuTotals",
+    "MunicipalityTotals",
     "Progress",
     "ReconciliationCounts",
     "ReconciliationReport",
@@ -179,6 +183,37 @@ class ReconciliationCounts(BaseModel):
     by_kind: dict[str, int]
 
 
+class KokuTotals(BaseModel):
+    """KOKU in circulation as the ledger and the chain each count it."""
+
+    ledger: Amount = Field(
+        description="Issued minus reversed, from the ledger's postings on issuance accounts"
+    )
+    on_chain: Amount = Field(
+        description="Minted minus burned on chain, by the Minted and Burned events of the "
+        "scope's operations"
+    )
+    unsettled: Amount = Field(
+        description="Operations with no event yet (pending, submitted or failed), mints "
+        "minus burns: what the ledger holds that the chain does not yet"
+    )
+    agrees: bool = Field(description="ledger = on_chain + unsettled")
+
+    @classmethod
+    def of(cls, ledger: int, on_chain: int, unsettled: int) -> KokuTotals:
+        return cls(
+            ledger=Amount.of(ledger),
+            on_chain=Amount.of(on_chain),
+            unsettled=Amount.of(unsettled),
+            agrees=ledger == on_chain + unsettled,
+        )
+
+
+class MunicipalityTotals(KokuTotals):
+    municipality_id: uuid.UUID
+    municipality_name: str
+
+
 class ReconciliationReport(BaseModel):
     status: Literal["clean", "discrepancies"]
     checked_at: datetime
@@ -193,14 +228,17 @@ class ReconciliationReport(BaseModel):
         "meaningful when every municipality is in scope"
     )
     counts: ReconciliationCounts
+    totals: KokuTotals = Field(description="KOKU of every town in scope, together")
+    municipalities: list[MunicipalityTotals] = Field(description="KOKU per town in scope, by name")
     discrepancies: list[Discrepancy]
     truncated: bool = Field(description="More discrepancies than listed; see counts.by_kind")
 
 
 # Plain tuples, not NamedTuples: a million of each are built, and a tuple display is ~5x faster.
-_Op = tuple[str, int, str | None, bool]
+_Op = tuple[str, int, str | None, bool, str]
 """One outbox row as the comparison needs it: (state, amount in go, address or None while
-unsent, in scope). Addresses are lower-case hex; no UUIDs (parsing them is the slow part)."""
+unsent, in scope, town id as text). Addresses are lower-case hex; no UUIDs (parsing them is
+the slow part): a town's id is parsed once, when the totals are named."""
 _Event = tuple[str, int, str, bool]
 """One event: (address minted to or burned from, amount, tx hash, spends the allowance: a
 mint by the deployment's minter after its last allowance configuration)."""
@@ -272,25 +310,29 @@ def _operations_statement(scope: Sequence[uuid.UUID] | None) -> Any:
         op.amount_go,
         op.recipient_address,
         _scoped(op.municipality_id, scope),
+        cast(op.municipality_id, String),
     ).execution_options(yield_per=_YIELD_PER)
 
 
 def _collect_operations(
-    result: Result[str, str, str, int, str | None, bool], tick: _Ticker
+    result: Result[str, str, str, int, str | None, bool, str], tick: _Ticker
 ) -> _Ledger:
     ledger = _Ledger()
     mints, burns, addresses = ledger.mints, ledger.burns, ledger.addresses
+    # One string per town, shared by its operations, rather than one per row.
+    towns: dict[str, str] = {}
     done = scoped_count = 0
     for partition in result.partitions():
-        for kind, state, reference, amount, address, scoped in partition:
+        for kind, state, reference, amount, address, scoped, town in partition:
             scoped = bool(scoped)
+            town = towns.setdefault(town, town)
             if address:
                 address = address.lower()
                 if scoped:
                     addresses.add(address)
             else:
                 address = None
-            (mints if kind == _MINT else burns)[reference] = (state, amount, address, scoped)
+            (mints if kind == _MINT else burns)[reference] = (state, amount, address, scoped, town)
             scoped_count += scoped
         done += len(partition)
         tick("operations", done)
@@ -735,6 +777,7 @@ def reconcile(
         if everything:
             _check_supply(client, deployment, block, chain, addresses, findings)
     _enrich(session, findings.items)
+    town_totals = _municipality_totals(session, scope, addresses)
     total = findings.total
     return ReconciliationReport(
         status="clean" if total == 0 else "discrepancies",
@@ -760,6 +803,12 @@ def reconcile(
             discrepancies=total,
             by_kind=dict(sorted(findings.by_kind.items())),
         ),
+        totals=KokuTotals.of(
+            sum(t.ledger.go for t in town_totals),
+            sum(t.on_chain.go for t in town_totals),
+            sum(t.unsettled.go for t in town_totals),
+        ),
+        municipalities=town_totals,
         discrepancies=findings.items,
         truncated=len(findings.items) < total,
     )
@@ -773,6 +822,10 @@ class _Addresses(set[str]):
         self.expected: defaultdict[str, int] = defaultdict(int)
         self.confirmed = self.in_flight = self.not_yet = self.failed = 0
         self.allowance_spent = 0
+        self.on_chain: defaultdict[str, int] = defaultdict(int)
+        """Per town in scope (id as text): its operations' events, mints minus burns."""
+        self.unsettled: defaultdict[str, int] = defaultdict(int)
+        """Per town in scope: its operations with no event yet, mints minus burns."""
 
 
 def _compare(
@@ -788,15 +841,20 @@ def _compare(
     expected = result.expected
     scoped_addresses: set[str] = set()
     confirmed = in_flight = not_yet = failed = allowance_spent = 0
+    on_chain, unsettled = result.on_chain, result.unsettled
     add = findings.add
     for sign, ops, events, kinds in (
         (1, ledger.mints, chain.minted, _MINT_KINDS),
         (-1, ledger.burns, chain.burned, _BURN_KINDS),
     ):
         missing, amount_mismatch, address_mismatch, _, _ = kinds
-        for reference, (state, amount, address, in_scope) in ops.items():
+        for reference, (state, amount, address, in_scope, town) in ops.items():
             event = events.pop(reference, None)
             if in_scope:
+                if event is None:
+                    unsettled[town] += sign * amount
+                else:
+                    on_chain[town] += sign * event[1]
                 if address is not None:
                     scoped_addresses.add(address)
                 elif event is not None:
@@ -872,6 +930,7 @@ def _compare(
                 in_flight += in_scope
                 if in_scope:
                     scoped_addresses.add(event_address)
+                    on_chain[str(known[1])] += sign * event_amount
                 expected[event_address] += sign * event_amount
                 if spends:
                     allowance_spent += event_amount
@@ -905,6 +964,48 @@ def _compare(
     )
     result.allowance_spent = allowance_spent
     return result
+
+
+def _town_id(text: str) -> uuid.UUID:
+    return uuid.UUID(text)  # PostgreSQL gives the dashed form, SQLite 32 hex digits
+
+
+def _municipality_totals(
+    session: Session, scope: Sequence[uuid.UUID] | None, addresses: _Addresses
+) -> list[MunicipalityTotals]:
+    """Each town's KOKU in circulation: by its issuance account's postings (an issuance
+    account goes negative by exactly what the town has put out), and by the chain."""
+    a, p, m = Account, Posting, Municipality
+    ledger: dict[uuid.UUID, int] = {}
+    for town, total in session.execute(
+        select(a.municipality_id, func.sum(p.amount_go))
+        .join(a, a.id == p.account_id)
+        .where(a.kind == AccountKind.issuance, _scoped(a.municipality_id, scope))
+        .group_by(a.municipality_id)
+    ):
+        if town is not None:  # every issuance account names its town
+            ledger[town] = -int(total)
+    on_chain: defaultdict[uuid.UUID, int] = defaultdict(int)
+    unsettled: defaultdict[uuid.UUID, int] = defaultdict(int)
+    for text, go in addresses.on_chain.items():
+        on_chain[_town_id(text)] += go
+    for text, go in addresses.unsettled.items():
+        unsettled[_town_id(text)] += go
+    towns = ledger.keys() | on_chain.keys() | unsettled.keys()
+    if not towns:
+        return []
+    names: dict[uuid.UUID, str] = {
+        town: name
+        for town, name in session.execute(select(m.id, m.name).where(m.id.in_(list(towns))))
+    }
+    return [
+        MunicipalityTotals(
+            municipality_id=town,
+            municipality_name=names.get(town, ""),
+            **dict(KokuTotals.of(ledger.get(town, 0), on_chain[town], unsettled[town])),
+        )
+        for town in sorted(towns, key=lambda t: (names.get(t, ""), t))
+    ]
 
 
 def _check_supply(

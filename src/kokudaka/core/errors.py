@@ -11,6 +11,7 @@ database outages and anything unexpected as ``application/problem+json``::
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from kokudaka.core.i18n import MESSAGES, message, negotiate_language
+from kokudaka.core.i18n import (
+    MESSAGES,
+    field_error_message,
+    message,
+    negotiate_language,
+    untranslated_terms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ class KokudakaError(Exception):
         self.code = code or self.default_code
         if self.code not in MESSAGES:
             raise ValueError(f"error code without a message: {self.code}")
+        if untranslated := untranslated_terms(params):
+            raise ValueError(f"terms without a Japanese name: {', '.join(untranslated)}")
         self.params = params
         self.headers = headers or {}
         super().__init__(self.code)
@@ -126,11 +135,17 @@ async def _kokudaka_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    language = negotiate_language(request.headers.get("accept-language"))
     errors = [
         {
             "loc": [str(part) for part in error.get("loc", ())],
             "type": error.get("type", "value_error"),
-            "msg": error.get("msg", ""),
+            "msg": field_error_message(
+                error.get("type", "value_error"),
+                error.get("ctx"),
+                error.get("msg", ""),
+                language,
+            ),
         }
         for error in exc.errors()
     ]
@@ -164,18 +179,43 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, exc.status_code, code, params, headers=headers)
 
 
+def describe_database_error(exc: DBAPIError) -> str:
+    """What failed, without any value a request sent.
+
+    Never the statement's parameters (the engine hides them as well, see
+    ``create_db_engine``: they hold password hashes, names, addresses), nor PostgreSQL's
+    message text, which quotes the offending value ("Key (email)=(…) already exists").
+    SQLite's messages name a constraint or a failure, never a value.
+    """
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        names = (
+            ("sqlstate", diag.sqlstate),
+            ("table", diag.table_name),
+            ("column", diag.column_name),
+            ("constraint", diag.constraint_name),
+        )
+        what = ", ".join(f"{name} {value}" for name, value in names if value)
+    else:
+        what = str(orig)
+    return f"{type(orig).__name__} ({what}) in: {exc.statement}"
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    path = request.url.path
     # A uniqueness race the service did not foresee is still the client's conflict,
     # not a server fault; an unreachable or restarting database is a 503 to retry.
     if isinstance(exc, IntegrityError):
-        logger.warning("integrity conflict on %s: %s", request.url.path, exc.orig)
+        logger.warning("integrity conflict on %s: %s", path, describe_database_error(exc))
         return problem_response(request, 409, "conflict")
-    if isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        logger.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        logger.warning("database unavailable on %s: %s", path, describe_database_error(exc))
         return problem_response(request, 503, "database_unavailable", headers={"Retry-After": "1"})
-    logger.exception("database error on %s", request.url.path, exc_info=exc)
+    # The traceback's frames, not the exception's text (which quotes the database's message).
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("database error on %s: %s\n%s", path, describe_database_error(exc), frames)
     return problem_response(request, 500, "internal_error")
 
 

@@ -20,6 +20,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "not_found": ("{resource} not found.", "{resource}が見つかりません。"),
     "method_not_allowed": ("Method not allowed.", "このメソッドは使えません。"),
+    "request_too_large": (
+        "The request body is larger than {max_bytes} bytes.",
+        "リクエスト本文が大きすぎます(上限{max_bytes}バイト)。",
+    ),
+    "request_timeout": (
+        "The request body did not arrive within {seconds} seconds.",
+        "リクエスト本文が{seconds}秒以内に届きませんでした。",
+    ),
+    "body_too_deep": (
+        "The request body is nested deeper than {max_depth} levels.",
+        "リクエスト本文の入れ子が深すぎます(上限{max_depth}階層)。",
+    ),
     "not_authenticated": ("Sign-in required.", "サインインが必要です。"),
     "invalid_token": (
         "The access token is invalid or expired.",
@@ -182,6 +194,121 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Parameters whose values are words shown to the user, not data: they are translated
+#: through :data:`TERMS` (so no English word appears inside a Japanese message).
+TERM_PARAMS = frozenset({"resource", "status"})
+
+# English term -> Japanese. Resource names (for ``not_found``) and record states.
+TERMS: dict[str, str] = {
+    "Resource": "リソース",
+    "Page": "ページ",
+    "User": "ユーザー",
+    "Region": "地域",
+    "Municipality": "自治体",
+    "Policy": "ポリシー",
+    "Farmer": "農家",
+    "Work": "作品",
+    "Investment": "投資",
+    "Activity": "活動",
+    "Contribution": "貢献",
+    "Journal entry": "仕訳",
+    "Wallet": "ウォレット",
+    "Issuance": "発行",
+    "Deployment": "デプロイ",
+    "pending": "保留中",
+    "pending_payment": "入金待ち",
+    "confirmed": "確定済み",
+    "cancelled": "取消済み",
+    "approved": "承認済み",
+    "rejected": "却下済み",
+}
+
+
+def untranslated_terms(params: dict[str, object]) -> list[str]:
+    """The term parameters that have no Japanese translation (checked when an error is
+    built, as its code is)."""
+    return [
+        f"{name}={value}"
+        for name, value in params.items()
+        if name in TERM_PARAMS and str(value) not in TERMS
+    ]
+
+
+# Pydantic's error type -> Japanese field message; placeholders come from its ``ctx``.
+# English keeps Pydantic's own message.
+FIELD_ERRORS_JA: dict[str, str] = {
+    "missing": "必須の項目です。",
+    "extra_forbidden": "この項目は使えません。",
+    "unknown_query_parameter": "このクエリパラメーターは使えません。",
+    "json_invalid": "JSONの形式が正しくありません。",
+    "json_type": "JSONで指定してください。",
+    "string_type": "文字列で指定してください。",
+    "string_too_short": "{min_length}文字以上で入力してください。",
+    "string_too_long": "{max_length}文字以内で入力してください。",
+    "string_pattern_mismatch": "形式が正しくありません。",
+    "string_unicode": "正しい文字列ではありません。",
+    "int_type": "整数で指定してください。",
+    "int_parsing": "整数で指定してください。",
+    "int_parsing_size": "整数が大きすぎます。",
+    "int_from_float": "小数ではなく整数で指定してください。",
+    "float_type": "数値で指定してください。",
+    "float_parsing": "数値で指定してください。",
+    "finite_number": "有限の数値で指定してください。",
+    "decimal_type": "数値で指定してください。",
+    "decimal_parsing": "数値で指定してください。",
+    "decimal_max_digits": "数字は{max_digits}桁までです。",
+    "decimal_max_places": "小数点以下は{decimal_places}桁までです。",
+    "decimal_whole_digits": "整数部は{whole_digits}桁までです。",
+    "greater_than": "{gt}より大きい値を指定してください。",
+    "greater_than_equal": "{ge}以上の値を指定してください。",
+    "less_than": "{lt}未満の値を指定してください。",
+    "less_than_equal": "{le}以下の値を指定してください。",
+    "multiple_of": "{multiple_of}の倍数で指定してください。",
+    "bool_type": "true か false で指定してください。",
+    "bool_parsing": "true か false で指定してください。",
+    "uuid_type": "UUIDの形式で指定してください。",
+    "uuid_parsing": "UUIDの形式で指定してください。",
+    "uuid_version": "UUIDの形式で指定してください。",
+    "date_type": "日付(YYYY-MM-DD)で指定してください。",
+    "date_parsing": "日付(YYYY-MM-DD)で指定してください。",
+    "date_from_datetime_parsing": "日付(YYYY-MM-DD)で指定してください。",
+    "date_from_datetime_inexact": "時刻を含まない日付で指定してください。",
+    "datetime_type": "日時(ISO 8601)で指定してください。",
+    "datetime_parsing": "日時(ISO 8601)で指定してください。",
+    "datetime_from_date_parsing": "日時(ISO 8601)で指定してください。",
+    "timezone_aware": "タイムゾーン付きの日時で指定してください。",
+    "enum": "次のいずれかを指定してください: {expected}",
+    "literal_error": "次のいずれかを指定してください: {expected}",
+    "dict_type": "オブジェクトで指定してください。",
+    "model_type": "オブジェクトで指定してください。",
+    "model_attributes_type": "オブジェクトで指定してください。",
+    "list_type": "配列で指定してください。",
+    "too_short": "{min_length}個以上指定してください。",
+    "too_long": "{max_length}個以内で指定してください。",
+    "url_type": "URLで指定してください。",
+    "url_parsing": "URLの形式が正しくありません。",
+    "url_scheme": "URLのスキームが正しくありません。",
+    "url_too_long": "URLが長すぎます。",
+    "bytes_type": "文字列で指定してください。",
+    "value_error": "値が正しくありません。",
+    "assertion_error": "値が正しくありません。",
+}
+FIELD_ERROR_FALLBACK_JA = "値が正しくありません。"
+
+
+def field_error_message(
+    error_type: str, context: dict[str, object] | None, english: str, language: Language
+) -> str:
+    """One field's validation message in the request's language."""
+    if language == "en":
+        return english
+    template = FIELD_ERRORS_JA.get(error_type, FIELD_ERROR_FALLBACK_JA)
+    try:
+        return template.format(**(context or {}))
+    except (KeyError, IndexError, ValueError):
+        return FIELD_ERROR_FALLBACK_JA
+
+
 def negotiate_language(accept_language: str | None) -> Language:
     """Pick ``ja`` or ``en`` from an Accept-Language header by quality value."""
     if not accept_language:
@@ -215,6 +342,11 @@ def negotiate_language(accept_language: str | None) -> Language:
 def message(code: str, language: Language, params: dict[str, object]) -> str:
     english, japanese = MESSAGES.get(code, MESSAGES["internal_error"])
     template = japanese if language == "ja" else english
+    if language == "ja":
+        params = {
+            name: TERMS.get(str(value), value) if name in TERM_PARAMS else value
+            for name, value in params.items()
+        }
     try:
         return template.format(**params)
     except (KeyError, IndexError):

@@ -154,6 +154,8 @@ def test_discrepancies_reach_the_towns_they_concern(
     unknown = next(d for d in town_b["discrepancies"] if d["kind"] == "unknown_mint")  # type: ignore[attr-defined]
     assert unknown["address"] == settler.wallet(in_b)
     assert unknown["actual"] == 9
+    assert unknown["user_id"] == str(in_b.id)
+    assert unknown["user_name"] == "b"  # named, not only a UUID
     platform = _report(runtime_client, world.platform_admin, limit="1")
     assert platform["counts"]["discrepancies"] == 4  # type: ignore[index]
     assert len(platform["discrepancies"]) == 1  # type: ignore[arg-type]

@@ -107,7 +107,9 @@ def test_a_confirmed_operation_with_no_event_is_missing_on_chain(
     assert missing["reference"] == ghost.reference
     assert missing["expected"] == 40
     assert missing["municipality_id"] == str(world.a.municipality_id)
+    assert missing["municipality_name"] == "西会津町"
     assert missing["user_id"] == str(hanako.id)
+    assert missing["user_name"] == "supporter"
     assert missing["account"] == f"holder:{hanako.id}"
     balance = only(report, K.balance_mismatch)
     assert (balance["expected"], balance["actual"]) == (1_040, 1_000)

@@ -157,7 +157,9 @@ class DiscrepancyKind(StrEnum):
 class Discrepancy(BaseModel):
     kind: DiscrepancyKind
     municipality_id: uuid.UUID | None = None
+    municipality_name: str | None = None
     user_id: uuid.UUID | None = None
+    user_name: str | None = Field(default=None, description="The person's display name")
     account: str | None = Field(default=None, description="Ledger account key, e.g. holder:<id>")
     address: str | None = None
     issuance_id: uuid.UUID | None = None
@@ -1079,6 +1081,28 @@ def _enrich(session: Session, items: list[Discrepancy]) -> None:
             item.actual = to_checksum_address(str(item.actual))
         if item.user_id is not None and item.account is None:
             item.account = f"holder:{item.user_id}"
+    _name(session, items)
+
+
+def _name(session: Session, items: list[Discrepancy]) -> None:
+    """The town's and the person's names beside their ids, for the listed ones."""
+    towns = sorted({d.municipality_id for d in items if d.municipality_id is not None})
+    people = sorted({d.user_id for d in items if d.user_id is not None})
+    town_names: dict[uuid.UUID, str] = {}
+    for chunk in _chunks(towns):
+        rows = session.execute(
+            select(Municipality.id, Municipality.name).where(Municipality.id.in_(chunk))
+        )
+        town_names.update({town: name for town, name in rows})
+    user_names: dict[uuid.UUID, str] = {}
+    for chunk in _chunks(people):
+        rows = session.execute(select(User.id, User.display_name).where(User.id.in_(chunk)))
+        user_names.update({user: name for user, name in rows})
+    for item in items:
+        if item.municipality_id is not None:
+            item.municipality_name = town_names.get(item.municipality_id)
+        if item.user_id is not None:
+            item.user_name = user_names.get(item.user_id)
 
 
 # ---------------------------------------------------------------- ``kokudaka audit reconcile``

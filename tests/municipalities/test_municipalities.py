@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue
 from kokudaka.models import (
     Issuance,
@@ -317,7 +318,7 @@ def test_policy_change_never_changes_past_issuances(world: World) -> None:
             cause=IssuanceCause(
                 kind=IssuanceKind.investment,
                 idempotency_key=f"test:{uuid.uuid4()}",
-                memo="before the price change",
+                memo=Memo("investment", {"amount_yen": 0, "title": "before the price change"}),
                 farmer_id=world.a.farmer_id,
                 work_id=world.a.work_id,
                 price_yen_per_go=PRICE_YEN_PER_GO,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.settlement import SettlementWorker
 from kokudaka.core.settings import Settings
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, balance_go, issue, reverse
 from kokudaka.models import (
     Account as LedgerAccount,
@@ -73,7 +74,7 @@ def issue_to(
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
                 idempotency_key=f"settlement-test:{uuid.uuid4()}",
-                memo="settlement test",
+                memo=Memo("investment", {"amount_yen": 0, "title": "settlement test"}),
             ),
             actor_id=None,
         )

@@ -6,7 +6,9 @@ language, only ``title`` and ``detail`` do.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
 
 Language = Literal["ja", "en"]
 DEFAULT_LANGUAGE: Language = "ja"
@@ -337,6 +339,14 @@ def negotiate_language(accept_language: str | None) -> Language:
         if best is None or score > best[0]:
             best = (score, lang)
     return best[1] if best else DEFAULT_LANGUAGE
+
+
+def request_language(request: Request) -> Language:
+    """The language a request's answer is written in (a FastAPI dependency)."""
+    return negotiate_language(request.headers.get("accept-language"))
+
+
+RequestLanguage = Annotated[Language, Depends(request_language)]
 
 
 def message(code: str, language: Language, params: dict[str, object]) -> str:

@@ -37,6 +37,7 @@ from kokudaka.core.ids import new_id
 from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentCreate, InvestmentRead, PaymentWebhookEvent
 from kokudaka.ledger import service as ledger
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.schemas import IssuanceRead, issuance_read_of, issuance_reads
 from kokudaka.models import (
     AnyRow,
@@ -312,7 +313,9 @@ def _confirm(
         cause=ledger.IssuanceCause(
             kind=IssuanceKind.investment,
             idempotency_key=f"investment:{investment.id}",
-            memo=f"Investment of {investment.amount_yen} yen in {investment.title}",
+            memo=Memo(
+                "investment", {"amount_yen": investment.amount_yen, "title": investment.title}
+            ),
             farmer_id=investment.farmer_id,
             work_id=investment.work_id,
             investment_id=investment.id,
@@ -382,7 +385,8 @@ def verify_webhook_signature(
     expected = signature_for(secret, timestamp, body)
     if not any(hmac.compare_digest(expected, given) for given in fields.get("v1", [])):
         raise Unauthorized("invalid_signature")
-    if abs(now.timestamp() - timestamp) > tolerance_seconds:
+    # In integers: a signed timestamp of any size is only stale, never a float overflow.
+    if abs(int(now.timestamp()) - timestamp) > tolerance_seconds:
         raise BadRequest("webhook_stale")
 
 

@@ -10,7 +10,9 @@ from kokudaka.auth.dependencies import TownAdmin
 from kokudaka.auth.permissions import manages_municipality
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import NotFound
+from kokudaka.core.i18n import RequestLanguage
 from kokudaka.ledger import service
+from kokudaka.ledger.memos import render_memo
 from kokudaka.ledger.schemas import JournalEntryRead, ReversalRequest, chain_status_by_entry
 from kokudaka.models import JournalEntry
 
@@ -23,7 +25,11 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["ledger"])
     summary="Reverse a mistaken issuance (town administrators, with a reason)",
 )
 def reverse_entry(
-    entry_id: uuid.UUID, body: ReversalRequest, session: DbSession, admin: TownAdmin
+    entry_id: uuid.UUID,
+    body: ReversalRequest,
+    session: DbSession,
+    admin: TownAdmin,
+    language: RequestLanguage,
 ) -> JournalEntryRead:
     """Reverse a mistaken issuance, with a reason.
 
@@ -36,5 +42,6 @@ def reverse_entry(
         raise NotFound("Journal entry")
     reversal, _ = service.reverse(session, entry_id=entry_id, actor=admin, reason=body.reason)
     read = JournalEntryRead.model_validate(reversal)
+    read.memo = render_memo(reversal.memo_code, reversal.memo_params, reversal.memo, language)
     read.chain = chain_status_by_entry(session, [reversal.id]).get(reversal.id)
     return read

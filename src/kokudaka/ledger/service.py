@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,6 +31,7 @@ from kokudaka.auth.caller import Caller
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.core.errors import Conflict, NotFound
 from kokudaka.core.ids import new_id
+from kokudaka.ledger.memos import Memo
 from kokudaka.models import (
     Account,
     AccountKind,
@@ -104,6 +106,10 @@ _INSERT_ISSUANCE = insert(issuances)
 _INSERT_MINT = insert(chain_operations)
 
 
+def _memo_columns(memo: Memo) -> dict[str, Any]:
+    return {"memo": memo.text("en"), "memo_code": memo.code, "memo_params": memo.params}
+
+
 def chain_reference(value: uuid.UUID) -> str:
     """The ``bytes32`` reference of a chain operation, as ``0x`` hex (see chain.refs)."""
     return "0x" + issuance_ref(value).hex()
@@ -176,7 +182,7 @@ class IssuanceCause:
 
     kind: IssuanceKind
     idempotency_key: str
-    memo: str
+    memo: Memo
     farmer_id: uuid.UUID | None = None
     work_id: uuid.UUID | None = None
     investment_id: uuid.UUID | None = None
@@ -272,7 +278,9 @@ def issue(
             "municipality_id": municipality_id,
             "idempotency_key": cause.idempotency_key,
             "reverses_entry_id": None,
-            "memo": cause.memo,
+            "memo": cause.memo.text("en"),
+            "memo_code": cause.memo.code,
+            "memo_params": cause.memo.params,
             "created_by_id": actor_id,
             "created_at": now,
         },
@@ -362,7 +370,7 @@ def reverse(
         municipality_id=entry.municipality_id,
         idempotency_key=f"reversal:{entry.id}",
         reverses_entry_id=entry.id,
-        memo=reason,
+        **_memo_columns(Memo("reversal", {"reason": reason})),
         created_by_id=actor.id,
     )
     session.add(reversal)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
@@ -52,7 +53,13 @@ class JournalEntry(IdMixin, CreatedAtMixin, Base):
     )
     """For a reversal, the entry it undoes; unique, so nothing is reversed twice."""
     memo: Mapped[str] = mapped_column(String(1000), default="")
-    """Why: the cause of an issuance, or the administrator's reason for a reversal."""
+    """Why: the cause of an issuance, or the administrator's reason for a reversal, in
+    English, for whoever reads the table itself."""
+    memo_code: Mapped[str | None] = mapped_column(String(32))
+    """The memo's template (``kokudaka.ledger.memos.MEMOS``), so the API shows it in the
+    reader's language; null on entries written before memos had one."""
+    memo_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The values the memo's template is filled with."""
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
 

@@ -11,11 +11,13 @@ from kokudaka.auth.dependencies import CurrentUser
 from kokudaka.auth.schemas import UserRead
 from kokudaka.auth.service import account_of
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
+from kokudaka.core.i18n import RequestLanguage
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentRead
 from kokudaka.investments.service import to_read
 from kokudaka.ledger import service as ledger
+from kokudaka.ledger.memos import render_memo
 from kokudaka.ledger.schemas import LedgerLine, chain_status_by_entry
 from kokudaka.models import Account, Investment, Issuance, JournalEntry, Posting
 from kokudaka.supporters.schemas import BalanceRead, rank_for
@@ -47,7 +49,9 @@ def my_balance(session: DbSession, user: CurrentUser) -> BalanceRead:
 
 
 @router.get("/v1/me/ledger", summary="Every posting on my account, newest first")
-def my_ledger(session: DbSession, user: CurrentUser, paging: Paging) -> Page[LedgerLine]:
+def my_ledger(
+    session: DbSession, user: CurrentUser, paging: Paging, language: RequestLanguage
+) -> Page[LedgerLine]:
     """Every posting on the caller's KOKU account, newest first and paged: issuances for investments
     and volunteer hours, their reversals, with amounts in 合 and each one's chain state.
     """
@@ -78,7 +82,7 @@ def my_ledger(session: DbSession, user: CurrentUser, paging: Paging) -> Page[Led
             entry_id=entry.id,
             entry_kind=entry.kind,
             amount=Amount.of(posting.amount_go),
-            memo=entry.memo,
+            memo=render_memo(entry.memo_code, entry.memo_params, entry.memo, language),
             created_at=entry.created_at,
             issuance_id=by_entry[entry.id].id if entry.id in by_entry else None,
             issuance_kind=by_entry[entry.id].kind if entry.id in by_entry else None,

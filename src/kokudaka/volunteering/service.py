@@ -22,6 +22,7 @@ from kokudaka.auth.scope import list_scope, town_conditions
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.schemas import issuance_reads
 from kokudaka.ledger.service import IssuanceCause, issue
 from kokudaka.models import (
@@ -47,9 +48,6 @@ from kokudaka.volunteering.schemas import (
     format_hours,
     hours_to_minutes,
 )
-
-MEMO_MAX_LENGTH = 1000
-
 
 # Activities -------------------------------------------------------------------------
 
@@ -272,16 +270,16 @@ def _require_pending(contribution: Contribution) -> None:
         raise Conflict("contribution_not_pending", status=contribution.status.value)
 
 
-def _memo(activity: Activity, contribution: Contribution, note: str | None) -> str:
-    memo = (
-        f"Volunteering: {format_hours(contribution.minutes)} h at {activity.go_per_hour} go/h "
-        f"on {activity.activity_on.isoformat()}, {activity.title}"
-    )
+def _memo(activity: Activity, contribution: Contribution, note: str | None) -> Memo:
+    params: dict[str, object] = {
+        "hours": str(format_hours(contribution.minutes)),
+        "go_per_hour": activity.go_per_hour,
+        "activity_on": activity.activity_on.isoformat(),
+        "title": activity.title,
+    }
     if note:
-        memo = f"{memo}. Note: {note}"
-    if len(memo) > MEMO_MAX_LENGTH:
-        memo = memo[: MEMO_MAX_LENGTH - 1] + "…"
-    return memo
+        params["note"] = note
+    return Memo("contribution", params)
 
 
 def approve(

@@ -38,6 +38,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kokudaka.main import create_app
 
+    refused = _ports_refused(settings, args.host or settings.host, args.port or settings.port)
+    if refused is not None:
+        print(f"kokudaka serve: {refused}", file=sys.stderr)
+        return 2
     migrate(settings)
     app = create_app(settings)
     uvicorn.run(
@@ -48,6 +52,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+def _ports_refused(settings: Settings, host: str, port: int) -> str | None:
+    """Why the service cannot have its ports, checked before anything is started."""
+    from kokudaka.chain.errors import AnvilPortInUse
+    from kokudaka.chain.node import port_in_use
+    from kokudaka.chain.runtime import prepare_managed_anvil
+
+    if port_in_use(host, port):
+        return f"port {port} on {host} is already in use: stop what holds it or set KOKUDAKA_PORT"
+    try:
+        prepare_managed_anvil(settings)
+    except AnvilPortInUse as error:
+        return str(error)
+    return None
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,8 +1,13 @@
-"""AnvilNode: start, persistence across a clean restart, and what a crash loses."""
+"""AnvilNode: start, persistence across a clean restart, what a crash loses, that its state
+is written (or the failure said), and that it never outlives the process that started it."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -10,8 +15,8 @@ import pytest
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_ADDRESSES, ANVIL_DEV_KEYS
-from kokudaka.chain.errors import AnvilNotInstalled, ChainUnavailable
-from kokudaka.chain.node import AnvilNode, find_anvil_binary
+from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainUnavailable
+from kokudaka.chain.node import AnvilNode, find_anvil_binary, port_in_use
 from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, new_ref
 
 
@@ -102,3 +107,77 @@ def test_kill_without_periodic_dumps_loses_everything(tmp_path: Path) -> None:
         node.start()
         assert not client.code_exists(address)
         assert client.block_number() == 0
+
+
+def test_a_relative_state_path_is_written_and_a_failing_one_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # anvil runs in its own directory: a relative path is the caller's, so it is made absolute.
+    monkeypatch.chdir(tmp_path)
+    state_dir = tmp_path / "state"
+    node = AnvilNode(Path("anvil"), state_file=Path("state/state.json"), state_interval=1)
+    with node:
+        assert node.state_file == state_dir / "state.json"
+        deadline = time.monotonic() + 10
+        while node.state_health().written_at is None:
+            assert time.monotonic() < deadline, "anvil did not write its state"
+            time.sleep(0.1)
+        assert node.state_health().persisted is True
+        (state_dir / "state.json").unlink()
+        state_dir.rmdir()  # every dump from now on fails
+        time.sleep(1.5)
+        assert node.state_health(now=time.time() + 3).persisted is False
+        errors = node.log_errors()
+        assert errors, "anvil's failed dumps are not in its log"
+        assert "Failed to dump state" in errors[-1]
+
+
+def test_a_node_started_from_a_short_lived_thread_outlives_the_thread(tmp_path: Path) -> None:
+    """The kernel's parent-death signal follows the forking thread, not the process."""
+    node = AnvilNode(tmp_path)
+    starter = threading.Thread(target=node.start)
+    starter.start()
+    starter.join()
+    try:
+        time.sleep(0.5)
+        assert node.running
+        assert ChainClient(node.rpc_url).chain_id() == 31337
+    finally:
+        node.stop()
+    assert not (tmp_path / "anvil.pid").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_anvil_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from kokudaka.chain.node import AnvilNode\n"
+        "node = AnvilNode(Path(sys.argv[1]), state_file=Path(sys.argv[1]) / 'state.json')\n"
+        "node.start()\n"
+        "print(node.pid, node.port, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        pid, port = (int(word) for word in parent.stdout.readline().split())
+        assert (tmp_path / "anvil.pid").read_text().strip() == str(pid)
+        parent.kill()  # kill -9: no chance to stop anvil itself
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "anvil outlived the process that started it"
+        time.sleep(0.05)
+    assert not port_in_use("127.0.0.1", port)
+    assert (tmp_path / "state.json").stat().st_size > 0  # SIGTERM: it wrote its state
+
+
+def test_a_port_held_by_another_process_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        node = AnvilNode(tmp_path, port=held.getsockname()[1])
+        with pytest.raises(AnvilPortInUse, match="held by another process"):
+            node.start()
+    assert not node.running

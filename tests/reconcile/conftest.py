@@ -75,7 +75,10 @@ def runtime_client(
     chain_app: tuple[FastAPI, str], chain: ChainClient, deployment: ChainDeployment
 ) -> Iterator[httpx.Client]:
     app, base_url = chain_app
-    app.state.chain_runtime = SimpleNamespace(client=chain, deployment=deployment)
+    # An external node, as far as the endpoints can tell: no state of its own to report.
+    app.state.chain_runtime = SimpleNamespace(
+        client=chain, deployment=deployment, state_health=lambda: None
+    )
     try:
         with httpx.Client(base_url=base_url, timeout=60, headers={"Accept-Language": "en"}) as c:
             yield c

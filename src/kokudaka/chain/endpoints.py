@@ -8,6 +8,7 @@ and the recorded deployment). Without one, or when the node does not answer, the
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from eth_utils.address import to_checksum_address
@@ -18,6 +19,7 @@ from kokudaka.auth.dependencies import Auditor
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError
+from kokudaka.chain.node import StateHealth
 from kokudaka.chain.reconcile import DEFAULT_LIMIT, ReconciliationReport, reconcile
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import Forbidden, ServiceUnavailable
@@ -42,6 +44,9 @@ class ChainRuntimeLike(Protocol):
     def deployment(self) -> ChainDeployment | None:
         """None until the runtime has checked the deployment."""
 
+    def state_health(self) -> StateHealth | None:
+        """Whether the managed node's state is saved; None for a node the service does not run."""
+
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {
@@ -55,11 +60,16 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("chain_unavailable", headers={"Retry-After": "5"})
 
 
-def _runtime(request: Request) -> tuple[ChainClient, ChainDeployment]:
+def _chain_runtime(request: Request) -> tuple[ChainRuntimeLike, ChainDeployment]:
     runtime: ChainRuntimeLike | None = getattr(request.app.state, "chain_runtime", None)
     deployment = None if runtime is None else runtime.deployment
     if runtime is None or deployment is None:
         raise _unavailable()
+    return runtime, deployment
+
+
+def _runtime(request: Request) -> tuple[ChainClient, ChainDeployment]:
+    runtime, deployment = _chain_runtime(request)
     return runtime.client, deployment
 
 
@@ -71,6 +81,17 @@ class ChainRead(ResponseModel):
     decimals: int = Field(description="3: one unit is one 合 (go), 1 KOKU = 1000 go")
     deployed_block: int
     block_number: int = Field(description="The chain's latest block, read now")
+    state_persisted: bool | None = Field(
+        description="Whether the local chain this service runs is saving its state, so that it "
+        "survives a restart: true while its state file is rewritten every "
+        "KOKUDAKA_ANVIL_STATE_INTERVAL seconds (and in the first intervals after a start), false "
+        "once several dumps are missed or the node is down (the service logs anvil's error). "
+        "null when the service connects to a chain it does not run (KOKUDAKA_CHAIN_RPC_URL)."
+    )
+    state_written_at: datetime | None = Field(
+        description="When the local chain's state file was last written; null if it never was, "
+        "or when the service does not run the chain"
+    )
 
 
 @router.get(
@@ -83,11 +104,12 @@ def chain_info(request: Request) -> ChainRead:
     """The chain and the KOKU token this service settles on: chain id, token address, decimals (3:
     one unit is one 合) and the latest block. Public; 503 when the chain does not answer.
     """
-    client, deployment = _runtime(request)
+    runtime, deployment = _chain_runtime(request)
     try:
-        block_number = client.block_number()
+        block_number = runtime.client.block_number()
     except ChainError:
         raise _unavailable() from None
+    state = runtime.state_health()
     return ChainRead(
         chain_id=deployment.chain_id,
         token_address=to_checksum_address(deployment.token_address),
@@ -96,6 +118,8 @@ def chain_info(request: Request) -> ChainRead:
         decimals=KOKU_DECIMALS,
         deployed_block=deployment.deployed_block,
         block_number=block_number,
+        state_persisted=None if state is None else state.persisted,
+        state_written_at=None if state is None else state.written_at,
     )
 
 

@@ -28,6 +28,7 @@ from web3.exceptions import (
 
 __all__ = [
     "AnvilNotInstalled",
+    "AnvilPortInUse",
     "ChainError",
     "ChainUnavailable",
     "ContractMissing",
@@ -58,6 +59,12 @@ class AnvilNotInstalled(ChainError):
     """The local anvil binary is missing: run ``npm ci`` in the repository."""
 
     code = "anvil_not_installed"
+
+
+class AnvilPortInUse(ChainUnavailable):
+    """The managed anvil's port is held by a process this service did not start."""
+
+    code = "anvil_port_in_use"
 
 
 class ContractMissing(ChainError):

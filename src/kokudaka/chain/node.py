@@ -3,30 +3,66 @@
 The service's laptop default and the test suite both talk to a real EVM node rather than a mock,
 so this module starts anvil (shipped by the npm package ``@foundry-rs/anvil``, installed with
 ``npm ci``), waits until it answers JSON-RPC, and stops it so that its state file is written.
+
+A node never outlives the process that started it: on Linux the kernel sends anvil SIGTERM
+when that process dies, even by ``kill -9`` (``PR_SET_PDEATHSIG``), and anvil writes its state
+on the way out. Elsewhere, and for an anvil left by a version without that, the pid file in the
+node's directory lets the next start stop the leftover before it takes the port.
 """
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
+import logging
 import os
 import platform
+import queue
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
-from kokudaka.chain.errors import AnvilNotInstalled, ChainError, ChainUnavailable
+from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainError, ChainUnavailable
 
-__all__ = ["DEFAULT_GAS_LIMIT", "AnvilNode", "find_anvil_binary", "free_port"]
+__all__ = [
+    "DEFAULT_GAS_LIMIT",
+    "AnvilNode",
+    "StateHealth",
+    "find_anvil_binary",
+    "free_port",
+    "port_in_use",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Block gas limit: several maximal mint batches (each below the 16,777,216 per-transaction cap
 #: of EIP-7825) fit in one block when anvil mines on an interval.
 DEFAULT_GAS_LIMIT = 60_000_000
+
+#: State dumps that may be missed before the state counts as no longer written.
+STALE_AFTER_INTERVALS = 3
+
+#: anvil's log filter. ``--silent`` alone drops anvil's errors, a failing state dump among
+#: them; with ``RUST_LOG`` set they reach the log. (anvil 1.x honours only a bare level here: a
+#: directive naming a target silences everything. It logs a line per RPC call whatever the
+#: level, hence :meth:`AnvilNode.rotate_log`.)
+ANVIL_LOG_FILTER = "error"
+#: anvil.log is copied to anvil.log.1 and emptied past this size.
+LOG_MAX_BYTES = 10 * 1024 * 1024
 
 
 def _repo_root() -> Path:
@@ -69,6 +105,20 @@ def find_anvil_binary(search_root: Path | None = None) -> Path:
     )
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a bind probe, as a server would try it).
+
+    ``SO_REUSEADDR`` as servers set it, so a port left in TIME_WAIT by a stopped server is free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Ask the OS for a free TCP port; anvil is then started on it.
 
@@ -81,12 +131,114 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _parent_death_signal(signum: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel to send ``signum`` to the child when we die (Linux).
+
+    libc and ``prctl`` are looked up here, before the fork, so the child only makes the call.
+    """
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def set_in_child() -> None:
+        if prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before the call: nobody would stop us
+            os._exit(1)
+
+    return set_in_child
+
+
+class _Launcher:
+    """Forks every node from one thread that lives as long as the process.
+
+    The kernel sends the parent-death signal when the *thread* that forked the child ends, not
+    the process. Nodes are started from short-lived threads (the app's lifespan runs in a worker
+    thread that the thread pool retires when idle; the supervisor restarts anvil from its own),
+    so forking there would stop anvil when that thread ends.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, cmd: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        preexec = _parent_death_signal(signal.SIGTERM)
+        if preexec is None:
+            return subprocess.Popen(cmd, **options)  # noqa: S603 - fixed argv, no shell
+        future: Future[subprocess.Popen[bytes]] = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="kokudaka-anvil-launcher", daemon=True
+                )
+                self._thread.start()
+        self._requests.put((future, cmd, {**options, "preexec_fn": preexec}))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            future, cmd, options = self._requests.get()
+            try:
+                future.set_result(subprocess.Popen(cmd, **options))  # noqa: S603
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                future.set_exception(exc)
+
+
+_launcher = _Launcher()
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """The argv of a live process, or None if it is gone (or a zombie) or cannot be read."""
+    if sys.platform == "linux":
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
+    if sys.platform == "win32":
+        return None
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["ps", "-o", "args=", "-p", str(pid)],  # noqa: S607 - POSIX ps from PATH
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+@dataclass(frozen=True, slots=True)
+class StateHealth:
+    """Whether a node's state file is being written, as the service reports it."""
+
+    written_at: datetime | None
+    """When the state file was last written (its mtime), if it exists."""
+    persisted: bool | None
+    """True while dumps arrive on time (or the node has just started and nothing says they
+    fail); False once :data:`STALE_AFTER_INTERVALS` dumps are missed, or the node is down;
+    None when the node has no periodic dumps to check."""
+
+
 class AnvilNode:
-    """One anvil process, its data directory, state file and log.
+    """One anvil process, its data directory, state file, pid file and log.
 
     With ``state_file`` set, the chain survives restarts: anvil loads the file at start, writes it
     every ``state_interval`` seconds, and once more on a clean :meth:`stop`. :meth:`kill` skips
-    that last write, which is what the fault tests want to simulate.
+    that last write, which is what the fault tests want to simulate. Paths are made absolute
+    here: anvil runs in ``data_dir``, and a relative path would be read from there.
     """
 
     def __init__(
@@ -112,11 +264,11 @@ class AnvilNode:
         transaction is mined at once, which keeps tests fast and deterministic. ``hardfork=None``
         keeps anvil's default (the newest, which enforces the EIP-7825 transaction gas cap).
         """
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).absolute()
         self.host = host
         self.port = port
         self.chain_id = chain_id
-        self.state_file = state_file
+        self.state_file = None if state_file is None else Path(state_file).absolute()
         self.state_interval = state_interval
         self.block_time = block_time
         self.gas_limit = gas_limit
@@ -127,6 +279,7 @@ class AnvilNode:
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._started_at: float | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -139,6 +292,11 @@ class AnvilNode:
     def log_path(self) -> Path:
         """Anvil's stdout and stderr go here, not to the caller's terminal."""
         return self.data_dir / "anvil.log"
+
+    @property
+    def pid_file(self) -> Path:
+        """The running anvil's pid, so that a start after a crash can stop a leftover one."""
+        return self.data_dir / "anvil.pid"
 
     @property
     def running(self) -> bool:
@@ -167,7 +325,7 @@ class AnvilNode:
             str(self.accounts),
             "--balance",
             str(self.balance_ether),
-            "--silent",
+            "--silent",  # errors still reach the log: see ANVIL_LOG_FILTER
         ]
         if self.state_file is not None:
             cmd += ["--state", str(self.state_file)]
@@ -187,27 +345,94 @@ class AnvilNode:
         """
         if self.running:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.port == 0:
-            # Picked once: a restarted node keeps its URL, so clients built before still work.
-            self.port = free_port(self.host)
+        self._cleanup()  # after a crash: close the old log, drop the dead process's pid file
+        self._check_state_writable()
+        self.claim_port()
         cmd = self.command()
         self._log = self.log_path.open("ab")
         self._log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
         self._log.flush()
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self._process = _launcher.popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
+            env={**os.environ, "RUST_LOG": ANVIL_LOG_FILTER, "NO_COLOR": "1"},
+            # Out of the terminal's process group: Ctrl-C goes to the service, which stops the
+            # worker first and then anvil, rather than to both at once.
+            start_new_session=True,
         )
+        self._started_at = time.time()
+        self._write_pid_file(self._process.pid)
         try:
             self._wait_ready()
         except BaseException:
             self.kill()
             raise
         return self
+
+    def claim_port(self) -> None:
+        """Make the port ours: stop an anvil an earlier run left on it, refuse anything else.
+
+        Raises :class:`AnvilPortInUse` when another process listens there: anvil would fail to
+        bind, and the other process would answer in its place.
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        if self.port == 0:
+            # Picked once: a restarted node keeps its URL, so clients built before still work.
+            self.port = free_port(self.host)
+        elif port_in_use(self.host, self.port):
+            raise AnvilPortInUse(
+                f"port {self.port} on {self.host} is held by another process, not by an anvil "
+                f"started from {self.data_dir} (no live anvil recorded in {self.pid_file}): stop "
+                "that process or choose another port (KOKUDAKA_ANVIL_PORT for the managed anvil)"
+            )
+
+    def _check_state_writable(self) -> None:
+        if self.state_file is None:
+            return
+        directory = self.state_file.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        target = self.state_file if self.state_file.exists() else directory
+        if not os.access(target, os.W_OK):
+            raise ChainUnavailable(f"anvil could not write its state to {self.state_file}")
+
+    def _write_pid_file(self, pid: int) -> None:
+        temporary = self.pid_file.with_suffix(".pid.tmp")
+        temporary.write_text(f"{pid}\n")
+        temporary.replace(self.pid_file)
+
+    def _is_our_anvil(self, argv: Sequence[str] | None) -> bool:
+        """Whether a command line is an anvil of this node: its binary, on its state file."""
+        if not argv or Path(argv[0]).name not in ("anvil", "anvil.exe"):
+            return False
+        if self.state_file is None:
+            return True
+        return any(
+            flag == "--state" and value == str(self.state_file)
+            for flag, value in itertools.pairwise(argv)
+        )
+
+    def _stop_leftover(self, timeout: float = 15.0) -> None:
+        """Stop the anvil a crashed run left on this directory (SIGTERM: it writes its state)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if not self._is_our_anvil(_command_line(pid)):
+            self.pid_file.unlink(missing_ok=True)  # stale: the process is gone or another one
+            return
+        logger.warning("stopping anvil pid %s, left running by an earlier start", pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self._is_our_anvil(_command_line(pid)):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -227,7 +452,7 @@ class AnvilNode:
             try:
                 with urllib.request.urlopen(request, timeout=1.0) as response:  # noqa: S310
                     answer = json.loads(response.read())
-                if int(answer["result"], 16) == self.chain_id:
+                if int(answer["result"], 16) == self.chain_id and self._process.poll() is None:
                     return
                 raise ChainUnavailable(
                     f"{self.rpc_url} answered chain id {answer['result']}, not {self.chain_id}: "
@@ -247,6 +472,53 @@ class AnvilNode:
             return self.log_path.read_text(errors="replace")[-limit:].strip()
         except OSError:
             return "(no log)"
+
+    def rotate_log(self, max_bytes: int = LOG_MAX_BYTES) -> None:
+        """Keep the log bounded while anvil runs: copy it to ``anvil.log.1``, then empty it.
+
+        anvil keeps writing through its descriptor, opened for appending, so its next line lands
+        at the start of the emptied file; lines written between the copy and the truncation are
+        lost, which is the price of rotating a log another process holds open.
+        """
+        try:
+            if self.log_path.stat().st_size <= max_bytes:
+                return
+            shutil.copyfile(self.log_path, self.log_path.with_suffix(".log.1"))
+            os.truncate(self.log_path, 0)
+        except OSError as exc:
+            logger.warning("could not rotate %s: %s", self.log_path, exc)
+
+    def log_errors(self, limit: int = 5) -> list[str]:
+        """The last ERROR and WARN lines anvil wrote since it was last started, to quote."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        since_start = text.rsplit("\n--- ", 1)[-1]
+        lines = [line.strip() for line in since_start.splitlines()]
+        return [line for line in lines if " ERROR " in line or " WARN " in line][-limit:]
+
+    def state_health(self, now: float | None = None) -> StateHealth:
+        """Whether the state file is being written: its mtime must advance every interval.
+
+        Until :data:`STALE_AFTER_INTERVALS` intervals have passed since the start the state
+        counts as persisted (the start checked it can be written); after that, only a dump as
+        recent as that does.
+        """
+        try:
+            mtime: float | None = (
+                None if self.state_file is None else self.state_file.stat().st_mtime
+            )
+        except FileNotFoundError:
+            mtime = None
+        written_at = None if mtime is None else datetime.fromtimestamp(mtime, UTC)
+        if self.state_file is None or self.state_interval is None:
+            return StateHealth(written_at, None)
+        if not self.running or self._started_at is None:
+            return StateHealth(written_at, False)
+        last_known_good = max(mtime or 0.0, self._started_at)
+        late = (time.time() if now is None else now) - last_known_good
+        return StateHealth(written_at, late <= STALE_AFTER_INTERVALS * self.state_interval)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop cleanly: SIGTERM lets anvil write its state file; SIGKILL only if it hangs."""
@@ -269,7 +541,15 @@ class AnvilNode:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        self._process = None
+        process, self._process = self._process, None
+        if process is not None:
+            try:
+                recorded = int(self.pid_file.read_text().strip())
+            except (OSError, ValueError):
+                recorded = None
+            if recorded == process.pid:
+                self.pid_file.unlink(missing_ok=True)
+        self._started_at = None
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -2,9 +2,10 @@
 
 :class:`ChainRuntime` is started by the app's lifespan when ``KOKUDAKA_CHAIN_ENABLED`` is true.
 With ``KOKUDAKA_CHAIN_RPC_URL`` empty it runs and supervises a local anvil, its state kept in
-``<data_dir>/chain/anvil-state.json`` (restarted if it dies; stopped with SIGTERM so the state is
-written); otherwise it connects to the given node. It then checks or makes the KOKU deployment
-(:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs a
+``<data_dir>/chain/anvil-state.json`` (restarted if it dies; watched to check that the state file
+is written every ``KOKUDAKA_ANVIL_STATE_INTERVAL`` seconds; stopped with SIGTERM so the state is
+written once more); otherwise it connects to the given node. It then checks or makes the KOKU
+deployment (:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs a
 :class:`~kokudaka.chain.settlement.SettlementWorker` in a background thread.
 
 ``kokudaka worker`` runs :func:`run_worker`: the same, in its own process, without starting an
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.errors import ChainError, ChainUnavailable
-from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.node import AnvilNode, StateHealth
 from kokudaka.chain.settlement import SettlementWorker, backoff_seconds
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings
@@ -35,9 +36,9 @@ from kokudaka.models import ChainDeployment
 __all__ = [
     "ANVIL_BLOCK_TIME",
     "ANVIL_GAS_LIMIT",
-    "ANVIL_STATE_INTERVAL",
     "ChainRuntime",
     "managed_anvil",
+    "prepare_managed_anvil",
     "run_worker",
 ]
 
@@ -45,25 +46,36 @@ logger = logging.getLogger(__name__)
 
 #: Interval mining by default (see kokudaka.chain.settlement for why not automine).
 ANVIL_BLOCK_TIME = 1.0
-#: Seconds between state dumps: what a kill -9 of anvil can lose (the worker repairs it).
-ANVIL_STATE_INTERVAL = 5
 #: Block gas limit of the managed anvil: ~60 full mint batches (~19k issuances) per block, so
 #: the chain keeps up with the worker. Each transaction stays under the 2**24 cap of EIP-7825.
 ANVIL_GAS_LIMIT = 1_000_000_000
 
 
 def managed_anvil(settings: Settings) -> AnvilNode:
-    """The local anvil the service manages: fixed port, state file, interval mining."""
-    chain_dir = Path(settings.data_dir) / "chain"
+    """The local anvil the service manages: fixed port, state file, interval mining.
+
+    Every path is absolute (``data_dir`` is resolved when the settings are read, and again here
+    for settings built in code): anvil runs in the chain directory, where a relative state path
+    would name a directory that does not exist, and every dump would fail.
+    """
+    chain_dir = Path(settings.data_dir).absolute() / "chain"
     return AnvilNode(
         chain_dir,
         port=settings.anvil_port,
         chain_id=settings.chain_id,
         state_file=chain_dir / "anvil-state.json",
-        state_interval=ANVIL_STATE_INTERVAL,
+        state_interval=settings.anvil_state_interval,
         block_time=settings.anvil_block_time or ANVIL_BLOCK_TIME,
         gas_limit=ANVIL_GAS_LIMIT,
     )
+
+
+def prepare_managed_anvil(settings: Settings) -> None:
+    """Before a service starts: stop the managed anvil a crashed run left behind, and raise
+    :class:`~kokudaka.chain.errors.AnvilPortInUse` if another process holds its port, so
+    ``kokudaka serve`` can refuse at once, before migrating or binding anything."""
+    if settings.chain_enabled and not settings.chain_rpc_url:
+        managed_anvil(settings).claim_port()
 
 
 class ChainRuntime:
@@ -124,6 +136,10 @@ class ChainRuntime:
         if self.start_worker:
             self._spawn(self._settle, "settlement")
 
+    def state_health(self) -> StateHealth | None:
+        """Whether the managed anvil's state is being written; None for an external node."""
+        return None if self.node is None else self.node.state_health()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the worker, then the node (SIGTERM, so anvil writes its state)."""
         self._stop.set()
@@ -180,12 +196,19 @@ class ChainRuntime:
             self.error = self.worker.fatal_error
 
     def _supervise(self) -> None:
-        """Restart the managed anvil if it dies; the worker notices the gap and repairs it."""
+        """Restart the managed anvil if it dies; the worker notices the gap and repairs it.
+
+        Also watch that its state file is written: a chain whose state is not saved loses the
+        KOKU contract at the next restart, and the service then refuses to start on it.
+        """
         assert self.node is not None
         failures = 0
+        persisted: bool | None = True
         while not self._stop.wait(self.supervise_interval):
             if self.node.running:
                 failures = 0
+                persisted = self._watch_state(persisted)
+                self.node.rotate_log()
                 continue
             failures += 1
             logger.error("managed anvil is not running; restarting it (attempt %s)", failures)
@@ -194,6 +217,23 @@ class ChainRuntime:
             except ChainError as exc:
                 logger.error("anvil restart failed: %s", exc)
                 self._stop.wait(backoff_seconds(failures, base=1.0, cap=30.0))
+
+    def _watch_state(self, was_persisted: bool | None) -> bool | None:
+        """Log when the state file stops (or starts again) being written; returns the state."""
+        assert self.node is not None
+        health = self.node.state_health()
+        if health.persisted is False and was_persisted is not False:
+            errors = self.node.log_errors()
+            logger.critical(
+                "anvil's state is not being saved to %s (last written %s): the chain would be "
+                "lost at its next restart. anvil said: %s",
+                self.node.state_file,
+                health.written_at.isoformat() if health.written_at else "never",
+                " | ".join(errors) if errors else f"nothing (see {self.node.log_path})",
+            )
+        elif health.persisted and was_persisted is False:
+            logger.warning("anvil's state is being saved again to %s", self.node.state_file)
+        return health.persisted
 
 
 def run_worker(settings: Settings, *, manage_anvil: bool = False) -> int:

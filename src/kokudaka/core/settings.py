@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.development
     data_dir: Path = Path("data")
+    """SQLite file, chain state and logs. Made absolute when the settings are read, so every
+    path derived from it names one place whatever the working directory of the process that
+    uses it (the managed anvil runs in ``<data_dir>/chain``, not in the service's directory)."""
     database_url: str = ""
     """SQLAlchemy URL; empty means a SQLite file ``<data_dir>/kokudaka.db``."""
 
@@ -63,6 +66,9 @@ class Settings(BaseSettings):
     chain_id: int = 31337
     anvil_port: int = 8545
     anvil_block_time: float | None = None
+    anvil_state_interval: int = Field(default=5, ge=1, le=3600)
+    """Seconds between the managed anvil's state dumps: what a ``kill -9`` of anvil can lose
+    (the settlement worker mints it again). The state is also written on every clean stop."""
     deployer_key: str = ""
     """Private key of the contract admin; empty in development means the first anvil key."""
     minter_key: str = ""
@@ -70,6 +76,11 @@ class Settings(BaseSettings):
     settlement_batch_size: int = Field(default=300, ge=1, le=315)
     """Mints per transaction; 315 is the most that stays under the 2**24 gas cap."""
     settlement_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser().resolve()
 
     @property
     def is_development(self) -> bool:

@@ -43,5 +43,6 @@ def downgrade() -> None:
     with op.batch_alter_table("municipality_policies", schema=None) as batch_op:
         batch_op.drop_constraint("reserved_non_negative", type_="check")
         batch_op.drop_column("reserved_go")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("token_version")
+    # Not in batch mode: on SQLite that would copy and drop the users table, which every
+    # other table references; a plain DROP COLUMN (SQLite 3.35+) leaves it in place.
+    op.drop_column("users", "token_version")

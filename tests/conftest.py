@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -91,9 +92,9 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-@pytest.fixture(scope="session")
-def base_url(settings: Settings) -> Iterator[str]:
-    """The real app behind uvicorn on a loopback port, for the whole run."""
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The real app for ``settings`` behind uvicorn on a loopback port; yields its URL."""
     app = create_app(settings)
     port = _free_port()
     server = uvicorn.Server(
@@ -106,9 +107,18 @@ def base_url(settings: Settings) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings) -> Iterator[str]:
+    """The real app behind uvicorn on a loopback port, for the whole run."""
+    with serving(settings) as url:
+        yield url
 
 
 def _empty_all_tables(engine: Engine) -> None:

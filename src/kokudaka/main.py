@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from kokudaka.core.assets import mount_assets
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
 from kokudaka.core.errors import install_error_handlers
 from kokudaka.core.openapi import install_openapi
+from kokudaka.core.request_guard import RequestGuard
 from kokudaka.core.settings import Settings, get_settings
 from kokudaka.routes import OPENAPI_TAGS, include_routers
 
@@ -24,6 +26,24 @@ both earn KOKU (1 KOKU = 1 石 = 1,000 合). Every amount is shown as integer go
 KOKU text. Every error is an RFC 9457 problem (`application/problem+json`) with a
 stable `code`; messages follow `Accept-Language` (Japanese or English).
 """
+
+#: CPython's own default recursion limit.
+RECURSION_LIMIT = 1000
+
+
+def restore_recursion_limit() -> None:
+    """Put the recursion limit back to CPython's default once web3 is loaded.
+
+    Importing web3 imports ``py_ecc``, which raises the process's recursion limit to
+    100,000. A parser that recurses once per level (``json``) then overflows the C
+    stack before it reaches the limit: a deeply nested request body killed the process
+    (API, worker and supervisor) with a segfault instead of raising RecursionError.
+    The request guard also refuses deep bodies before any parser sees them
+    (``core/request_guard.py``); this keeps the interpreter's own guard working.
+    """
+    import web3  # noqa: F401  (loaded first, so that its change is the one undone)
+
+    sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,4 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     add_api_docs(app)
     mount_assets(app)
+    # Around every route: a request's body is bounded and read in full before any route runs.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout_seconds=settings.request_body_timeout_seconds,
+    )
+    restore_recursion_limit()
     return app

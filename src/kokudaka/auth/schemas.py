@@ -6,23 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from kokudaka.core.schemas import RequestModel, ResponseModel
 from kokudaka.models import Role
 
 
 def _normalise_email(value: str) -> str:
-    return value.strip().lower()
+    # Accounts are found by their lower-cased address: Hanako@Example.JP signs in as
+    # hanako@example.jp.
+    return value.lower()
 
 
-Email = Annotated[
-    str,
-    StringConstraints(
-        min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", strip_whitespace=True
-    ),
-    AfterValidator(_normalise_email),
-]
+Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+"""An address checked by ``email-validator`` (syntax only, no DNS look-up), lower-cased."""
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 

@@ -38,6 +38,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     from ``SELECT ... FOR UPDATE`` on the rows the checks read.
     """
     sa_url = make_url(url)
+    # An error's text never carries the statement's values: they hold password hashes,
+    # names and addresses, and such errors are logged (core/errors.py).
+    kwargs.setdefault("hide_parameters", True)
     kwargs.setdefault("pool_size", POOL_SIZE)
     kwargs.setdefault("max_overflow", 0)
     if sa_url.get_backend_name() != "sqlite":

@@ -2,18 +2,98 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from kokudaka.core.units import format_koku
+
+# Control characters (C0, DEL, C1) and lone surrogates: PostgreSQL refuses NUL in text
+# and no driver can encode a lone surrogate, so either would fail as a server error;
+# SQLite would store them and hand them to every reader. Line breaks and tabs are
+# allowed only where a field says so (:data:`MultiLine`).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTER_MESSAGE = "Control characters are not allowed here."
+
+
+def has_control_character(value: str, *, multiline: bool = False) -> bool:
+    """Whether ``value`` holds a character no name, key or query may hold; with
+    ``multiline``, line breaks and tabs are allowed (free text such as a story)."""
+    return (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(value) is not None
+
+
+class _MultiLine:
+    """Marker: this free-text field may hold line breaks and tabs."""
+
+    def __repr__(self) -> str:
+        return "MultiLine"
+
+
+MultiLine = _MultiLine()
+"""Put in a text field's ``Annotated[...]`` to allow line breaks and tabs in it."""
+
+
+def _is_multiline(field: FieldInfo) -> bool:
+    def marked(annotation: Any) -> bool:
+        if get_origin(annotation) is Annotated and any(
+            m is MultiLine for m in annotation.__metadata__
+        ):
+            return True
+        return any(marked(arg) for arg in get_args(annotation))
+
+    return any(m is MultiLine for m in field.metadata) or marked(field.annotation)
+
+
+def _refuse_control_characters(value: Any, *, multiline: bool) -> None:
+    if isinstance(value, str):
+        if has_control_character(value, multiline=multiline):
+            raise PydanticCustomError("control_character", CONTROL_CHARACTER_MESSAGE)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _refuse_control_characters(item, multiline=multiline)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_control_characters(key, multiline=False)
+            _refuse_control_characters(item, multiline=multiline)
 
 
 class RequestModel(BaseModel):
     """Request bodies refuse unknown fields: a client can never slip in a role, a
-    balance, an owner or a municipality that is not its to set (OWASP API3)."""
+    balance, an owner or a municipality that is not its to set (OWASP API3).
+
+    Every text in a request body, in every field of every subclass, is refused with
+    ``control_character`` when it holds a control character (only fields marked
+    :data:`MultiLine` may hold line breaks and tabs): a new field cannot forget it.
+    Query, path and form values get the same check in ``core/request_guard.py``.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _multiline_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._multiline_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _is_multiline(field)
+        )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        _refuse_control_characters(value, multiline=info.field_name in cls._multiline_fields)
+        return value
 
 
 class ResponseModel(BaseModel):
@@ -67,4 +147,4 @@ class Problem(BaseModel):
 
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=5000)]
+LongText = Annotated[str, StringConstraints(max_length=5000), MultiLine]

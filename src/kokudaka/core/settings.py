@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     """Failed sign-ins per account within the window before further attempts get 429."""
     sign_in_window_seconds: int = Field(default=900, ge=1)
 
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body accepted; a larger one is refused with 413 before it is read."""
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a client has to send its whole request body; a slower one gets 408. The body is
+    read before the request waits for the database, so a slow client never holds it."""
+
     payment_webhook_secret: str = DEV_WEBHOOK_SECRET
     payment_webhook_tolerance_seconds: int = Field(default=300, ge=1)
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model
 
 from kokudaka.auth.schemas import Email, Password
 from kokudaka.core.pagination import Page
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
 from kokudaka.ledger.schemas import ChainStatus
 from kokudaka.models import IssuanceKind
 
@@ -32,7 +32,7 @@ def _unique(values: list[str]) -> list[str]:
 
 FarmerName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 FarmName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Story = Annotated[str, StringConstraints(max_length=5000)]
+Story = Annotated[str, StringConstraints(max_length=5000), MultiLine]
 Variety = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Varieties = Annotated[list[Variety], Field(max_length=MAX_VARIETIES), AfterValidator(_unique)]
 PhotoUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_https_url)]

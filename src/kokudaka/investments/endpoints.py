@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from kokudaka.auth.dependencies import AppSettings, CurrentUser, Supporter, TownAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
-from kokudaka.core.errors import Unprocessable
 from kokudaka.core.pagination import Page, PageParams, page_params
 from kokudaka.investments import listing, service
 from kokudaka.investments.schemas import (
@@ -36,6 +35,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
+        # Printable ASCII: the key is stored, and a control character has no place in it.
+        pattern=r"^[\x20-\x7e]+$",
         description="Unique per intended investment; a retry with the same key returns "
         "the first result and creates nothing new.",
         examples=["6f1c2f0e-4b8e-4f63-9d0c-1c1d2c3e4f50"],
@@ -165,6 +166,31 @@ def cancel_investment(
     return service.to_read(session, service.cancel(session, user, investment_id))
 
 
+async def verified_payment_event(
+    request: Request,
+    settings: AppSettings,
+    signature: Annotated[str | None, Header(alias="Kokudaka-Signature", max_length=1000)] = None,
+) -> PaymentWebhookEvent:
+    """The provider's event, its signature checked against the raw body.
+
+    A dependency, so that it runs before the request is admitted to the database
+    (``UnitOfWorkRoute``): reading the body never holds a database slot.
+    """
+    raw = await request.body()
+    service.verify_webhook_signature(
+        settings.payment_webhook_secret,
+        signature,
+        raw,
+        settings.payment_webhook_tolerance_seconds,
+        datetime.now(UTC),
+    )
+    try:
+        return PaymentWebhookEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
+
+
 @router.post(
     "/v1/payments/webhook",
     summary="Payment provider's signed notice that an investment was paid",
@@ -191,24 +217,7 @@ def cancel_investment(
         }
     },
 )
-async def payment_webhook(
-    request: Request,
-    settings: AppSettings,
-    session: DbSession,
-    signature: Annotated[str | None, Header(alias="Kokudaka-Signature", max_length=1000)] = None,
+def payment_webhook(
+    event: Annotated[PaymentWebhookEvent, Depends(verified_payment_event)], session: DbSession
 ) -> InvestmentRead:
-    raw = await request.body()
-    service.verify_webhook_signature(
-        settings.payment_webhook_secret,
-        signature,
-        raw,
-        settings.payment_webhook_tolerance_seconds,
-        datetime.now(UTC),
-    )
-    try:
-        event = PaymentWebhookEvent.model_validate_json(raw)
-    except ValidationError as exc:
-        raise Unprocessable("validation_error") from exc
-
-    # The database work is synchronous; run it off the event loop.
-    return await run_in_threadpool(service.confirm_by_webhook, session, event)
+    return service.confirm_by_webhook(session, event)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
 from kokudaka.models import ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind, Written
 
 
@@ -95,7 +96,9 @@ def issuance_reads(session: Session, issuances: Sequence[Issuance]) -> list[Issu
 
 
 class ReversalRequest(RequestModel):
-    reason: str = Field(min_length=1, max_length=1000, examples=["Payment was charged back"])
+    reason: Annotated[str, MultiLine] = Field(
+        min_length=1, max_length=1000, examples=["Payment was charged back"]
+    )
 
 
 class JournalEntryRead(ResponseModel):

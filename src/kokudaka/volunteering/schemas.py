@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
 from kokudaka.ledger.schemas import IssuanceRead
 from kokudaka.models import ContributionStatus
 
@@ -51,7 +51,7 @@ class ActivityCreate(RequestModel):
     administrator posts it for their town, optionally naming one of its farmers as host."""
 
     title: str = Field(min_length=1, max_length=200, examples=["田植え (rice planting)"])
-    description: str = Field(
+    description: Annotated[str, MultiLine] = Field(
         default="",
         max_length=5000,
         examples=["Planting Koshihikari seedlings by hand. Boots and lunch provided."],
@@ -114,7 +114,7 @@ class ContributionCreate(RequestModel):
 
 
 class ContributionApproval(RequestModel):
-    reason: str | None = Field(
+    reason: Annotated[str, MultiLine] | None = Field(
         default=None,
         min_length=1,
         max_length=1000,
@@ -124,7 +124,7 @@ class ContributionApproval(RequestModel):
 
 
 class ContributionRejection(RequestModel):
-    reason: str = Field(
+    reason: Annotated[str, MultiLine] = Field(
         min_length=1, max_length=1000, examples=["Left after the first hour, not 3 hours"]
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_YEN
 from kokudaka.municipalities.schemas import Season
 
@@ -17,7 +17,7 @@ MAX_FIELD_AREA_M2 = 10**9
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Variety = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+Description = Annotated[str, StringConstraints(max_length=5000), MultiLine]
 FieldArea = Annotated[int, Field(gt=0, le=MAX_FIELD_AREA_M2, examples=[10_000])]
 PlannedYield = Annotated[
     int,

@@ -52,7 +52,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 class Checkout:
-    """A working directory with only the defaults: ``data`` is relative to it."""
+    """A working directory with the defaults (``data`` is relative to it), on free ports."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
@@ -66,6 +66,9 @@ class Checkout:
             "KOKUDAKA_PORT": str(self.port),
             "KOKUDAKA_ANVIL_PORT": str(self.anvil_port),
             "KOKUDAKA_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            # Cheap password hashing: sign-ins are not what is tested here.
+            "KOKUDAKA_ARGON2_MEMORY_KIB": "64",
+            "KOKUDAKA_ARGON2_TIME_COST": "1",
         }
         self.chain_dir = cwd / "data" / "chain"
         self.state_file = self.chain_dir / "anvil-state.json"

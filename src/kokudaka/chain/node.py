@@ -12,6 +12,7 @@ node's directory lets the next start stop the leftover before it takes the port.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import json
@@ -425,13 +426,14 @@ class AnvilNode:
             self.pid_file.unlink(missing_ok=True)  # stale: the process is gone or another one
             return
         logger.warning("stopping anvil pid %s, left running by an earlier start", pid)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        sig = signal.SIGTERM
         while self._is_our_anvil(_command_line(pid)):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + timeout
-            time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):  # it may exit at any moment
+                os.kill(pid, sig)
+            deadline = time.monotonic() + timeout
+            while self._is_our_anvil(_command_line(pid)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sig = signal.SIGKILL  # it did not stop in time
         self.pid_file.unlink(missing_ok=True)
 
     def _wait_ready(self) -> None:
@@ -452,7 +454,9 @@ class AnvilNode:
             try:
                 with urllib.request.urlopen(request, timeout=1.0) as response:  # noqa: S310
                     answer = json.loads(response.read())
-                if int(answer["result"], 16) == self.chain_id and self._process.poll() is None:
+                if self._process.poll() is not None:
+                    continue  # it answered, yet ours exited: said at the top of the loop
+                if int(answer["result"], 16) == self.chain_id:
                     return
                 raise ChainUnavailable(
                     f"{self.rpc_url} answered chain id {answer['result']}, not {self.chain_id}: "

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from kokudaka.audit.schemas import CSV_COLUMNS, CSV_COLUMNS_JA
 from kokudaka.audit.service import export_csv
 from kokudaka.ledger import service as ledger
+from kokudaka.ledger.memos import Memo
 from kokudaka.models import Issuance, IssuanceKind, Municipality, User
 from tests.volunteering.helpers import logged, post_activity
 from tests.world import PRICE_YEN_PER_GO, SEASON, Town, World, assert_problem
@@ -32,7 +33,7 @@ def _invest(world: World, town: Town, supporter_id: uuid.UUID, amount_go: int) -
             cause=ledger.IssuanceCause(
                 kind=IssuanceKind.investment,
                 idempotency_key=f"investment:{uuid.uuid4()}",
-                memo="test investment",
+                memo=Memo("investment", {"amount_yen": 0, "title": "test investment"}),
                 farmer_id=town.farmer_id,
                 work_id=town.work_id,
                 price_yen_per_go=PRICE_YEN_PER_GO,

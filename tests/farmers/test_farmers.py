@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import (
     Activity,
@@ -314,7 +315,7 @@ def _issue_investment(
             cause=IssuanceCause(
                 kind=IssuanceKind.investment,
                 idempotency_key=f"investment:{investment.id}",
-                memo="test investment",
+                memo=Memo("investment", {"amount_yen": 0, "title": "test investment"}),
                 farmer_id=world.a.farmer_id,
                 work_id=world.a.work_id,
                 investment_id=investment.id,
@@ -358,7 +359,7 @@ def _issue_contribution(world: World, supporter: uuid.UUID, minutes: int) -> uui
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
                 idempotency_key=f"contribution:{contribution.id}",
-                memo="test contribution",
+                memo=Memo("investment", {"amount_yen": 0, "title": "test contribution"}),
                 farmer_id=world.a.farmer_id,
                 activity_id=activity.id,
                 contribution_id=contribution.id,

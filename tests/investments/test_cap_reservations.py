@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from kokudaka.core.errors import Conflict
 from kokudaka.investments.service import signature_for
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue
 from kokudaka.models import Investment, IssuanceKind, MunicipalityPolicy
 from tests.world import (
@@ -153,7 +154,7 @@ def test_reserved_investments_are_always_confirmable(world: World) -> None:
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
                 idempotency_key=f"test:{uuid.uuid4()}",
-                memo="hours",
+                memo=Memo("investment", {"amount_yen": 0, "title": "hours"}),
             ),
             actor_id=None,
         )

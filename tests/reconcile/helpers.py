@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.reconcile import ReconciliationReport, reconcile
 from kokudaka.chain.refs import issuance_ref
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import (
     ChainDeployment,
@@ -51,7 +52,7 @@ class Settler:
                 cause=IssuanceCause(
                     kind=IssuanceKind.contribution,
                     idempotency_key=f"test:{uuid.uuid4()}",
-                    memo="reconciliation test",
+                    memo=Memo("investment", {"amount_yen": 0, "title": "reconciliation test"}),
                 ),
                 actor_id=None,
             )

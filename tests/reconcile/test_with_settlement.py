@@ -12,6 +12,7 @@ from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.reconcile import reconcile
 from kokudaka.chain.settlement import SettlementWorker
 from kokudaka.core.settings import Settings
+from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import IssuanceKind, User
 from tests.world import SEASON, Person, World
@@ -28,7 +29,7 @@ def _issue(db: sessionmaker[Session], town: uuid.UUID, person: Person, amount: i
             cause=IssuanceCause(
                 kind=IssuanceKind.contribution,
                 idempotency_key=f"test:{uuid.uuid4()}",
-                memo="settled by the worker",
+                memo=Memo("investment", {"amount_yen": 0, "title": "settled by the worker"}),
             ),
             actor_id=None,
         )

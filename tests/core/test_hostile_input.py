@@ -379,6 +379,15 @@ def test_huge_integers_in_query_and_body_are_refused(world: World) -> None:
     assert amount.status_code == 422, amount.text
 
 
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_instant_past_what_utc_holds_is_refused(world: World, instant: str) -> None:
+    response = world.client.get(
+        "/v1/audit/issuances", params={"from": instant}, headers=world.auditor.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "from"]
+
+
 def _integer_schemas(node: Any, components: dict[str, Any], seen: set[str]) -> Iterator[Any]:
     if isinstance(node, dict):
         ref = node.get("$ref")

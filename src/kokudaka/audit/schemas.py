@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from kokudaka.core.i18n import Language
+from kokudaka.core.schemas import UtcDatetime
 from kokudaka.ledger.schemas import IssuanceRead
 from kokudaka.models import ChainState, IssuanceKind
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
@@ -106,7 +107,7 @@ async def issuance_filters(
         Query(ge=MIN_SEASON, le=MAX_SEASON, description="Only this season.", examples=[2026]),
     ] = None,
     created_from: Annotated[
-        AwareDatetime | None,
+        UtcDatetime | None,
         Query(
             alias="from",
             description="Issued at or after this instant (with a timezone).",
@@ -114,7 +115,7 @@ async def issuance_filters(
         ),
     ] = None,
     created_to: Annotated[
-        AwareDatetime | None,
+        UtcDatetime | None,
         Query(
             alias="to",
             description="Issued before this instant (with a timezone).",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -145,6 +148,17 @@ class Problem(BaseModel):
         description="Only in a `validation_error`: each invalid parameter or body field.",
     )
 
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-14:00 is past year 9999 in UTC
+        raise ValueError("the instant is out of range") from exc
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""An instant with its timezone, as the database stores it (UTC); one that does not fit
+a datetime in UTC is refused with 422 instead of failing where it is stored or compared."""
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=5000), MultiLine]

@@ -1,4 +1,7 @@
-"""The ``kokudaka`` command: serve, worker, migrate, admin, demo, audit."""
+"""The ``kokudaka`` command: serve, worker, migrate, admin, demo, audit.
+
+Its help is what an operator reads in a terminal: plain text, no markup.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,15 @@ import argparse
 import getpass
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
 
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings, get_settings
@@ -28,9 +34,21 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def migrate(settings: Settings) -> None:
+def _current_revision(settings: Settings) -> str | None:
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def migrate(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the schema to head; returns the revisions before and after."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = _current_revision(settings)
     command.upgrade(alembic_config(settings), "head")
+    return before, _current_revision(settings)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,13 +62,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     migrate(settings)
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level="info",
-        proxy_headers=True,
+    host = args.host or settings.host
+    port = args.port or settings.port
+    next_steps = _next_steps(settings, host, port)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                print(next_steps, flush=True)
+
+    server = _Server(
+        uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=True)
     )
+    server.run()
     return 0
 
 
@@ -69,6 +94,49 @@ def _ports_refused(settings: Settings, host: str, port: int) -> str | None:
     return None
 
 
+def _next_steps(settings: Settings, host: str, port: int) -> str:
+    """What to do once the service answers: where it is, and how to get started."""
+    from sqlalchemy import func, select
+
+    from kokudaka.models import User
+
+    shown_host = f"[{host}]" if ":" in host else host
+    if host in {"0.0.0.0", "::"}:  # noqa: S104 - only shown, not bound
+        shown_host = "127.0.0.1"
+    url = f"http://{shown_host}:{port}"
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            accounts = conn.scalar(select(func.count()).select_from(User)) or 0
+    finally:
+        engine.dispose()
+    command = _command_name()
+    lines = [
+        "",
+        f"Kokudaka is running at {url}",
+        f"  API documentation: {url}/docs",
+    ]
+    if accounts == 0:
+        lines += [
+            "  No accounts yet. In another terminal:",
+            f"    {command} admin create --email you@example.jp   (the first administrator)",
+            f"    {command} demo                                  (a small demo data set)",
+        ]
+    lines += ["Stop with Ctrl-C.", ""]
+    return "\n".join(lines)
+
+
+def _command_name() -> str:
+    """How the operator invoked this command, relative to where they stand if it can be."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "kokudaka":
+        return "kokudaka"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(invoked)
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from kokudaka.chain.runtime import run_worker
 
@@ -77,8 +145,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    migrate(settings)
-    print(f"database at head: {settings.sqlalchemy_url}")
+    before, after = migrate(settings)
+    where = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    if before == after:
+        print(f"database already at {after}: {where}")
+    else:
+        print(f"database migrated from {before or 'empty'} to {after}: {where}")
     return 0
 
 
@@ -119,20 +191,43 @@ def _demo(_args: argparse.Namespace, settings: Settings) -> int:
     engine = create_db_engine(settings.sqlalchemy_url)
     try:
         with create_sessionmaker(engine).begin() as session:
-            print(load_demo(session, settings))
+            summary = load_demo(session, settings)
     finally:
         engine.dispose()
+    # Printed once committed: the accounts listed exist even if nobody reads the output.
+    print(summary)
     return 0
 
 
 def _audit_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from kokudaka.chain.reconcile import run_audit
 
+    if args.municipality is not None and not _municipality_exists(settings, args.municipality):
+        print(f"unknown municipality: {args.municipality}", file=sys.stderr)
+        return 2
     return run_audit(settings, args.municipality, sys.stdout)
 
 
+def _municipality_exists(settings: Settings, code: str) -> bool:
+    from sqlalchemy import select
+
+    from kokudaka.models import Municipality
+
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            found = conn.scalar(select(Municipality.id).where(Municipality.code == code))
+    finally:
+        engine.dispose()
+    return found is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kokudaka", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="kokudaka",
+        description="Kokudaka (石高): the community-currency service for rice towns. "
+        "Settings come from KOKUDAKA_* environment variables (see the README).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="migrate the database, then run the API")
@@ -147,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--manage-anvil",
         action="store_true",
         help="start a local anvil when KOKUDAKA_CHAIN_RPC_URL is empty (default: connect to "
-        "the one `kokudaka serve` manages on KOKUDAKA_ANVIL_PORT)",
+        "the one kokudaka serve manages on KOKUDAKA_ANVIL_PORT)",
     )
     worker.set_defaults(handler=_worker)
 
@@ -180,8 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every step of every upgrade; `migrate` says what changed instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    return int(args.handler(args, get_settings()))
+    try:
+        return int(args.handler(args, get_settings()))
+    except KeyboardInterrupt:
+        # Ctrl-C is how a person stops `serve` or `worker`; by the time it reaches here
+        # the service has shut down in order, so a traceback would only alarm them.
+        print("stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -329,6 +330,17 @@ def test_a_signed_webhook_with_a_control_character_is_refused(world: World) -> N
     response = _webhook(world, json.dumps(event).encode())
     assert _control_error(response)["loc"] == ["body", "event_id"]
     assert count(world, PaymentEvent) == 0
+
+
+def test_the_openapi_document_states_the_rule(client: httpx.Client) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    name = schemas["RegisterRequest"]["properties"]["display_name"]["pattern"]
+    story = schemas["FarmerUpdate"]["properties"]["story"]["anyOf"][0]["pattern"]
+    assert re.search(name, "山田花子")
+    assert not re.search(name, "a\u0000b")
+    assert not re.search(name, "a\nb")
+    assert re.search(story, "一行目\n二行目\t")
+    assert not re.search(story, "a\u0007b")
 
 
 @pytest.mark.parametrize("email", ["hanako@example", "hanako@example..jp", "a b@example.jp"])

@@ -12,12 +12,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from kokudaka.core.units import format_koku
 
@@ -28,6 +30,12 @@ from kokudaka.core.units import format_koku
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 CONTROL_CHARACTER_MESSAGE = "Control characters are not allowed here."
+# The same rules as JSON Schema patterns, declared on the text fields of request bodies.
+# (Lone surrogates are left out: valid UTF-8 cannot carry them.)
+_NO_CONTROL_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_NO_CONTROL_BUT_LINE_BREAKS_PATTERN = (
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+)
 
 
 def has_control_character(value: str, *, multiline: bool = False) -> bool:
@@ -56,6 +64,21 @@ def _is_multiline(field: FieldInfo) -> bool:
         return any(marked(arg) for arg in get_args(annotation))
 
     return any(m is MultiLine for m in field.metadata) or marked(field.annotation)
+
+
+def _declare_no_control_characters(schema: Any, *, multiline: bool) -> None:
+    """Add the pattern to each plain text of a property's JSON Schema (one with a
+    pattern, format or enum of its own is stricter already)."""
+    if not isinstance(schema, dict):
+        return
+    own_rule = {"pattern", "format", "enum", "const"} & schema.keys()
+    if schema.get("type") == "string" and not own_rule:
+        schema["pattern"] = (
+            _NO_CONTROL_BUT_LINE_BREAKS_PATTERN if multiline else _NO_CONTROL_PATTERN
+        )
+    for option in schema.get("anyOf", ()):
+        _declare_no_control_characters(option, multiline=multiline)
+    _declare_no_control_characters(schema.get("items"), multiline=multiline)
 
 
 def _refuse_control_characters(value: Any, *, multiline: bool) -> None:
@@ -91,6 +114,16 @@ class RequestModel(BaseModel):
         cls._multiline_fields = frozenset(
             name for name, field in cls.model_fields.items() if _is_multiline(field)
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The OpenAPI document states the rule, so that a client (or a fuzzer) knows it.
+        schema = handler(core_schema)
+        for name, prop in handler.resolve_ref_schema(schema).get("properties", {}).items():
+            _declare_no_control_characters(prop, multiline=name in cls._multiline_fields)
+        return schema
 
     @field_validator("*", mode="after")
     @classmethod

@@ -1,4 +1,4 @@
-"""The web console: console sessions and what supporters may tell about themselves (home prefecture).
+"""The web console: its sessions, and a supporter's optional home prefecture.
 
 Revision ID: 0008
 Revises: 0007
@@ -7,6 +7,9 @@ Create Date: 2026-11-27 08:00:04
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,29 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "console_sessions",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("token_version", sa.BigInteger(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_console_sessions_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_console_sessions")),
+    )
+    op.create_index(
+        op.f("ix_console_sessions_user_id"), "console_sessions", ["user_id"], unique=False
+    )
+    # Adding a nullable column needs no table copy, on SQLite either.
+    op.add_column("users", sa.Column("home_prefecture_code", sa.String(length=2), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    # In place, not in batch mode: a batch copy of users breaks its foreign keys on SQLite
+    # (see 0004); SQLite drops a plain column in place since 3.35.
+    op.drop_column("users", "home_prefecture_code")
+    op.drop_index(op.f("ix_console_sessions_user_id"), table_name="console_sessions")
+    op.drop_table("console_sessions")

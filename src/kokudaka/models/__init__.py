@@ -9,6 +9,7 @@ from kokudaka.models.chain import (
     ChainTransaction,
     TransactionState,
 )
+from kokudaka.models.console import ConsoleSession
 from kokudaka.models.farmer import Farmer, Work
 from kokudaka.models.investment import (
     IdempotencyRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "ChainOperationKind",
     "ChainState",
     "ChainTransaction",
+    "ConsoleSession",
     "Contribution",
     "ContributionStatus",
     "EntryKind",

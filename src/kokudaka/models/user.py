@@ -50,6 +50,10 @@ class User(IdMixin, CreatedAtMixin, Base):
     """Where this user's KOKU is minted: a custodial address or one they proved is theirs."""
     wallet_key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The custodial private key, encrypted at rest; null for self-custodied addresses."""
+    home_prefecture_code: Mapped[str | None] = mapped_column(String(2))
+    """A supporter's home prefecture (都道府県) as its JIS X 0401 code, ``"01"`` (Hokkaido)
+    to ``"47"`` (Okinawa), if they chose to give it: never required. Counted for the
+    relationship population (関係人口) statistics, never shown per person."""
 
 
 class SignInFailure(IdMixin, Base):

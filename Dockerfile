@@ -19,6 +19,9 @@ COPY src src
 # The API docs' scripts are served by the service itself (closed town-hall networks).
 COPY --from=contracts /app/node_modules/swagger-ui-dist node_modules/swagger-ui-dist
 COPY --from=contracts /app/node_modules/redoc/bundles node_modules/redoc/bundles
+# The web console's scripts, served the same way.
+COPY --from=contracts /app/node_modules/htmx.org/dist node_modules/htmx.org/dist
+COPY --from=contracts /app/node_modules/chart.js/dist node_modules/chart.js/dist
 RUN pip install --no-cache-dir -e .
 USER kokudaka
 EXPOSE 8000

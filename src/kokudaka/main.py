@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from kokudaka import __version__
+from kokudaka.console.app import install_console
 from kokudaka.core.api_docs import add_api_docs
 from kokudaka.core.assets import mount_assets
 from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     add_api_docs(app)
     mount_assets(app)
+    install_console(app)
     # Around every route: a request's body is bounded and read in full before any route runs.
     app.add_middleware(
         RequestGuard,

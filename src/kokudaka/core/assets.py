@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 ASSET_PACKAGES: dict[str, str] = {
     "swagger-ui-dist": "swagger-ui-dist",
     "redoc": "redoc/bundles",
+    # The web console's partial page updates and charts (src/kokudaka/console).
+    "htmx.org": "htmx.org/dist",
+    "chart.js": "chart.js/dist",
 }
 
 ASSETS_PREFIX = "/assets"

@@ -189,6 +189,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Unknown query parameters: {names}.",
         "使えないクエリパラメーターがあります: {names}。",
     ),
+    "console_supporter_refused": (
+        "The console is for farmers and town staff; supporters use the app.",
+        "この管理画面は農家と自治体職員のためのものです。応援者の方はアプリをご利用ください。",
+    ),
+    "console_csrf_refused": (
+        "The form has expired or did not come from this console; reload the page and "
+        "try again.",
+        "フォームの有効期限が切れたか、この管理画面から送信されていません。"
+        "ページを再読み込みしてもう一度お試しください。",
+    ),
     "national_code_taken": (
         "A municipality with this national municipality code already exists.",
         "この全国地方公共団体コードの自治体は既にあります。",

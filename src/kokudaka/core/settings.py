@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     """Failed sign-ins per account within the window before further attempts get 429."""
     sign_in_window_seconds: int = Field(default=900, ge=1)
+    console_idle_timeout_seconds: int = Field(default=900, ge=60, le=86400)
+    """A web console session with no request for this long has ended (a shared town-hall
+    PC left signed in is signed out on its own)."""
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body accepted; a larger one is refused with 413 before it is read."""

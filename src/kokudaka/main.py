@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from kokudaka import __version__
+from kokudaka.chain.head import BlockSource, ChainHead
 from kokudaka.console.app import install_console
 from kokudaka.core.api_docs import add_api_docs
 from kokudaka.core.assets import mount_assets
-from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
+from kokudaka.core.db import Database
 from kokudaka.core.errors import install_error_handlers
 from kokudaka.core.openapi import install_openapi
 from kokudaka.core.request_guard import RequestGuard
@@ -47,6 +49,20 @@ def restore_recursion_limit() -> None:
     sys.setrecursionlimit(RECURSION_LIMIT)
 
 
+def _current_chain_client(app: FastAPI) -> Callable[[], BlockSource | None]:
+    """The client of the app's chain runtime once its deployment is checked, else None
+    (read each time: tests and a late-starting chain set the runtime after start)."""
+
+    def current() -> BlockSource | None:
+        runtime = getattr(app.state, "chain_runtime", None)
+        if runtime is None or runtime.deployment is None:
+            return None
+        client: BlockSource = runtime.client
+        return client
+
+    return current
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -61,11 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(runtime.start)
         app.state.chain_runtime = runtime
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                # GET /v1/chain answers from this, never from a node call of its own.
+                background.start_soon(app.state.chain_head.keep_fresh, _current_chain_client(app))
+                try:
+                    yield
+                finally:
+                    background.cancel_scope.cancel()
         finally:
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
-            app.state.engine.dispose()
+            app.state.database.dispose()
 
     app = FastAPI(
         title="Kokudaka API",
@@ -77,11 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    engine = create_db_engine(settings.sqlalchemy_url)
+    database = Database.connect(settings.sqlalchemy_url)
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.db_limiter = create_db_limiter(engine)
+    app.state.database = database
+    app.state.chain_head = ChainHead()
+    # The writer's, for the chain runtime.
+    app.state.engine = database.engine
+    app.state.sessionmaker = database.sessions
     install_error_handlers(app)
     include_routers(app)
     install_openapi(app)

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.core.settings import Settings
 from kokudaka.investments.service import signature_for
 from kokudaka.models import (
+    Account,
     Activity,
     Base,
     Investment,
@@ -295,6 +296,19 @@ def test_ledger_invariants_hold_under_random_operations(
                 api = client.get("/v1/me/balance", headers=person.headers)
                 assert api.status_code == 200
                 assert api.json()["balance"]["go"] == self.expected.get(person.id, 0)
+
+        @invariant()
+        def running_balances_equal_their_postings(self) -> None:
+            with db() as session:
+                summed = dict(
+                    session.execute(
+                        select(Posting.account_id, func.sum(Posting.amount_go)).group_by(
+                            Posting.account_id
+                        )
+                    ).all()
+                )
+                for account in session.scalars(select(Account)):
+                    assert account.balance_go == summed.get(account.id, 0), account.key
 
         def _reserved(self) -> int:
             """Go the model expects held for its investments awaiting payment."""

@@ -72,8 +72,9 @@ def export_issuances(
 ) -> StreamingResponse:
     # Scope is checked now, so a refusal is a problem response, not a broken download.
     conditions = service.scoped_conditions(session, user, filters)
-    # The request's session is closed before the body streams; read with fresh ones.
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    # The request's session is closed before the body streams; read with fresh ones,
+    # read-only, so a long export never holds the writer.
+    factory: sessionmaker[Session] = request.app.state.database.read_sessions
     language = negotiate_language(request.headers.get("accept-language"))
     return StreamingResponse(
         service.export_csv(factory, conditions, language),

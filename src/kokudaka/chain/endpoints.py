@@ -19,6 +19,7 @@ from kokudaka.auth.dependencies import Auditor
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError
+from kokudaka.chain.head import ChainHead
 from kokudaka.chain.node import StateHealth
 from kokudaka.chain.reconcile import DEFAULT_LIMIT, ReconciliationReport, reconcile
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
@@ -80,7 +81,10 @@ class ChainRead(ResponseModel):
     symbol: str
     decimals: int = Field(description="3: one unit is one 合 (go), 1 KOKU = 1000 go")
     deployed_block: int
-    block_number: int = Field(description="The chain's latest block, read now")
+    block_number: int = Field(
+        description="The chain's latest block, as read at most a few seconds ago (the service "
+        "refreshes it every second in the background)"
+    )
     state_persisted: bool | None = Field(
         description="Whether the local chain this service runs is saving its state, so that it "
         "survives a restart: true while its state file is rewritten every "
@@ -105,8 +109,9 @@ def chain_info(request: Request) -> ChainRead:
     one unit is one 合) and the latest block. Public; 503 when the chain does not answer.
     """
     runtime, deployment = _chain_runtime(request)
+    head: ChainHead = request.app.state.chain_head
     try:
-        block_number = runtime.client.block_number()
+        block_number = head.block_number(runtime.client)
     except ChainError:
         raise _unavailable() from None
     state = runtime.state_health()

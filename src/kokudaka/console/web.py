@@ -214,6 +214,9 @@ class ConsoleRoute(UnitOfWorkRoute):
     """A console page: one unit of work like every route, errors as HTML pages, and the
     console's security headers on every answer."""
 
+    # A page view touches its sign-in session (the idle timeout), so GETs write too.
+    gets_write = True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -27,7 +31,7 @@ from kokudaka.core.errors import Unprocessable
 POOL_SIZE = 16
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """Create an engine with the pragmas each backend needs to be correct under load.
 
     SQLite: WAL so readers never block the writer, foreign keys on, a busy timeout so
@@ -36,6 +40,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     from its start: two such transactions can never interleave, which is what makes the
     over-subscription and cap checks safe on SQLite. PostgreSQL gets the same guarantee
     from ``SELECT ... FOR UPDATE`` on the rows the checks read.
+
+    ``read_only``: an engine for read-only units of work (see :class:`UnitOfWorkRoute`).
+    Its transactions take no write lock, so in WAL mode they run beside the writer and
+    see the last committed state: SQLite begins them with a plain (deferred) ``BEGIN``
+    on a connection with ``query_only`` set, PostgreSQL runs them ``READ ONLY``. Either
+    database refuses a write in them, so a read-only route that writes fails loudly.
     """
     sa_url = make_url(url)
     # An error's text never carries the statement's values: they hold password hashes,
@@ -44,7 +54,16 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", POOL_SIZE)
     kwargs.setdefault("max_overflow", 0)
     if sa_url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        if read_only:
+
+            @event.listens_for(engine, "connect")
+            def _postgresql_read_only(dbapi_connection: Any, _record: Any) -> None:
+                # psycopg then opens every transaction with BEGIN READ ONLY: no extra
+                # round trip, and the server refuses any write in it.
+                dbapi_connection.read_only = True
+
+        return engine
 
     if sa_url.database and sa_url.database != ":memory:":
         Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -61,11 +80,16 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         # NORMAL in WAL mode survives a crash of the process (not of the OS): the
         # committed transactions of a killed service are all there on restart.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
+    # A deferred BEGIN takes no lock until it reads, and then only a WAL snapshot.
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine, "begin")
-    def _sqlite_begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _sqlite_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
 
     return engine
 
@@ -73,10 +97,28 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 Check = Callable[[Connection], None]
 _CHECKS = "kokudaka.checks_at_begin"
 _ADMISSION = "kokudaka.admission"
+_READ_ONLY = "kokudaka.read_only"
 
 
-def create_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+class WriteInReadOnlyRoute(RuntimeError):
+    """A read-only unit of work (a GET route not marked with :func:`writes`) tried to write."""
+
+
+_WRITE_REFUSED = (
+    "a read-only unit of work tried to write: a GET route runs read-only unless its "
+    "endpoint is marked with @kokudaka.core.db.writes"
+)
+
+
+def create_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
     factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    if read_only:
+
+        @event.listens_for(factory, "before_flush")
+        def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+            # The database refuses the write anyway; this says why, and what to do.
+            if session.new or session.dirty or session.deleted:
+                raise WriteInReadOnlyRoute(_WRITE_REFUSED)
 
     @event.listens_for(factory, "after_begin")
     def _run_checks_at_begin(
@@ -98,15 +140,49 @@ def check_at_begin(session: Session, check: Check) -> None:
     session.info.setdefault(_CHECKS, []).append(check)
 
 
-def create_db_limiter(engine: Engine) -> anyio.Semaphore:
+def create_db_limiter(engine: Engine, *, read_only: bool = False) -> anyio.Semaphore:
     """How many requests may hold a database session at once.
 
-    SQLite has one writer at a time and every transaction takes the write lock at
-    BEGIN, so more than one admitted request would only wait inside SQLite's busy
+    SQLite has one writer at a time and every writing transaction takes the write lock
+    at BEGIN, so more than one admitted writer would only wait inside SQLite's busy
     handler, which sleeps and retries unfairly (seconds of tail latency under load).
     Admitting one at a time makes them queue in order on the event loop instead.
+    Read-only units of work take no lock: they are admitted up to the pool's size on
+    either database, beside the writer.
     """
-    return anyio.Semaphore(1 if engine.dialect.name == "sqlite" else POOL_SIZE)
+    if read_only or engine.dialect.name != "sqlite":
+        return anyio.Semaphore(POOL_SIZE)
+    return anyio.Semaphore(1)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The service's two ways into one database: a writer and a reader, each with its
+    engine, session factory and admission (see :class:`UnitOfWorkRoute`)."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    limiter: anyio.Semaphore
+    read_engine: Engine
+    read_sessions: sessionmaker[Session]
+    read_limiter: anyio.Semaphore
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        engine = create_db_engine(url)
+        read_engine = create_db_engine(url, read_only=True)
+        return cls(
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            limiter=create_db_limiter(engine),
+            read_engine=read_engine,
+            read_sessions=create_sessionmaker(read_engine, read_only=True),
+            read_limiter=create_db_limiter(read_engine, read_only=True),
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.read_engine.dispose()
 
 
 async def get_session(request: Request) -> Session:
@@ -115,11 +191,16 @@ async def get_session(request: Request) -> Session:
 
     Its unit of work belongs to the route (:class:`UnitOfWorkRoute`): admission, the
     endpoint's statements, then one commit before the response is sent, so a client
-    never sees success for a write that was not committed.
+    never sees success for a write that was not committed. A read-only route's session
+    comes from the reader (:class:`Database`).
     """
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
-    session.info[_ADMISSION] = request.app.state.db_limiter
+    database: Database = request.app.state.database
+    if request.scope.get(_READ_ONLY):
+        session = database.read_sessions()
+        session.info[_ADMISSION] = database.read_limiter
+    else:
+        session = database.sessions()
+        session.info[_ADMISSION] = database.limiter
     return session
 
 
@@ -154,7 +235,19 @@ DbSession = Annotated[Session, Depends(get_session)]
 _SESSION_PARAMETER = "kokudaka_request_session"
 
 
-def _unit_of_work(endpoint: Callable[..., Any], dependant: Dependant) -> Callable[..., Any]:
+def _is_read_only_refusal(error: DBAPIError) -> bool:
+    """Whether the database refused a write because the transaction is read-only."""
+    orig = error.orig
+    # SQLITE_READONLY (8) and its extended codes; SQLSTATE 25006 read_only_sql_transaction.
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    return (sqlite_code is not None and sqlite_code & 0xFF == 8) or (
+        getattr(orig, "sqlstate", None) == "25006"
+    )
+
+
+def _unit_of_work(
+    endpoint: Callable[..., Any], dependant: Dependant, *, read_only: bool
+) -> Callable[..., Any]:
     """``endpoint`` run as its request's unit of work (see :class:`UnitOfWorkRoute`).
 
     The wrapper takes the request's session (the same one the endpoint's dependencies
@@ -167,20 +260,31 @@ def _unit_of_work(endpoint: Callable[..., Any], dependant: Dependant) -> Callabl
     own = next((d.name for d in dependant.dependencies if d.call is get_session), None)
     name = own or _SESSION_PARAMETER
 
+    async def run_admitted(session: Session, kwargs: dict[str, Any]) -> Any:
+        if not is_async:
+            return await run_in_threadpool(_run_and_commit, endpoint, session, kwargs)
+        try:
+            result = await endpoint(**kwargs)
+        except BaseException:
+            await _close_shielded(session)
+            raise
+        await run_in_threadpool(_commit_and_close, session)
+        return result
+
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
         session: Session = kwargs[name] if own else kwargs.pop(name)
         admission: anyio.Semaphore = session.info[_ADMISSION]
         async with admission:
-            if not is_async:
-                return await run_in_threadpool(_run_and_commit, endpoint, session, kwargs)
+            if not read_only:
+                return await run_admitted(session, kwargs)
             try:
-                result = await endpoint(**kwargs)
-            except BaseException:
-                await _close_shielded(session)
+                return await run_admitted(session, kwargs)
+            except DBAPIError as error:
+                # Not a database outage (a 503 to retry): a bug, a 500 with its trace.
+                if _is_read_only_refusal(error):
+                    raise WriteInReadOnlyRoute(_WRITE_REFUSED) from error
                 raise
-            await run_in_threadpool(_commit_and_close, session)
-            return result
 
     # Annotations evaluated here, in the endpoint's module, for FastAPI to read.
     parameters = list(signature.parameters.values())
@@ -192,8 +296,28 @@ def _unit_of_work(endpoint: Callable[..., Any], dependant: Dependant) -> Callabl
     return run
 
 
+_WRITES = "__kokudaka_writes__"
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def writes(endpoint: _F) -> _F:
+    """Mark a GET endpoint whose unit of work writes (rare: a GET should not change state).
+
+    Without it a GET route runs read-only (:class:`UnitOfWorkRoute`), and a write in it
+    is refused by the database and raises :class:`WriteInReadOnlyRoute`.
+    """
+    setattr(endpoint, _WRITES, True)
+    return endpoint
+
+
 class UnitOfWorkRoute(APIRoute):
     """A route whose request is one unit of work on the database.
+
+    A GET (or HEAD) route is read-only unless its endpoint is marked with
+    :func:`writes`: its session comes from the reader (:class:`Database`), whose
+    transactions take no write lock and are admitted beside the single SQLite writer,
+    so reads never queue behind writes. Any other method writes.
 
     After FastAPI has solved the dependencies (which do no I/O), the request waits for
     admission on the event loop, then one worker thread runs the caller's account
@@ -215,10 +339,21 @@ class UnitOfWorkRoute(APIRoute):
     would commit its session.
     """
 
+    #: A route class whose GETs all write sets this (the console: each page view
+    #: touches the sign-in session it is shown in).
+    gets_write: ClassVar[bool] = False
+
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in kwargs.get("methods") or ("GET",)}
+        #: Whether the request's transaction is read-only (see :func:`writes`).
+        self.read_only = (
+            methods <= _READ_METHODS
+            and not self.gets_write
+            and not getattr(endpoint, _WRITES, False)
+        )
         dependant = get_dependant(path=path, call=endpoint)
         if _uses_session(dependant):
-            endpoint = _unit_of_work(endpoint, dependant)
+            endpoint = _unit_of_work(endpoint, dependant, read_only=self.read_only)
         super().__init__(path, endpoint, **kwargs)
         self.query_names = _query_names(self.dependant)
 
@@ -230,15 +365,68 @@ class UnitOfWorkRoute(APIRoute):
         for the filtered answer.
         """
         handler = super().get_route_handler()
+        read_only = self.read_only
+        validators = _Validators(private=_authenticates(self.dependant)) if read_only else None
 
         async def checked(request: Request) -> Response:
+            # Read by get_session, which FastAPI runs inside ``handler``.
+            request.scope[_READ_ONLY] = read_only
             if request.scope.get("query_string"):
                 unknown = request.query_params.keys() - self.query_names
                 if unknown:
                     raise Unprocessable("unknown_query_parameter", names=", ".join(sorted(unknown)))
-            return await handler(request)
+            response = await handler(request)
+            if validators is None:
+                return response
+            return validators.apply(request, response)
 
         return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Validators:
+    """``ETag`` and ``Cache-Control`` on a read-only route's answers, and 304 to a client
+    that already holds the answer (``If-None-Match``).
+
+    The tag is a hash of the body as sent, so it changes exactly when the answer does,
+    whatever made it change. A cache may keep an answer but must revalidate it each
+    time (``no-cache``): a polling app then gets a 304 without a body while nothing
+    changed. Answers for the signed-in caller are ``private`` (no shared cache keeps
+    them) and vary with the token; every answer varies with the language.
+    """
+
+    private: bool
+
+    def apply(self, request: Request, response: Response) -> Response:
+        body = getattr(response, "body", None)
+        if response.status_code != 200 or not isinstance(body, bytes):
+            return response  # errors, streams and files are left as they are
+        headers = response.headers
+        if "cache-control" in headers:
+            return response  # the endpoint decided
+        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        cache_control = "private, no-cache" if self.private else "public, no-cache"
+        vary = "Authorization, Accept-Language" if self.private else "Accept-Language"
+        validators = {"ETag": etag, "Cache-Control": cache_control, "Vary": vary}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=validators)
+        headers.update(validators)
+        return response
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    """Whether the route reads a credential (its answer is then the caller's own)."""
+    return any(
+        isinstance(d.call, SecurityBase) or _authenticates(d) for d in dependant.dependencies
+    )
 
 
 def _query_names(dependant: Dependant) -> frozenset[str]:

@@ -100,6 +100,13 @@ _CAP_ROOM = select(policies.c.yearly_cap_go, policies.c.issued_go, policies.c.re
 )
 _INSERT_ENTRY = insert(entries)
 _INSERT_POSTINGS = insert(postings)
+# Each posting moves its account's running balance in the same transaction.
+_MOVE_BALANCE = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(balance_go=accounts.c.balance_go + bindparam("amount_go"))
+)
+_BALANCE = select(accounts.c.balance_go).where(accounts.c.key == bindparam("key"))
 # No RETURNING: every column is given, so the rows are known as written (Written);
 # reading them back would cost more than the insert.
 _INSERT_ISSUANCE = insert(issuances)
@@ -152,6 +159,17 @@ def _account_ids(
             )
         found = {key: id_ for key, id_ in conn.execute(_ACCOUNT_IDS, keys)}
     return found[source.key], found[target.key]
+
+
+def _move_balances(conn: Connection, legs: list[dict[str, Any]]) -> None:
+    """Add each posting (``account_id``, ``amount_go``) to its account's running balance.
+
+    One executemany, in the order of the account ids: two transactions that post to
+    the same accounts then lock their rows in the same order and cannot deadlock.
+    """
+    moves = sorted((leg["account_id"], leg["amount_go"]) for leg in legs)
+    # Only these two keys: any other that names a column (``id``) would be SET too.
+    conn.execute(_MOVE_BALANCE, [{"account_id": a, "amount_go": go} for a, go in moves])
 
 
 def issuance_account_key(municipality_id: uuid.UUID) -> str:
@@ -285,23 +303,12 @@ def issue(
             "created_at": now,
         },
     )
-    conn.execute(
-        _INSERT_POSTINGS,
-        [
-            {
-                "id": new_id(),
-                "entry_id": entry_id,
-                "account_id": source_id,
-                "amount_go": -amount_go,
-            },
-            {
-                "id": new_id(),
-                "entry_id": entry_id,
-                "account_id": target_id,
-                "amount_go": amount_go,
-            },
-        ],
-    )
+    legs = [
+        {"id": new_id(), "entry_id": entry_id, "account_id": source_id, "amount_go": -amount_go},
+        {"id": new_id(), "entry_id": entry_id, "account_id": target_id, "amount_go": amount_go},
+    ]
+    conn.execute(_INSERT_POSTINGS, legs)
+    _move_balances(conn, legs)
     issuance = written(
         issuances,
         id=issuance_id,
@@ -380,6 +387,10 @@ def reverse(
         Posting(entry_id=reversal.id, account_id=p.account_id, amount_go=-p.amount_go)
         for p in postings
     )
+    _move_balances(
+        session.connection(),
+        [{"account_id": p.account_id, "amount_go": -p.amount_go} for p in postings],
+    )
     issuance.reversal_entry_id = reversal.id
     session.add(
         ChainOperation(
@@ -397,10 +408,17 @@ def reverse(
 
 
 def balance_go(session: Session, user_id: uuid.UUID) -> int:
-    """A person's balance: the sum of the postings on their holder account."""
+    """A person's balance: the running total on their holder account (0 before their
+    first issuance), one row however many postings it sums (see ``Account.balance_go``)."""
+    total = session.connection().execute(_BALANCE, {"key": holder_account_key(user_id)}).scalar()
+    return int(total or 0)
+
+
+def postings_sum_go(session: Session, account_id: uuid.UUID) -> int:
+    """The sum of an account's postings: what its running balance is checked against."""
     total = session.scalar(
-        select(func.coalesce(func.sum(Posting.amount_go), 0))
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.key == holder_account_key(user_id))
+        select(func.coalesce(func.sum(Posting.amount_go), 0)).where(
+            Posting.account_id == account_id
+        )
     )
     return int(total or 0)

@@ -1,9 +1,10 @@
 """The double-entry ledger: accounts, journal entries, postings and issuances.
 
-Append-only. Every journal entry's postings sum to zero; balances are the sum of an
-account's postings, never a stored number; a mistake is corrected by a new reversal
-entry, never by editing a row. Each entry carries a unique idempotency key, so the
-same cause can never issue twice, whatever races or retries happen.
+Append-only. Every journal entry's postings sum to zero; a balance is the sum of an
+account's postings (``Account.balance_go`` keeps it as a running total, checked against
+them); a mistake is corrected by a new reversal entry, never by editing a posting.
+Each entry carries a unique idempotency key, so the same cause can never issue twice,
+whatever races or retries happen.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Account(IdMixin, CreatedAtMixin, Base):
     kind: Mapped[AccountKind] = mapped_column(Enum(AccountKind, native_enum=False, length=16))
     municipality_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("municipalities.id"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    balance_go: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Running total of this account's postings, in 合 (go), moved by the same
+    transaction that writes each posting (``kokudaka.ledger.service``), so reading a
+    balance is one row however many postings there are. It always equals the sum of the
+    account's postings; the ledger tests and reconciliation check that."""
 
 
 class EntryKind(StrEnum):

@@ -11,6 +11,7 @@ BIN=.venv/bin
 PG_URL="${KOKUDAKA_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}"
 
 scripts/lint.sh
+scripts/browser-deps.sh
 
 pg_reachable() {
   "$BIN/python" - "$PG_URL" <<'PY' >/dev/null 2>&1

@@ -7,11 +7,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kokudaka.console.pages import auth
+from kokudaka.console.pages import auth, farmer
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router,)
+ROUTERS: tuple[APIRouter, ...] = (auth.router, farmer.router)
 
 
 def install_console(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ in the reader's language, and sends a browser without a live session to sign in.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -89,6 +90,32 @@ def nav_items(role: str) -> list[tuple[str, str]]:
 
 
 templates.globals["nav_items"] = nav_items
+
+
+def chart_json(chart: dict[str, Any], t: Callable[..., str]) -> str:
+    """A chart's data for charts.js: amounts in go are drawn in KOKU, labels translated.
+
+    Escaped for a ``<script type="application/json">`` element: no ``<`` can close it."""
+    unit = chart.get("unit", "count")
+    divisor = 1000 if unit == "go" else 1
+    spec = {
+        "labels": chart["labels"],
+        "unit": t("unit_" + unit),
+        "stacked": bool(chart.get("stacked", True)),
+        "datasets": [
+            {"label": t("series_" + name), "data": [value / divisor for value in values]}
+            for name, values in chart["series"].items()
+        ],
+    }
+    return json.dumps(spec, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def chart_value(value: int, chart: dict[str, Any]) -> str:
+    return formatting.koku(value) if chart.get("unit") == "go" else formatting.number(value)
+
+
+templates.globals["chart_json"] = chart_json
+templates.globals["chart_value"] = chart_value
 templates.filters.update(
     yen=formatting.yen, koku=formatting.koku, number=formatting.number, jst=formatting.jst
 )

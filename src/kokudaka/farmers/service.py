@@ -30,6 +30,7 @@ from kokudaka.models import (
     Farmer,
     Investment,
     Issuance,
+    IssuanceKind,
     Role,
     User,
     Work,
@@ -140,9 +141,14 @@ def _hours(minutes: int) -> str:
 
 
 def _ledger_conditions(
-    farmer_id: uuid.UUID, work_id: uuid.UUID | None, season: int | None
+    farmer_id: uuid.UUID,
+    work_id: uuid.UUID | None,
+    season: int | None,
+    kind: IssuanceKind | None = None,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Issuance.farmer_id == farmer_id]
+    if kind is not None:
+        conditions.append(Issuance.kind == kind)
     if work_id is not None:
         conditions.append(Issuance.work_id == work_id)
     if season is not None:
@@ -163,11 +169,16 @@ def readable_ledger_farmer(session: Session, actor: Caller, farmer_id: uuid.UUID
 
 
 def support_ledger_totals(
-    session: Session, farmer: Farmer, *, work_id: uuid.UUID | None, season: int | None
+    session: Session,
+    farmer: Farmer,
+    *,
+    work_id: uuid.UUID | None,
+    season: int | None,
+    kind: IssuanceKind | None = None,
 ) -> FarmerLedgerTotals:
     """What the filtered ledger adds up to, over every page. Reversed issuances are
     left out: a reversal took their KOKU back, so they supported nothing."""
-    standing = _ledger_conditions(farmer.id, work_id, season)
+    standing = _ledger_conditions(farmer.id, work_id, season, kind)
     standing.append(Issuance.reversal_entry_id.is_(None))
     row = session.execute(
         select(
@@ -200,6 +211,7 @@ def support_ledger(
     *,
     work_id: uuid.UUID | None,
     season: int | None = None,
+    kind: IssuanceKind | None = None,
 ) -> list[FarmerLedgerItem]:
     """Every issuance made for support of a farmer (check access with
     :func:`readable_ledger_farmer` first), newest first; like every paged query, one
@@ -218,7 +230,7 @@ def support_ledger(
         .outerjoin(Activity, Activity.id == Issuance.activity_id)
         .outerjoin(Investment, Investment.id == Issuance.investment_id)
         .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
-        .where(*_ledger_conditions(farmer.id, work_id, season))
+        .where(*_ledger_conditions(farmer.id, work_id, season, kind))
     )
     # paginate() is typed for one-entity selects; the rows are exactly this tuple.
     page = paginate(cast("Select[Any]", statement), Issuance.id, params)

@@ -7,6 +7,7 @@ minted, burned or revoked.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,3 +63,16 @@ def chain(anvil: AnvilNode, deployed: str) -> Iterator[ChainClient]:
 @pytest.fixture
 def minter(chain: ChainClient) -> str:
     return chain.account(MINTER_KEY).address
+
+
+def nothing_listens(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a connection to ``host:port`` is refused.
+
+    A connect, not a bind probe: on a busy machine another process's client connection
+    may hold the same number as its ephemeral port, which a bind probe takes for a server.
+    """
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False

@@ -27,6 +27,7 @@ from kokudaka.chain.node import free_port, port_in_use
 from kokudaka.chain.runtime import managed_anvil
 from kokudaka.core.settings import Settings
 from kokudaka.demo import DEMO_PASSWORD
+from tests.chain.conftest import nothing_listens
 
 #: The console script installed with the package, next to the interpreter running the tests.
 KOKUDAKA = Path(sys.executable).parent / "kokudaka"
@@ -258,7 +259,7 @@ def test_the_default_run_keeps_its_chain_through_ctrl_c_and_an_anvil_crash(
     finally:
         _ctrl_c(checkout, service)
     assert not checkout.pid_file.exists()  # stopped with the service
-    assert not port_in_use("127.0.0.1", checkout.anvil_port)
+    assert nothing_listens(checkout.anvil_port)
 
     # Started again on the same directory: the same contract, every issuance still there.
     service = checkout.serve()
@@ -318,7 +319,7 @@ def test_kill_9_of_the_service_takes_its_anvil_along(checkout: Checkout) -> None
     service.wait(timeout=10)
     # The kernel signals anvil (SIGTERM: it writes its state) when the service dies.
     wait_for(lambda: _gone(anvil), 15, "anvil to exit with its service")
-    assert not port_in_use("127.0.0.1", checkout.anvil_port)
+    assert nothing_listens(checkout.anvil_port)
 
     service = checkout.serve()
     try:
@@ -378,7 +379,7 @@ def test_ports_in_use_are_refused_clearly_and_leave_nothing_running(tmp_path: Pa
         assert refused.returncode == 2
         assert f"port {here.port} on 127.0.0.1 is already in use" in refused.stderr
         assert "KOKUDAKA_PORT" in refused.stderr
-    assert not port_in_use("127.0.0.1", here.anvil_port)
+    assert nothing_listens(here.anvil_port)
     assert not here.pid_file.exists()
 
     with socket.socket() as held:
@@ -388,5 +389,5 @@ def test_ports_in_use_are_refused_clearly_and_leave_nothing_running(tmp_path: Pa
         assert refused.returncode == 2
         assert f"port {here.anvil_port} on 127.0.0.1 is held by another process" in refused.stderr
         assert "KOKUDAKA_ANVIL_PORT" in refused.stderr
-    assert not port_in_use("127.0.0.1", here.port)
+    assert nothing_listens(here.port)
     assert not here.pid_file.exists()

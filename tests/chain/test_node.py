@@ -16,8 +16,8 @@ import pytest
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_ADDRESSES, ANVIL_DEV_KEYS
 from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainUnavailable
-from kokudaka.chain.node import AnvilNode, find_anvil_binary, port_in_use
-from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, new_ref
+from kokudaka.chain.node import AnvilNode, find_anvil_binary
+from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, new_ref, nothing_listens
 
 
 def _mint(client: ChainClient, to: str, amount: int) -> None:
@@ -169,7 +169,7 @@ def test_anvil_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
         assert time.monotonic() < deadline, "anvil outlived the process that started it"
         time.sleep(0.05)
-    assert not port_in_use("127.0.0.1", port)
+    assert nothing_listens(port)
     assert (tmp_path / "state.json").stat().st_size > 0  # SIGTERM: it wrote its state
 
 

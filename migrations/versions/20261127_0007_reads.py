@@ -1,4 +1,5 @@
-"""Fast reads: running balances on accounts, so a balance is one row whatever the postings.
+"""Fast reads: running balances on accounts, so a balance is one row whatever the postings,
+and an index for an account's history newest first.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,6 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("balance_go", sa.BigInteger(), server_default="0", nullable=False)
         )
+    op.create_index("ix_postings_account_id_id", "postings", ["account_id", "id"])
     # Existing data: start each balance from the postings it sums.
     op.execute(
         "UPDATE accounts SET balance_go = COALESCE((SELECT SUM(p.amount_go) "
@@ -29,5 +31,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_postings_account_id_id", table_name="postings")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_column("balance_go")

@@ -76,6 +76,8 @@ class Posting(IdMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_go <> 0", name="amount_non_zero"),
         Index("ix_postings_account_id_amount_go", "account_id", "amount_go"),
+        # An account's history, newest first and paged by id (GET /v1/me/ledger).
+        Index("ix_postings_account_id_id", "account_id", "id"),
     )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)

@@ -39,5 +39,6 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/api_confirm.py
+	$(BIN)/python bench/api_reads.py
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/reconcile.py

@@ -407,6 +407,21 @@ def reverse(
     return reversal, issuance
 
 
+def recompute_balances(session: Session) -> None:
+    """Set every account's running balance from its postings.
+
+    For bulk loads that write postings directly instead of through :func:`issue` (the
+    benchmarks' set-up); the migration that added the running balance does the same.
+    """
+    session.execute(
+        update(accounts).values(
+            balance_go=select(func.coalesce(func.sum(postings.c.amount_go), 0))
+            .where(postings.c.account_id == accounts.c.id)
+            .scalar_subquery()
+        )
+    )
+
+
 def balance_go(session: Session, user_id: uuid.UUID) -> int:
     """A person's balance: the running total on their holder account (0 before their
     first issuance), one row however many postings it sums (see ``Account.balance_go``)."""

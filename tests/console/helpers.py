@@ -36,9 +36,11 @@ def sign_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx
 
 
 @contextmanager
-def signed_in_client(base_url: str, email: str, language: str = "ja") -> Iterator[httpx.Client]:
+def signed_in_client(
+    base_url: str, email: str, language: str = "ja", password: str = PASSWORD
+) -> Iterator[httpx.Client]:
     with console_client(base_url, language) as client:
-        response = sign_in(client, email)
+        response = sign_in(client, email, password)
         assert response.status_code == 303, response.text
         yield client
 

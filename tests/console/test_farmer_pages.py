@@ -112,9 +112,8 @@ def test_a_farmer_creates_edits_and_closes_a_work(world: World) -> None:
         invalid = client.post("/console/farmer/works/new", data=form)
         assert invalid.status_code == 422
         assert "Some fields need attention" in invalid.text
-        created = client.post(
-            "/console/farmer/works/new", data={**form, "planned_yield_kg": "1500"}
-        )
+        form["planned_yield_kg"] = "1500"
+        created = client.post("/console/farmer/works/new", data=form)
         assert created.status_code == 303
         works = world.client.get(
             "/v1/works", params={"farmer_id": str(world.a.farmer_id), "season": 2026}

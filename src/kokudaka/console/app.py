@@ -7,11 +7,11 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kokudaka.console.pages import auth, farmer
+from kokudaka.console.pages import accounts, auth, farmer, town
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, farmer.router)
+ROUTERS: tuple[APIRouter, ...] = (auth.router, farmer.router, town.router, accounts.router)
 
 
 def install_console(app: FastAPI) -> None:

@@ -20,8 +20,12 @@ def yen(value: int | None) -> str:
 
 
 def koku(go: int | None) -> str:
-    """Integer 合 as KOKU text with three decimals: 1234 -> "1.234"."""
-    return "—" if go is None else format_koku(go)
+    """Integer 合 as KOKU text with three decimals and thousands separators:
+    12345678 -> "12,345.678"."""
+    if go is None:
+        return "—"
+    whole, _, part = format_koku(go).partition(".")
+    return f"{int(whole):,}.{part}" if whole != "-0" else f"-0.{part}"
 
 
 def jst(value: datetime | None) -> str:

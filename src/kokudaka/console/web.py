@@ -75,13 +75,19 @@ NAV_ITEMS: dict[str, list[tuple[str, str]]] = {
         ("/console/town", "nav_town_dashboard"),
         ("/console/town/payments", "nav_town_payments"),
         ("/console/town/farmers", "nav_town_farmers"),
-        ("/console/town/accounts", "nav_town_accounts"),
+        ("/console/accounts", "nav_town_accounts"),
         ("/console/town/policy", "nav_town_policy"),
         ("/console/town/issuances", "nav_town_issuances"),
         ("/console/town/reconciliation", "nav_town_reconciliation"),
     ],
-    "regional_auditor": [("/console/region", "nav_region")],
-    "platform_admin": [("/console/region", "nav_region")],
+    "regional_auditor": [
+        ("/console/region", "nav_region"),
+        ("/console/accounts", "nav_town_accounts"),
+    ],
+    "platform_admin": [
+        ("/console/region", "nav_region"),
+        ("/console/accounts", "nav_town_accounts"),
+    ],
 }
 
 
@@ -99,7 +105,7 @@ def chart_json(chart: dict[str, Any], t: Callable[..., str]) -> str:
     unit = chart.get("unit", "count")
     divisor = 1000 if unit == "go" else 1
     spec = {
-        "labels": chart["labels"],
+        "labels": chart_labels(chart, t),
         "unit": t("unit_" + unit),
         "stacked": bool(chart.get("stacked", True)),
         "datasets": [
@@ -110,12 +116,19 @@ def chart_json(chart: dict[str, Any], t: Callable[..., str]) -> str:
     return json.dumps(spec, ensure_ascii=False).replace("<", "\\u003c")
 
 
+def chart_labels(chart: dict[str, Any], t: Callable[..., str]) -> list[str]:
+    """A chart's labels as shown: kinds are words to translate, weeks and names are not."""
+    labels: list[str] = chart["labels"]
+    return [t("kind_" + label) for label in labels] if chart.get("label_kind") else labels
+
+
 def chart_value(value: int, chart: dict[str, Any]) -> str:
     return formatting.koku(value) if chart.get("unit") == "go" else formatting.number(value)
 
 
 templates.globals["chart_json"] = chart_json
 templates.globals["chart_value"] = chart_value
+templates.globals["chart_labels"] = chart_labels
 templates.filters.update(
     yen=formatting.yen, koku=formatting.koku, number=formatting.number, jst=formatting.jst
 )

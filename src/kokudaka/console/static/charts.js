@@ -10,8 +10,10 @@
     if (!source || typeof Chart === "undefined") { return; }
     var spec = JSON.parse(source.textContent);
     var type = canvas.dataset.chartType || "bar";
+    var perPoint = type === "doughnut" || type === "pie";
     var datasets = spec.datasets.map(function (set, index) {
-      var colour = PALETTE[index % PALETTE.length];
+      // A doughnut tells its parts apart by colour; a bar or line chart its series.
+      var colour = perPoint ? PALETTE.slice(0, set.data.length) : PALETTE[index % PALETTE.length];
       return {label: set.label, data: set.data, backgroundColor: colour, borderColor: colour,
               fill: false, tension: 0.2};
     });

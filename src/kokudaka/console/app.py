@@ -7,11 +7,17 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kokudaka.console.pages import accounts, auth, farmer, town
+from kokudaka.console.pages import accounts, auth, farmer, region, town
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, farmer.router, town.router, accounts.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    farmer.router,
+    town.router,
+    region.router,
+    accounts.router,
+)
 
 
 def install_console(app: FastAPI) -> None:

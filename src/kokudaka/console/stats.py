@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.console.formatting import JAPAN
-from kokudaka.models import ChainOperation, ChainState, Issuance, IssuanceKind
+from kokudaka.models import (
+    ChainOperation,
+    ChainState,
+    Farmer,
+    Issuance,
+    IssuanceKind,
+    Municipality,
+    MunicipalityPolicy,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +78,10 @@ def town_conditions(
     return [Issuance.municipality_id.in_(list(municipality_ids)), Issuance.season == season]
 
 
-def percent(part: int, whole: int) -> int:
-    """A whole percentage, rounded down (a cap is never shown as reached before it is)."""
-    return 0 if whole <= 0 else part * 100 // whole
+def percent(part: int, whole: int) -> float:
+    """A percentage to one decimal, rounded down (a cap is never shown as reached before
+    it is). For display only: the amounts it compares stay integers."""
+    return 0.0 if whole <= 0 else (part * 1000 // whole) / 10
 
 
 def by_kind_chart(weekly: WeeklySeries) -> dict[str, object]:
@@ -111,6 +120,96 @@ def remember_reconciliation(app: Any, scope: Sequence[uuid.UUID] | None, report:
 def last_reconciliation(app: Any, scope: Sequence[uuid.UUID] | None) -> Any:
     key = None if scope is None else frozenset(scope)
     return getattr(app.state, "console_reconciliations", {}).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class TownRow:
+    """One town of a region at a glance, for one season."""
+
+    municipality_id: uuid.UUID
+    name: str
+    issued_go: int
+    cap_go: int | None
+    """None when the town has no policy for the season."""
+    cap_used_percent: float | None
+    supporters: int
+    farmers: int
+    chain: dict[str, int]
+
+    @property
+    def settled(self) -> bool:
+        """Every issuance of the town is on the chain: nothing waits, nothing failed."""
+        return not (self.chain["pending"] or self.chain["submitted"] or self.chain["failed"])
+
+
+def town_rows(session: Session, towns: Sequence[Municipality], season: int) -> list[TownRow]:
+    """Each town's issuance against its cap, supporters, farmers and settlement state:
+    one grouped query per figure, whatever the number of towns."""
+    ids = [town.id for town in towns]
+    policies = {
+        row.municipality_id: row
+        for row in session.scalars(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id.in_(ids), MunicipalityPolicy.season == season
+            )
+        )
+    }
+    supporters: dict[uuid.UUID, int] = dict(
+        session.execute(
+            select(Issuance.municipality_id, func.count(distinct(Issuance.recipient_id)))
+            .where(*town_conditions(ids, season), Issuance.reversal_entry_id.is_(None))
+            .group_by(Issuance.municipality_id)
+        ).all()
+    )
+    farmers: dict[uuid.UUID, int] = dict(
+        session.execute(
+            select(Farmer.municipality_id, func.count())
+            .where(Farmer.municipality_id.in_(ids))
+            .group_by(Farmer.municipality_id)
+        ).all()
+    )
+    chain: dict[uuid.UUID, dict[str, int]] = {
+        town_id: {state.value: 0 for state in ChainState} for town_id in ids
+    }
+    for town_id, state, count in session.execute(
+        select(ChainOperation.municipality_id, ChainOperation.state, func.count())
+        .where(ChainOperation.municipality_id.in_(ids))
+        .group_by(ChainOperation.municipality_id, ChainOperation.state)
+    ):
+        chain[town_id][state.value] = int(count)
+    rows = []
+    for town in towns:
+        policy = policies.get(town.id)
+        issued = policy.issued_go if policy else 0
+        rows.append(
+            TownRow(
+                municipality_id=town.id,
+                name=town.name,
+                issued_go=issued,
+                cap_go=policy.yearly_cap_go if policy else None,
+                cap_used_percent=percent(issued, policy.yearly_cap_go) if policy else None,
+                supporters=int(supporters.get(town.id, 0)),
+                farmers=int(farmers.get(town.id, 0)),
+                chain=chain[town.id],
+            )
+        )
+    return rows
+
+
+def region_charts(rows: Sequence[TownRow]) -> tuple[dict[str, object], dict[str, object]]:
+    """Issuance by town, and the share of each town's cap used."""
+    names = [row.name for row in rows]
+    issued: dict[str, object] = {
+        "labels": names,
+        "series": {"issued": [row.issued_go for row in rows]},
+        "unit": "go",
+    }
+    cap_used: dict[str, object] = {
+        "labels": names,
+        "series": {"cap_used": [row.cap_used_percent or 0 for row in rows]},
+        "unit": "percent",
+    }
+    return issued, cap_used
 
 
 def farmer_conditions(farmer_id: uuid.UUID, season: int) -> list[ColumnElement[bool]]:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from kokudaka.auth.dependencies import CurrentUser
-from kokudaka.auth.schemas import UserRead
 from kokudaka.auth.service import account_of
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.i18n import RequestLanguage
@@ -20,7 +19,7 @@ from kokudaka.ledger import service as ledger
 from kokudaka.ledger.memos import render_memo
 from kokudaka.ledger.schemas import LedgerLine, chain_status_by_entry
 from kokudaka.models import Account, Investment, Issuance, JournalEntry, Posting
-from kokudaka.supporters.schemas import BalanceRead, rank_for
+from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, rank_for
 from kokudaka.volunteering.schemas import ContributionRead
 from kokudaka.volunteering.service import list_my_contributions
 
@@ -31,11 +30,25 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/v1/me", summary="The signed-in account")
-def me(session: DbSession, user: CurrentUser) -> UserRead:
+def me(session: DbSession, user: CurrentUser) -> MeRead:
     """The signed-in account: id, email, display name, role and, for staff and farmers, their town
-    or region. Any signed-in role may call it.
+    or region, and the home prefecture if the account holder gave it. Any signed-in role may
+    call it.
     """
-    return UserRead.model_validate(account_of(session, user))
+    return MeRead.model_validate(account_of(session, user))
+
+
+@router.patch("/v1/me", summary="Tell (or withdraw) my home prefecture")
+def update_me(body: ProfileUpdate, session: DbSession, user: CurrentUser) -> MeRead:
+    """Set the prefecture the caller lives in (a JIS X 0401 code), or null to withdraw it.
+
+    Optional and never required. Towns count their relationship population (関係人口) by home
+    prefecture in their reports, as numbers only: no town or farmer sees whose it is.
+    """
+    account = account_of(session, user)
+    account.home_prefecture_code = body.home_prefecture_code
+    session.flush()
+    return MeRead.model_validate(account)
 
 
 @router.get("/v1/me/balance", summary="KOKU balance, rank and its worth in rice")

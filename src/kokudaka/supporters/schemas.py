@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
-from kokudaka.core.schemas import Amount, ResponseModel
+from pydantic import Field, StringConstraints
+
+from kokudaka.auth.schemas import UserRead
+from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.supporters.prefectures import PREFECTURE_CODE_PATTERN
+
+PrefectureCode = Annotated[str, StringConstraints(pattern=PREFECTURE_CODE_PATTERN)]
 
 
 class Rank(ResponseModel):
@@ -42,4 +48,23 @@ def rank_for(go: int) -> Rank:
         name=current[1],
         name_en=current[2],
         next_at=Amount.of(following[0]) if following else None,
+    )
+
+
+class ProfileUpdate(RequestModel):
+    """What a supporter may tell about themselves. Never required."""
+
+    home_prefecture_code: PrefectureCode | None = Field(
+        description="The prefecture the supporter lives in, as its JIS X 0401 code "
+        '("01" Hokkaido … "13" Tokyo … "47" Okinawa); null to withdraw it. Towns count '
+        "their relationship population (関係人口) by it, never showing it per person.",
+        examples=["13"],
+    )
+
+
+class MeRead(UserRead):
+    """The signed-in account, with what they chose to tell about themselves."""
+
+    home_prefecture_code: str | None = Field(
+        description="JIS X 0401 code of the prefecture the account holder lives in, if given."
     )

@@ -140,7 +140,7 @@ def test_bad_input_is_4xx_in_problem_shape_and_writes_nothing(world: World) -> N
         ({"work_id": str(world.a.work_id), "amount_yen": 1.5}, 422, "validation_error"),
         ({"work_id": "not-a-uuid", "amount_yen": 100}, 422, "validation_error"),
         ({"work_id": str(uuid.uuid4()), "amount_yen": 100}, 404, "not_found"),
-        ({"work_id": str(world.a.work_id), "amount_yen": 5}, 422, "investment_too_small"),
+        ({"work_id": str(world.a.work_id), "amount_yen": 5}, 409, "investment_too_small"),
         ({"work_id": str(world.a.work_id), "amount_yen": 10**11}, 409, "work_oversubscribed"),
         (
             {"work_id": str(world.a.work_id), "amount_yen": 100, "status": "confirmed"},

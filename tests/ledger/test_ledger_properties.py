@@ -213,7 +213,7 @@ def test_ledger_invariants_hold_under_random_operations(
                 headers=person.headers,
             )
             if quarters > 32:
-                assert response.status_code == 422
+                assert response.status_code == 409
                 assert response.json()["code"] == "hours_exceed_limit"
                 return multiple()
             if person.id in self.joined:

@@ -109,5 +109,5 @@ def test_problem_messages_follow_the_language(client: httpx.Client, world: World
         },
         headers={**world.a.farmer.headers, "Accept-Language": "ja"},
     )
-    assert_problem(rate, 422, "rate_above_policy")
+    assert_problem(rate, 409, "rate_above_policy")
     assert rate.json()["detail"] == "1時間あたり900合は自治体のポリシー(500合)を超えています。"

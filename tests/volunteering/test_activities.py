@@ -46,7 +46,7 @@ def test_farmer_may_set_a_lower_rate_but_not_a_higher_one(
         json=activity_body(go_per_hour=VOLUNTEER_GO_PER_HOUR + 1),
         headers=world.a.farmer.headers,
     )
-    assert_problem(higher, 422, "rate_above_policy")
+    assert_problem(higher, 409, "rate_above_policy")
     assert row_counts(world) == before
 
 
@@ -82,7 +82,7 @@ def test_town_admin_posts_for_their_town_with_or_without_a_host(
         json=activity_body(farmer_id="00000000-0000-7000-8000-000000000000"),
         headers=world.a.admin.headers,
     )
-    assert_problem(unknown, 422, "unknown_farmer")
+    assert_problem(unknown, 404, "not_found")
     assert row_counts(world)["activities"] == 2
 
 

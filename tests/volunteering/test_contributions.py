@@ -249,10 +249,15 @@ def test_invalid_hours_are_refused_and_nothing_is_written(
 
 def test_hours_above_the_activity_limit_are_refused(client: httpx.Client, world: World) -> None:
     activity = post_activity(client, world.a.farmer, max_hours_per_person="3")
-    for hours in ("3.25", 25, "1000"):
+    # Within a day the document allows them; this activity does not.
+    for hours in ("3.25", 24):
         response = log_hours(client, world.alice, activity["id"], hours)
-        assert_problem(response, 422, "hours_exceed_limit")
+        assert_problem(response, 409, "hours_exceed_limit")
         assert "3 hours" in response.json()["detail"]
+    # Past a day no activity allows them, and the document says so.
+    for hours in ("24.25", 25, "1000"):
+        response = log_hours(client, world.alice, activity["id"], hours)
+        assert_problem(response, 422, "validation_error")
     sneaky = client.post(
         f"/v1/activities/{activity['id']}/contributions",
         json={"hours": "1", "status": "approved"},

@@ -11,7 +11,7 @@ from fastapi import Query
 from pydantic import Field
 
 from kokudaka.core.i18n import Language
-from kokudaka.core.schemas import UtcDatetime
+from kokudaka.core.schemas import QueryBool, UtcDatetime
 from kokudaka.ledger.schemas import IssuanceRead
 from kokudaka.models import ChainState, IssuanceKind
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
@@ -123,7 +123,7 @@ async def issuance_filters(
         ),
     ] = None,
     is_reversed: Annotated[
-        bool | None,
+        QueryBool | None,
         Query(alias="reversed", description="true: only reversed ones; false: only the rest."),
     ] = None,
 ) -> IssuanceFilters:

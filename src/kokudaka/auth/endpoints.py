@@ -12,7 +12,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from kokudaka.auth import service
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.dependencies import AppSettings, PlatformAdmin
-from kokudaka.auth.schemas import RegisterRequest, StaffCreate, TokenResponse, UserRead
+from kokudaka.auth.schemas import (
+    AuditorCreate,
+    RegisterRequest,
+    StaffCreate,
+    TokenResponse,
+    TownAdminCreate,
+    UserRead,
+)
 from kokudaka.auth.security import create_access_token
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import problem_response
@@ -103,8 +110,8 @@ def create_staff(
         password=body.password,
         display_name=body.display_name,
         role=body.role,
-        municipality_id=body.municipality_id,
-        region_id=body.region_id,
+        municipality_id=body.municipality_id if isinstance(body, TownAdminCreate) else None,
+        region_id=body.region_id if isinstance(body, AuditorCreate) else None,
     )
     return UserRead.model_validate(user)
 

@@ -4,21 +4,44 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from kokudaka.core.schemas import RequestModel, ResponseModel
 from kokudaka.models import Role
 
 
-def _normalise_email(value: str) -> str:
-    # Accounts are found by their lower-cased address: Hanako@Example.JP signs in as
-    # hanako@example.jp.
-    return value.lower()
+def _email(value: str) -> str:
+    # Syntax only, no DNS look-up; taken as sent (Pydantic's EmailStr would trim spaces
+    # and take "Name <address>"). Addresses under the names RFC 2606 keeps for testing
+    # (.test) are taken like any other: the service sends no mail, an address is a
+    # sign-in name. Accounts are found by the lower-cased address: Hanako@Example.JP
+    # signs in as hanako@example.jp.
+    try:
+        checked = validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError(
+            "value_error", "Not a valid email address: {reason}", {"reason": str(exc)}
+        ) from exc
+    return checked.normalized.lower()
 
 
-Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "description": "An email address (RFC 5321); addresses at reserved names "
+            "(localhost, .local, .invalid, .onion, .arpa) are refused.",
+        }
+    ),
+]
 """An address checked by ``email-validator`` (syntax only, no DNS look-up), lower-cased."""
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -32,15 +55,37 @@ class RegisterRequest(RequestModel):
     display_name: DisplayName = Field(examples=["山田花子"])
 
 
-class StaffCreate(RequestModel):
-    """A town administrator or a regional auditor, created by a platform administrator."""
-
+class _StaffCreate(RequestModel):
     email: Email
     password: Password
     display_name: DisplayName
-    role: Role = Field(examples=["town_admin"])
-    municipality_id: uuid.UUID | None = None
-    region_id: uuid.UUID | None = None
+
+
+class TownAdminCreate(_StaffCreate):
+    """A town administrator, who acts in one town."""
+
+    role: Literal[Role.town_admin]
+    municipality_id: uuid.UUID
+
+
+class AuditorCreate(_StaffCreate):
+    """A regional auditor, who reads every town of one region."""
+
+    role: Literal[Role.regional_auditor]
+    region_id: uuid.UUID
+
+
+class PlatformAdminCreate(_StaffCreate):
+    """Another platform administrator: belongs to no town or region."""
+
+    role: Literal[Role.platform_admin]
+
+
+StaffCreate = Annotated[
+    TownAdminCreate | AuditorCreate | PlatformAdminCreate, Field(discriminator="role")
+]
+"""A staff account, created by a platform administrator; its role says whether it names
+a town, a region or neither, and the document states it as one schema per role."""
 
 
 class TokenResponse(ResponseModel):

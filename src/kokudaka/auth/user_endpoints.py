@@ -13,6 +13,7 @@ from kokudaka.auth.dependencies import AppSettings, CurrentUser
 from kokudaka.auth.schemas import PasswordSet, UserListItem
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, page_params
+from kokudaka.core.schemas import QueryBool
 from kokudaka.models import Role
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["admin"])
@@ -44,7 +45,7 @@ def list_users(
     role: Annotated[Role | None, Query(description="Only this role.")] = None,
     municipality_id: Annotated[uuid.UUID | None, Query(description="Only this town's.")] = None,
     active: Annotated[
-        bool | None, Query(description="true: only enabled accounts; false: only disabled.")
+        QueryBool | None, Query(description="true: only enabled accounts; false: only disabled.")
     ] = None,
     q: Annotated[
         str | None,

@@ -303,6 +303,9 @@ FIELD_ERRORS_JA: dict[str, str] = {
     "url_too_long": "URLが長すぎます。",
     "bytes_type": "文字列で指定してください。",
     "value_error": "値が正しくありません。",
+    "string_blank": "空白だけの値は指定できません。",
+    "null_not_allowed": "空の値は指定できません。変更しない項目は省略してください。",
+    "quarter_hours": "時間は0.25から24までの15分単位で指定してください(例: 2.5)。",
     "assertion_error": "値が正しくありません。",
 }
 FIELD_ERROR_FALLBACK_JA = "値が正しくありません。"

@@ -26,6 +26,11 @@ status      declared on
 A route's own ``responses={409: {"description": ...}}`` gives the description; the
 content (``application/problem+json`` with the :class:`Problem` schema) is filled in
 here. 500 is never declared: the service must not give one.
+
+Every text a request carries outside a JSON body (query, path and form values) is
+checked for control characters by ``core/request_guard.py``; the builder declares
+that rule on each of their string schemas, with the pattern the guard compiles
+(``core/schemas.py``), so a parameter added later is documented as it is checked.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ from fastapi.routing import APIRoute
 
 from kokudaka.core.db import get_session
 from kokudaka.core.errors import PROBLEM_MEDIA_TYPE
-from kokudaka.core.schemas import Problem
+from kokudaka.core.schemas import Problem, declare_no_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _PROBLEMS_ATTRIBUTE = "__kokudaka_problems__"
 _SCHEMA_REF = "#/components/schemas/"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Where the request guard refuses control characters (JSON bodies: ``RequestModel``).
+_GUARDED_PARAMETERS = frozenset({"query", "path"})
+_FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 #: Descriptions of the problems derived from a route's make-up.
 DEFAULT_DESCRIPTIONS: dict[int, str] = {
@@ -128,6 +136,22 @@ def _problem_response(description: str) -> dict[str, Any]:
     }
 
 
+def _declare_guarded_text(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """State on an operation's query, path and form values that they hold no control
+    character, as the request guard checks."""
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") in _GUARDED_PARAMETERS:
+            declare_no_control_characters(parameter.get("schema"))
+    form = operation.get("requestBody", {}).get("content", {}).get(_FORM_MEDIA_TYPE)
+    if form is not None:
+        schema = form.get("schema", {})
+        ref = schema.get("$ref", "")
+        if ref.startswith(_SCHEMA_REF):
+            schema = schemas[ref.removeprefix(_SCHEMA_REF)]
+        for prop in schema.get("properties", {}).values():
+            declare_no_control_characters(prop)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document, each operation with its problem responses."""
     if app.openapi_schema:
@@ -140,17 +164,18 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for route in app.routes:
         if not (isinstance(route, APIRoute) and route.include_in_schema):
             continue
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
+            _declare_guarded_text(operation, schemas)
             responses = operation["responses"]
             for status in [s for s in responses if s[0] in "45"]:
                 del responses[status]  # FastAPI's 422 and the routes' bare entries
             for status, description in route_problems(route, operation).items():
                 responses[str(status)] = _problem_response(description)
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     problem_schema = Problem.model_json_schema(ref_template=_SCHEMA_REF + "{model}")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, get_args, get_origin
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    Strict,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -27,21 +30,43 @@ from kokudaka.core.units import format_koku
 # and no driver can encode a lone surrogate, so either would fail as a server error;
 # SQLite would store them and hand them to every reader. Line breaks and tabs are
 # allowed only where a field says so (:data:`MultiLine`).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-CONTROL_CHARACTER_MESSAGE = "Control characters are not allowed here."
-# The same rules as JSON Schema patterns, declared on the text fields of request bodies.
-# (Lone surrogates are left out: valid UTF-8 cannot carry them.)
-_NO_CONTROL_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-_NO_CONTROL_BUT_LINE_BREAKS_PATTERN = (
-    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+#
+# The rule is written once, as the JSON Schema patterns the OpenAPI document declares on
+# every text (body fields, query, path and form values); the service checks text by
+# compiling these very patterns (``RequestModel`` for bodies, ``core/request_guard.py``
+# for the rest). Escapes are ``\uXXXX``, read alike by Python and ECMA-262 regexes.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_CONTROL_BUT_LINE_BREAKS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+# Unicode's White_Space outside the control ranges (the same in every regex engine, as
+# ``\\s`` is not), and the line breaks and tab free text may hold.
+_SPACE = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_BREAKS = "\\u0009\\u000a\\u000d"
+NO_CONTROL_PATTERN = f"^[^{_CONTROL}]*$"
+NO_CONTROL_BUT_LINE_BREAKS_PATTERN = f"^[^{_CONTROL_BUT_LINE_BREAKS}]*$"
+# A body's text is kept as sent (never trimmed: the document could not say so), so it
+# also may not be blank: empty, or holding something besides white space.
+TEXT_PATTERN = f"^(?:[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*)?$"
+MULTILINE_TEXT_PATTERN = (
+    f"^(?:[^{_CONTROL_BUT_LINE_BREAKS}]*[^{_CONTROL_BUT_LINE_BREAKS}{_SPACE}{_BREAKS}]"
+    f"[^{_CONTROL_BUT_LINE_BREAKS}]*)?$"
 )
+_NO_CONTROL = re.compile(NO_CONTROL_PATTERN)
+_NO_CONTROL_BUT_LINE_BREAKS = re.compile(NO_CONTROL_BUT_LINE_BREAKS_PATTERN)
+_TEXT = re.compile(TEXT_PATTERN)
+_MULTILINE_TEXT = re.compile(MULTILINE_TEXT_PATTERN)
+# A lone surrogate is no Unicode scalar value, so no JSON Schema string holds one and
+# the patterns need not name it; a JSON escape ("\\ud800") can still send one.
+_LONE_SURROGATE = re.compile("[\\ud800-\\udfff]")
+CONTROL_CHARACTER_MESSAGE = "Control characters are not allowed here."
+BLANK_MESSAGE = "Text may not be only white space."
 
 
 def has_control_character(value: str, *, multiline: bool = False) -> bool:
     """Whether ``value`` holds a character no name, key or query may hold; with
     ``multiline``, line breaks and tabs are allowed (free text such as a story)."""
-    return (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(value) is not None
+    allowed = _NO_CONTROL_BUT_LINE_BREAKS if multiline else _NO_CONTROL
+    # fullmatch: Python's ``$`` would also match before a final line break.
+    return allowed.fullmatch(value) is None or _LONE_SURROGATE.search(value) is not None
 
 
 class _MultiLine:
@@ -66,53 +91,156 @@ def _is_multiline(field: FieldInfo) -> bool:
     return any(m is MultiLine for m in field.metadata) or marked(field.annotation)
 
 
-def _declare_no_control_characters(schema: Any, *, multiline: bool) -> None:
-    """Add the pattern to each plain text of a property's JSON Schema (one with a
-    pattern, format or enum of its own is stricter already)."""
+class _NotNull:
+    """Marker: this field may be left out, but not sent as null."""
+
+    def __repr__(self) -> str:
+        return "NotNull"
+
+
+_NOT_NULL = _NotNull()
+T = TypeVar("T")
+Omittable = Annotated[T | None, _NOT_NULL]
+"""A field of an update that may be left out (``None`` then means "not sent") but not
+sent as null: ``name: Omittable[PlaceName] = None``. The OpenAPI document declares it
+without null, and a null is refused with ``null_not_allowed``. A field that may be
+cleared with null (a photo, a national code) is a plain ``X | None``."""
+
+NULL_NOT_ALLOWED_MESSAGE = "Leave the field out to keep its value; it may not be null."
+
+
+def _lax_scalars(annotation: Any) -> Iterator[Any]:
+    """The ``bool``, ``int``, ``date`` and ``datetime`` in an annotation that Pydantic
+    would take from other types (``0`` as false, ``"12"`` or ``false`` as a number, a
+    number as a Unix time); one annotated with
+    ``Strict()`` or a ``BeforeValidator`` is the author's decision."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        if not _takes_control(metadata):
+            yield from _lax_scalars(base)
+        return
+    if annotation in (bool, int, date, datetime):
+        yield annotation
+        return
+    for arg in get_args(annotation):
+        yield from _lax_scalars(arg)
+
+
+def _takes_control(metadata: Any) -> bool:
+    return any(isinstance(m, Strict | BeforeValidator) for m in metadata)
+
+
+# Pydantic writes a bound set after a validator function (as on JsonInt) under its own
+# name ("ge"), which JSON Schema does not know; the document gives it its JSON name.
+_BOUND_NAMES = {
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusiveMinimum",
+    "lt": "exclusiveMaximum",
+    "multiple_of": "multipleOf",
+}
+
+
+def _name_bounds(schema: Any) -> None:
     if not isinstance(schema, dict):
         return
-    own_rule = {"pattern", "format", "enum", "const"} & schema.keys()
-    if schema.get("type") == "string" and not own_rule:
-        schema["pattern"] = (
-            _NO_CONTROL_BUT_LINE_BREAKS_PATTERN if multiline else _NO_CONTROL_PATTERN
-        )
+    if schema.get("type") in ("integer", "number"):
+        for pydantic_name, json_name in _BOUND_NAMES.items():
+            if pydantic_name in schema:
+                schema[json_name] = schema.pop(pydantic_name)
     for option in schema.get("anyOf", ()):
-        _declare_no_control_characters(option, multiline=multiline)
-    _declare_no_control_characters(schema.get("items"), multiline=multiline)
+        _name_bounds(option)
+    _name_bounds(schema.get("items"))
 
 
-def _refuse_control_characters(value: Any, *, multiline: bool) -> None:
+def _drop_null(prop: dict[str, Any]) -> None:
+    """Declare a property without its null option (and without the null default)."""
+    options = [o for o in prop.get("anyOf", ()) if o != {"type": "null"}]
+    if "anyOf" in prop:
+        del prop["anyOf"]
+        if len(options) == 1:
+            prop.update(options[0])
+        else:
+            prop["anyOf"] = options
+    if prop.get("default", ...) is None:
+        del prop["default"]
+
+
+def declare_no_control_characters(schema: Any) -> None:
+    """Add :data:`NO_CONTROL_PATTERN` to each plain text of a JSON Schema, in place."""
+    _declare_pattern(schema, NO_CONTROL_PATTERN)
+
+
+def _declare_pattern(schema: Any, pattern: str) -> None:
+    """Add ``pattern`` to each plain text of a JSON Schema, in place (one with a pattern,
+    format or enum of its own is stricter already)."""
+    if not isinstance(schema, dict) or {"pattern", "enum", "const"} & schema.keys():
+        return
+    # A format is a rule of its own (uuid, date, email ...), but OpenAPI's `password`
+    # only asks a form to hide what is typed.
+    if schema.get("format", "password") != "password":
+        return
+    if schema.get("type") == "string":
+        schema["pattern"] = pattern
+    for option in schema.get("anyOf", ()):
+        _declare_pattern(option, pattern)
+    _declare_pattern(schema.get("items"), pattern)
+
+
+def _check_text(value: Any, *, multiline: bool) -> None:
+    """Refuse a body's text that breaks :data:`TEXT_PATTERN` (or its multi-line twin)."""
     if isinstance(value, str):
         if has_control_character(value, multiline=multiline):
             raise PydanticCustomError("control_character", CONTROL_CHARACTER_MESSAGE)
+        if (_MULTILINE_TEXT if multiline else _TEXT).fullmatch(value) is None:
+            raise PydanticCustomError("string_blank", BLANK_MESSAGE)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
-            _refuse_control_characters(item, multiline=multiline)
+            _check_text(item, multiline=multiline)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _refuse_control_characters(key, multiline=False)
-            _refuse_control_characters(item, multiline=multiline)
+            _check_text(key, multiline=False)
+            _check_text(item, multiline=multiline)
 
 
 class RequestModel(BaseModel):
     """Request bodies refuse unknown fields: a client can never slip in a role, a
     balance, an owner or a municipality that is not its to set (OWASP API3).
 
-    Every text in a request body, in every field of every subclass, is refused with
-    ``control_character`` when it holds a control character (only fields marked
-    :data:`MultiLine` may hold line breaks and tabs): a new field cannot forget it.
-    Query, path and form values get the same check in ``core/request_guard.py``.
+    Every text in a request body, in every field of every subclass, is taken as sent
+    (never trimmed) and refused with ``control_character`` when it holds a control
+    character (only fields marked :data:`MultiLine` may hold line breaks and tabs), or
+    with ``string_blank`` when it is only white space; the document declares both
+    (:data:`TEXT_PATTERN`): a new field cannot forget it. Query, path and form values
+    get the control-character check in ``core/request_guard.py``.
+
+    A body takes each value only as the type the document declares: a field typed
+    plainly ``bool``, ``int``, ``date`` or ``datetime`` (which Pydantic would fill from
+    ``0``, from text or from a number of seconds) is refused when the class is made; use
+    ``StrictBool``, :data:`JsonInt`, :data:`IsoDate` or :data:`UtcDatetime`. Fields
+    typed :data:`Omittable` refuse null.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     _multiline_fields: ClassVar[frozenset[str]] = frozenset()
+    _not_null_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        for name, field in cls.model_fields.items():
+            lax = [] if _takes_control(field.metadata) else list(_lax_scalars(field.annotation))
+            if lax:
+                raise TypeError(
+                    f"{cls.__name__}.{name}: {lax[0].__name__} would be taken from other "
+                    "types; use StrictBool, JsonInt, IsoDate or UtcDatetime"
+                )
         cls._multiline_fields = frozenset(
             name for name, field in cls.model_fields.items() if _is_multiline(field)
+        )
+        cls._not_null_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _NOT_NULL in field.metadata
         )
 
     @classmethod
@@ -122,13 +250,21 @@ class RequestModel(BaseModel):
         # The OpenAPI document states the rule, so that a client (or a fuzzer) knows it.
         schema = handler(core_schema)
         for name, prop in handler.resolve_ref_schema(schema).get("properties", {}).items():
-            _declare_no_control_characters(prop, multiline=name in cls._multiline_fields)
+            multiline = name in cls._multiline_fields
+            _declare_pattern(prop, MULTILINE_TEXT_PATTERN if multiline else TEXT_PATTERN)
+            _name_bounds(prop)
+            if name in cls._not_null_fields:
+                _drop_null(prop)
         return schema
 
     @field_validator("*", mode="after")
     @classmethod
     def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
-        _refuse_control_characters(value, multiline=info.field_name in cls._multiline_fields)
+        # Runs only for fields that were sent (defaults are not validated), so a None
+        # here is a null the client sent.
+        if value is None and info.field_name in cls._not_null_fields:
+            raise PydanticCustomError("null_not_allowed", NULL_NOT_ALLOWED_MESSAGE)
+        _check_text(value, multiline=info.field_name in cls._multiline_fields)
         return value
 
 
@@ -189,9 +325,63 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("the instant is out of range") from exc
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-"""An instant with its timezone, as the database stores it (UTC); one that does not fit
-a datetime in UTC is refused with 422 instead of failing where it is stored or compared."""
+# Dates and instants as the document declares them (JSON Schema ``format: date`` and
+# ``date-time``, RFC 3339): Pydantic alone would also take a number of seconds since
+# 1970, a date with a time, or an instant without seconds.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_RFC3339_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and _RFC3339_DATETIME.fullmatch(value)
+    ):
+        return value
+    raise PydanticCustomError(
+        "datetime_type", "Input should be an RFC 3339 date-time: 2026-04-01T00:00:00+09:00"
+    )
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value  # Pydantic then refuses a fraction (int_from_float)
+    raise PydanticCustomError("int_type", "Input should be an integer")
+
+
+def _bool_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise PydanticCustomError("bool_type", "Input should be true or false")
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""A body's integer as JSON Schema has it: a number without a fraction (``12`` or
+``12.0``), never text (``"12"``) or a boolean, which Pydantic alone would take."""
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+"""A day, sent as ``YYYY-MM-DD`` text (in a body or a query) and nothing else."""
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_datetime_text), AfterValidator(_in_utc)]
+"""An instant with its timezone, sent as RFC 3339 text, as the database stores it (UTC);
+one that does not fit a datetime in UTC is refused with 422 instead of failing where it
+is stored or compared."""
+
+QueryBool = Annotated[bool, BeforeValidator(_bool_text)]
+"""A query flag: exactly ``true`` or ``false``, as the document's boolean is written in
+a URL (Pydantic alone would also take 0, 1, yes, off, t ...). Bodies use
+``StrictBool``: JSON has booleans of its own."""
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=5000), MultiLine]

@@ -5,24 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from kokudaka.auth.schemas import Email, Password
 from kokudaka.core.pagination import Page
-from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, MultiLine, Omittable, RequestModel, ResponseModel
 from kokudaka.ledger.schemas import ChainStatus
 from kokudaka.models import IssuanceKind
 
 MAX_VARIETIES = 20
-
-
-def _https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
-        raise ValueError("must be an https URL")
-    return value
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -33,9 +25,16 @@ def _unique(values: list[str]) -> list[str]:
 FarmerName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 FarmName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Story = Annotated[str, StringConstraints(max_length=5000), MultiLine]
-Variety = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Variety = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Varieties = Annotated[list[Variety], Field(max_length=MAX_VARIETIES), AfterValidator(_unique)]
-PhotoUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_https_url)]
+# An https URL of printable ASCII (an address with other characters is sent
+# percent-encoded): a host name, an optional port, then a path, query or fragment. The
+# pattern is the whole check, so the document states exactly what is taken.
+PHOTO_URL_PATTERN = (
+    r"^https://[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
+)
+PhotoUrl = Annotated[str, StringConstraints(max_length=2000, pattern=PHOTO_URL_PATTERN)]
 
 _EXAMPLE_PROFILE: dict[str, Any] = {
     "name": "佐藤一郎",
@@ -78,18 +77,11 @@ class FarmerUpdate(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"story": "今年は有機栽培に挑戦。"}]})
 
-    name: FarmerName | None = None
-    farm_name: FarmName | None = None
-    story: Story | None = None
-    varieties: Varieties | None = None
+    name: Omittable[FarmerName] = None
+    farm_name: Omittable[FarmName] = None
+    story: Omittable[Story] = None
+    varieties: Omittable[Varieties] = None
     photo_url: PhotoUrl | None = None
-
-    @model_validator(mode="after")
-    def _no_null_for_required_fields(self) -> FarmerUpdate:
-        for name in ("name", "farm_name", "story", "varieties"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} may not be null")
-        return self
 
 
 class FarmerRead(ResponseModel):

@@ -51,7 +51,10 @@ IdempotencyKey = Annotated[
     summary="Invest yen in an open work (needs an Idempotency-Key header)",
     responses={
         404: {"description": "`not_found`: no such work"},
-        409: {"description": "Work closed, over-subscribed, or the town has no policy"},
+        409: {
+            "description": "Work closed, over-subscribed, the town has no policy, or the "
+            "amount buys no whole go at the season's price (`investment_too_small`)"
+        },
         422: {"description": "Invalid body, or the key was used with another body"},
     },
 )

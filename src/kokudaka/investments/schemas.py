@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, JsonInt, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_YEN
 from kokudaka.ledger.schemas import IssuanceRead
 from kokudaka.models import InvestmentStatus
@@ -15,7 +15,7 @@ from kokudaka.models import InvestmentStatus
 
 class InvestmentCreate(RequestModel):
     work_id: uuid.UUID
-    amount_yen: int = Field(gt=0, le=MAX_YEN, examples=[30000], strict=True)
+    amount_yen: JsonInt = Field(gt=0, le=MAX_YEN, examples=[30000])
 
 
 class PaymentConfirmation(RequestModel):
@@ -29,7 +29,7 @@ class PaymentWebhookEvent(RequestModel):
 
     event_id: str = Field(min_length=1, max_length=200, examples=["evt_01J9Z"])
     investment_id: uuid.UUID
-    amount_yen: int = Field(gt=0, le=MAX_YEN, strict=True)
+    amount_yen: JsonInt = Field(gt=0, le=MAX_YEN)
     payment_reference: str = Field(min_length=1, max_length=200, examples=["ch_3Nx"])
 
 

@@ -226,7 +226,8 @@ def create_investment(
         raise Conflict("policy_missing", season=work.season)
     go_amount, remainder = divmod(body.amount_yen, price)
     if go_amount == 0:
-        raise Unprocessable("investment_too_small", price_yen_per_go=price)
+        # A rule of the season's price as it stands (like work_oversubscribed).
+        raise Conflict("investment_too_small", price_yen_per_go=price)
     remaining = work.offer_yen - work.subscribed_yen
     if body.amount_yen > remaining:
         raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))

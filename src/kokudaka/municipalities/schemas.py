@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
+from kokudaka.core.schemas import Amount, JsonInt, Omittable, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_GO
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,40}$")]
@@ -16,7 +16,7 @@ PlaceName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 MIN_SEASON = 2000
 MAX_SEASON = 2200
-Season = Annotated[int, Field(ge=MIN_SEASON, le=MAX_SEASON, examples=[2026])]
+Season = Annotated[JsonInt, Field(ge=MIN_SEASON, le=MAX_SEASON, examples=[2026])]
 
 
 class RegionCreate(RequestModel):
@@ -51,16 +51,23 @@ def _valid_national_code(value: str) -> str:
     return value
 
 
+NATIONAL_CODE_FORMAT = "jp-local-government-code"
+"""The JSON Schema format the document gives a national code: no pattern can state a
+check digit, so the format names the rule (and a client or fuzzer that knows the
+format makes valid codes)."""
+
 NationalCode = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9]{6}$"),
     AfterValidator(_valid_national_code),
+    WithJsonSchema({"type": "string", "format": NATIONAL_CODE_FORMAT}),
 ]
 """Six digits, the last the check digit: 074055 (西会津町), 072028 (会津若松市)."""
 
 _NATIONAL_CODE_DESCRIPTION = (
-    "全国地方公共団体コード: the town's national code, six digits with its check digit. "
-    "Used in the audit export for town accounting."
+    "全国地方公共団体コード: the town's national code, six digits, the last the check digit "
+    "of the first five (format `jp-local-government-code`). Used in the audit export for "
+    "town accounting."
 )
 
 
@@ -81,16 +88,10 @@ class MunicipalityUpdate(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"national_code": "074055"}]})
 
-    name: PlaceName | None = None
+    name: Omittable[PlaceName] = None
     national_code: NationalCode | None = Field(
         default=None, description=_NATIONAL_CODE_DESCRIPTION, examples=["074055"]
     )
-
-    @model_validator(mode="after")
-    def _name_not_null(self) -> MunicipalityUpdate:
-        if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("name may not be null")
-        return self
 
 
 class MunicipalityRead(ResponseModel):
@@ -110,13 +111,13 @@ class PolicyUpdate(RequestModel):
     """
 
     season: Season
-    price_yen_per_go: int = Field(
+    price_yen_per_go: JsonInt = Field(
         ge=1, le=10**9, description="Yen a supporter pays for one 合 (go).", examples=[10]
     )
-    volunteer_go_per_hour: int = Field(
+    volunteer_go_per_hour: JsonInt = Field(
         ge=0, le=10**6, description="Go issued per approved volunteer hour.", examples=[500]
     )
-    yearly_cap_go: int = Field(
+    yearly_cap_go: JsonInt = Field(
         ge=0,
         le=MAX_GO,
         description="Most go the town may issue in the season (investments and volunteering).",

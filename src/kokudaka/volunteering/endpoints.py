@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, status
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, status
 from kokudaka.auth.dependencies import CurrentUser, Supporter
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, page_params
+from kokudaka.core.schemas import IsoDate
 from kokudaka.models import ContributionStatus
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.volunteering import service
@@ -44,13 +44,13 @@ def list_activities(
     municipality_id: Annotated[uuid.UUID | None, Query(description="Only this town.")] = None,
     farmer_id: Annotated[uuid.UUID | None, Query(description="Only this host farmer.")] = None,
     on_or_after: Annotated[
-        date | None,
+        IsoDate | None,
         Query(
             alias="from", description="Activities on or after this day.", examples=["2026-05-01"]
         ),
     ] = None,
     on_or_before: Annotated[
-        date | None,
+        IsoDate | None,
         Query(alias="to", description="Activities on or before this day.", examples=["2026-09-30"]),
     ] = None,
 ) -> Page[ActivityRead]:
@@ -86,8 +86,9 @@ def get_activity(activity_id: uuid.UUID, session: DbSession) -> ActivityRead:
     responses=_problems(
         {
             403: "Not a farmer or town administrator, or the host farmer is of another town",
-            409: "`policy_missing`: the town has no policy for the activity's season",
-            422: "Invalid body, `unknown_farmer`, or `rate_above_policy`",
+            404: "No such host farmer",
+            409: "`policy_missing`: the town has no policy for the activity's season; "
+            "`rate_above_policy`: the rate is above the policy's",
         }
     ),
 )
@@ -111,8 +112,8 @@ def create_activity(body: ActivityCreate, session: DbSession, user: CurrentUser)
         {
             403: "Not a supporter",
             404: "No such activity",
-            409: "`already_joined` or `activity_full`",
-            422: "Hours not positive quarter hours, or `hours_exceed_limit`",
+            409: "`already_joined`, `activity_full`, or `hours_exceed_limit`: more hours "
+            "than the activity allows one person",
         }
     ),
 )

@@ -2,38 +2,73 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
+from kokudaka.core.schemas import (
+    Amount,
+    IsoDate,
+    JsonInt,
+    MultiLine,
+    RequestModel,
+    ResponseModel,
+)
 from kokudaka.ledger.schemas import IssuanceRead
 from kokudaka.models import ContributionStatus
 
 MINUTES_PER_HOUR = 60
 QUARTER_HOUR_MINUTES = 15
 MAX_GO_PER_HOUR = 10**6
+QUARTER_HOUR = Decimal("0.25")
 
 
-def _quarter_hours(value: Decimal) -> Decimal:
-    # max_digits/decimal_places below keep this arithmetic exact.
-    if (value * 4) % 1 != 0:
-        raise ValueError("hours must be a multiple of a quarter hour (0.25)")
+MAX_HOURS = 24
+"""An activity is one day: nobody logs more than a day's hours on it."""
+
+# Hours are quarter hours from 0.25 to 24, sent as a JSON number or as decimal text. The
+# document declares both: the number with minimum, maximum and multipleOf, the text with
+# this pattern (JSON Schema bounds numbers only), and the text is checked by the same
+# pattern, so "2.5e0", "+2.5" or "2.500" are refused as the document says.
+QUARTER_HOURS_PATTERN = (
+    "^(?:(?:1?[0-9]|2[0-3])\\.(?:25|50?|75)|(?:[1-9]|1[0-9]|2[0-4])(?:\\.00?)?)$"
+)
+_QUARTER_HOURS_TEXT = re.compile(QUARTER_HOURS_PATTERN)
+
+
+def _quarter_hours_text(value: object) -> object:
+    if isinstance(value, str) and not _QUARTER_HOURS_TEXT.fullmatch(value):
+        raise PydanticCustomError(
+            "quarter_hours", "Hours are quarter hours from 0.25 to 24, such as 2.5"
+        )
     return value
 
 
-_HOURS_DIGITS = Field(max_digits=8, decimal_places=2)
-
-Hours = Annotated[Decimal, Field(gt=0), _HOURS_DIGITS, AfterValidator(_quarter_hours)]
-"""Hours as a decimal number or string in quarter-hour steps: 0.25, 1.5, 2.75."""
-
-MaxHours = Annotated[
-    Decimal, Field(ge=Decimal("0.25"), le=24), _HOURS_DIGITS, AfterValidator(_quarter_hours)
+Hours = Annotated[
+    Decimal,
+    BeforeValidator(_quarter_hours_text),
+    Field(ge=QUARTER_HOUR, le=MAX_HOURS, multiple_of=QUARTER_HOUR),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "minimum": float(QUARTER_HOUR),
+                    "maximum": MAX_HOURS,
+                    "multipleOf": float(QUARTER_HOUR),
+                },
+                {"type": "string", "pattern": QUARTER_HOURS_PATTERN},
+            ]
+        }
+    ),
 ]
-"""The most hours one person may log on an activity: a quarter hour to a day."""
+"""Hours in quarter-hour steps, a quarter hour to a day, as a number or decimal text:
+0.25, 1.5, "2.75", 24."""
 
 
 def hours_to_minutes(hours: Decimal) -> int:
@@ -56,21 +91,20 @@ class ActivityCreate(RequestModel):
         max_length=5000,
         examples=["Planting Koshihikari seedlings by hand. Boots and lunch provided."],
     )
-    activity_on: date = Field(
+    activity_on: IsoDate = Field(
         examples=["2026-05-17"], description="The day; its year is the policy season."
     )
     place: str = Field(min_length=1, max_length=200, examples=["西会津町 野沢 north paddies"])
-    go_per_hour: int | None = Field(
+    go_per_hour: JsonInt | None = Field(
         default=None,
         ge=0,
         le=MAX_GO_PER_HOUR,
-        strict=True,
         examples=[500],
         description="Go per approved hour; defaults to the town's policy rate for the "
         "season and may not exceed it.",
     )
-    capacity: int = Field(ge=1, le=10_000, strict=True, examples=[12])
-    max_hours_per_person: MaxHours = Field(
+    capacity: JsonInt = Field(ge=1, le=10_000, examples=[12])
+    max_hours_per_person: Hours = Field(
         examples=["4.5"], description="Most hours one supporter may log, in quarter hours."
     )
     farmer_id: uuid.UUID | None = Field(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
 from kokudaka.auth.scope import list_scope, town_conditions
-from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from kokudaka.core.errors import Conflict, Forbidden, NotFound
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.ledger.memos import Memo
@@ -66,7 +66,7 @@ def _host_and_town(
             return None, actor.municipality_id
         host = session.get(Farmer, farmer_id)
         if host is None:
-            raise Unprocessable("unknown_farmer")
+            raise NotFound("Farmer")
         if host.municipality_id != actor.municipality_id:
             raise Forbidden()
         return host.id, actor.municipality_id
@@ -86,7 +86,8 @@ def create_activity(session: Session, actor: Caller, body: ActivityCreate) -> Ac
         raise Conflict("policy_missing", season=season)
     go_per_hour = policy_rate if body.go_per_hour is None else body.go_per_hour
     if go_per_hour > policy_rate:
-        raise Unprocessable("rate_above_policy", go_per_hour=go_per_hour, policy_rate=policy_rate)
+        # A rule of the town's policy as it stands (like policy_missing), not of the body.
+        raise Conflict("rate_above_policy", go_per_hour=go_per_hour, policy_rate=policy_rate)
     activity = Activity(
         municipality_id=municipality_id,
         farmer_id=farmer_id,
@@ -191,7 +192,8 @@ def log_hours(
         raise NotFound("Activity")
     minutes = hours_to_minutes(body.hours)
     if minutes > activity.max_minutes_per_person:
-        raise Unprocessable(
+        # A rule of this activity (like activity_full), not of the body.
+        raise Conflict(
             "hours_exceed_limit", max_hours=format_hours(activity.max_minutes_per_person)
         )
     joined = session.scalar(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from eth_utils.address import is_checksum_address
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from kokudaka.core.schemas import RequestModel, ResponseModel
 from kokudaka.wallets.service import Custody
@@ -22,10 +22,22 @@ def _address(value: str) -> str:
     return value
 
 
+ADDRESS_FORMAT = "ethereum-address"
+"""The JSON Schema format the document gives an address: no pattern can state an EIP-55
+checksum, so the format names the rule."""
+
 Address = Annotated[
     str,
     StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"),
     AfterValidator(_address),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": ADDRESS_FORMAT,
+            "description": "0x and 40 hex digits: all lower case, all upper case, or "
+            "mixed case with a valid EIP-55 checksum.",
+        }
+    ),
 ]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from kokudaka.auth.dependencies import CurrentUser
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
+from kokudaka.core.schemas import QueryBool
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.works import service
 from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
@@ -27,7 +28,7 @@ def list_works(
     farmer_id: Annotated[uuid.UUID | None, Query(description="Only this farmer.")] = None,
     variety: Annotated[str | None, Query(max_length=100, examples=["コシヒカリ"])] = None,
     season: Annotated[int | None, Query(ge=MIN_SEASON, le=MAX_SEASON, examples=[2026])] = None,
-    is_open: Annotated[bool | None, Query(description="Only open (or closed) works.")] = None,
+    is_open: Annotated[QueryBool | None, Query(description="Only open (or closed) works.")] = None,
 ) -> Page[WorkRead]:
     """Works (a farmer's rice of one season), newest first and paged, with the yen subscribed and
     still on offer; filter by town, farmer, variety, season, open or closed. Public.

@@ -6,9 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints
 
-from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
+from kokudaka.core.schemas import (
+    Amount,
+    JsonInt,
+    MultiLine,
+    Omittable,
+    RequestModel,
+    ResponseModel,
+)
 from kokudaka.core.units import MAX_YEN
 from kokudaka.municipalities.schemas import Season
 
@@ -18,9 +25,9 @@ MAX_FIELD_AREA_M2 = 10**9
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Variety = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(max_length=5000), MultiLine]
-FieldArea = Annotated[int, Field(gt=0, le=MAX_FIELD_AREA_M2, examples=[10_000])]
+FieldArea = Annotated[JsonInt, Field(gt=0, le=MAX_FIELD_AREA_M2, examples=[10_000])]
 PlannedYield = Annotated[
-    int,
+    JsonInt,
     Field(
         gt=0,
         le=MAX_PLANNED_YIELD_GO,
@@ -29,7 +36,7 @@ PlannedYield = Annotated[
     ),
 ]
 OfferYen = Annotated[
-    int, Field(ge=0, le=MAX_YEN, description="Yen of support accepted.", examples=[1_000_000])
+    JsonInt, Field(ge=0, le=MAX_YEN, description="Yen of support accepted.", examples=[1_000_000])
 ]
 
 
@@ -63,7 +70,7 @@ class WorkCreate(RequestModel):
     field_area_m2: FieldArea
     planned_yield_go: PlannedYield
     offer_yen: OfferYen
-    is_open: bool = True
+    is_open: StrictBool = True
 
 
 class WorkUpdate(RequestModel):
@@ -72,20 +79,13 @@ class WorkUpdate(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"offer_yen": 2_000_000}]})
 
-    title: Title | None = None
-    variety: Variety | None = None
-    description: Description | None = None
-    field_area_m2: FieldArea | None = None
-    planned_yield_go: PlannedYield | None = None
-    offer_yen: OfferYen | None = None
-    is_open: bool | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> WorkUpdate:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} may not be null")
-        return self
+    title: Omittable[Title] = None
+    variety: Omittable[Variety] = None
+    description: Omittable[Description] = None
+    field_area_m2: Omittable[FieldArea] = None
+    planned_yield_go: Omittable[PlannedYield] = None
+    offer_yen: Omittable[OfferYen] = None
+    is_open: Omittable[StrictBool] = None
 
 
 class WorkRead(ResponseModel):

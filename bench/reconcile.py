@@ -36,10 +36,9 @@ from sqlalchemy.orm import Session
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.reconcile import reconcile
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
-from kokudaka.ledger.service import chain_reference
+from kokudaka.ledger.service import chain_reference, recompute_balances
 from kokudaka.models import (
     Account,
     AccountKind,
@@ -58,6 +57,7 @@ from kokudaka.models import (
     Role,
     User,
 )
+from kokudaka.reconcile.service import reconcile
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = ANVIL_DEV_KEYS[0]
@@ -303,6 +303,7 @@ def insert_ledger(
                 (ChainOperation, operations),
             ):
                 session.execute(insert(model), rows)
+            recompute_balances(session)
     engine.dispose()
 
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/settlement.py [--issuances 20000] [--single 1000] [--block-time 1]
 
-One anvil (interval mining and block gas limit as the managed one, see chain/runtime.py) and one
-SQLite database, both throwaway. The real SettlementWorker settles everything twice: first
+One anvil (interval mining and block gas limit as the managed one, see settlement/runtime.py) and
+one SQLite database, both throwaway. The real SettlementWorker settles everything twice: first
 ``--issuances`` pending issuances in batches of ``--batch-size`` (pipelined: up to
 ``--in-flight`` transactions sent before their receipts), then ``--single`` more with a batch
 size of 1 (one transaction per mint, pipelined the same way), on the same chain.
@@ -47,12 +47,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import ensure_deployment
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.runtime import ANVIL_GAS_LIMIT
-from kokudaka.chain.settlement import SettlementWorker
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
-from kokudaka.ledger.service import chain_reference
+from kokudaka.ledger.service import chain_reference, recompute_balances
 from kokudaka.models import (
     Account as LedgerAccount,
 )
@@ -74,6 +72,8 @@ from kokudaka.models import (
     User,
     utcnow,
 )
+from kokudaka.settlement.runtime import ANVIL_GAS_LIMIT
+from kokudaka.settlement.worker import SettlementWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 SEASON = 2026
@@ -214,6 +214,7 @@ def insert_pending(db: sessionmaker[Session], town: Town, count: int, offset: in
         session.execute(insert(Posting), postings)
         session.execute(insert(Issuance), issuances)
         session.execute(insert(ChainOperation), operations)
+        recompute_balances(session)
     return total
 
 

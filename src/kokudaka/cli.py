@@ -83,7 +83,7 @@ def _ports_refused(settings: Settings, host: str, port: int) -> str | None:
     """Why the service cannot have its ports, checked before anything is started."""
     from kokudaka.chain.errors import AnvilPortInUse
     from kokudaka.chain.node import port_in_use
-    from kokudaka.chain.runtime import prepare_managed_anvil
+    from kokudaka.settlement.runtime import prepare_managed_anvil
 
     if port_in_use(host, port):
         return f"port {port} on {host} is already in use: stop what holds it or set KOKUDAKA_PORT"
@@ -138,7 +138,7 @@ def _command_name() -> str:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from kokudaka.chain.runtime import run_worker
+    from kokudaka.settlement.runtime import run_worker
 
     migrate(settings)
     return run_worker(settings, manage_anvil=args.manage_anvil)
@@ -200,7 +200,7 @@ def _demo(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from kokudaka.chain.reconcile import run_audit
+    from kokudaka.reconcile.command import run_audit
 
     if args.municipality is not None and not _municipality_exists(settings, args.municipality):
         print(f"unknown municipality: {args.municipality}", file=sys.stderr)

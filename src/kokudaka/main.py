@@ -70,8 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = None
         if settings.chain_enabled:
-            # The node, the KOKU deployment check and the settlement worker (chain/runtime.py).
-            from kokudaka.chain.runtime import ChainRuntime
+            # The node, the KOKU deployment check and the settlement worker (settlement/runtime.py).
+            from kokudaka.settlement.runtime import ChainRuntime
 
             runtime = ChainRuntime(settings, app.state.sessionmaker)
             await run_in_threadpool(runtime.start)

@@ -24,9 +24,9 @@ import pytest
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.node import free_port, port_in_use
-from kokudaka.chain.runtime import managed_anvil
 from kokudaka.core.settings import Settings
 from kokudaka.demo import DEMO_PASSWORD
+from kokudaka.settlement.runtime import managed_anvil
 from tests.chain.conftest import nothing_listens
 
 #: The console script installed with the package, next to the interpreter running the tests.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kokudaka.chain.runtime import managed_anvil
 from kokudaka.core.settings import Settings
+from kokudaka.settlement.runtime import managed_anvil
 
 
 def test_the_default_data_dir_is_made_absolute_against_the_working_directory(

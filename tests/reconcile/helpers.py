@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.reconcile import ReconciliationReport, reconcile
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
@@ -21,6 +20,8 @@ from kokudaka.models import (
     IssuanceKind,
     User,
 )
+from kokudaka.reconcile.report import ReconciliationReport
+from kokudaka.reconcile.service import reconcile
 from tests.chain.conftest import MINTER_KEY
 from tests.world import SEASON, Person, World
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from sqlalchemy import delete, update
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.reconcile import DiscrepancyKind as K
-from kokudaka.chain.reconcile import ReconciliationReport, reconcile
 from kokudaka.models import (
     ChainDeployment,
     ChainOperation,
@@ -15,6 +13,9 @@ from kokudaka.models import (
     WalletChallenge,
     utcnow,
 )
+from kokudaka.reconcile.report import DiscrepancyKind as K
+from kokudaka.reconcile.report import ReconciliationReport
+from kokudaka.reconcile.service import reconcile
 from tests.reconcile.helpers import Settler
 from tests.world import World
 

@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import ensure_deployment
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.reconcile import reconcile
-from kokudaka.chain.settlement import SettlementWorker
 from kokudaka.core.settings import Settings
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import IssuanceKind, User
+from kokudaka.reconcile.service import reconcile
+from kokudaka.settlement.worker import SettlementWorker
 from tests.world import SEASON, Person, World
 
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import ensure_deployment
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.runtime import ANVIL_GAS_LIMIT
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
+from kokudaka.settlement.runtime import ANVIL_GAS_LIMIT
 from tests.world import World
 
 #: Interval mining like the managed anvil, with a short interval to keep the tests quick.

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from eth_abi.abi import decode
 from eth_account import Account
 from eth_typing import HexStr
-from eth_utils.crypto import keccak
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.settlement import SettlementWorker
+from kokudaka.chain.interface import MINT_BATCH_SELECTOR
 from kokudaka.core.settings import Settings
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, balance_go, issue, reverse
@@ -34,9 +33,8 @@ from kokudaka.models import (
     Role,
     User,
 )
+from kokudaka.settlement.worker import SettlementWorker
 from tests.world import SEASON
-
-_MINT_BATCH_SELECTOR = keccak(text="mintBatch(address[],uint256[],bytes32[])")[:4]
 
 
 def add_supporters(
@@ -214,7 +212,7 @@ def refs_per_transaction(db: sessionmaker[Session], chain: ChainClient) -> Count
     for tx_hash in hashes:
         tx = chain.web3.eth.get_transaction(HexStr(tx_hash))
         data = bytes(tx["input"])
-        if data[:4] != _MINT_BATCH_SELECTOR:
+        if data[:4] != MINT_BATCH_SELECTOR:
             continue
         _, _, refs = decode(["address[]", "uint256[]", "bytes32[]"], data[4:])
         carried.update("0x" + bytes(ref).hex() for ref in refs)

@@ -20,9 +20,9 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import issuance_ref
-from kokudaka.chain.settlement import SettlementWorker
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment, ChainState, ChainTransaction, TransactionState
+from kokudaka.settlement.worker import SettlementWorker
 from tests.settlement.helpers import (
     add_supporters,
     amounts,

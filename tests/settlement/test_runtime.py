@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
 from kokudaka.chain.node import AnvilNode, free_port
-from kokudaka.chain.runtime import ChainRuntime
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment
+from kokudaka.settlement.runtime import ChainRuntime
 from tests.settlement.helpers import (
     add_supporters,
     assert_exactly_once,

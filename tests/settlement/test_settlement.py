@@ -11,7 +11,6 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.settlement import NO_WALLET, WAITING_FOR_MINT
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.models import (
     ChainDeployment,
@@ -22,6 +21,7 @@ from kokudaka.models import (
     TransactionState,
     User,
 )
+from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
 from tests.settlement.helpers import (
     add_supporters,
     amounts,

@@ -25,7 +25,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import is_address, to_checksum_address
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -42,6 +41,14 @@ from kokudaka.chain.errors import (
     TransactionReverted,
     map_chain_error,
     reverted,
+)
+from kokudaka.chain.interface import (
+    BURN_SELECTOR,
+    BURN_WITH_REFERENCE_SELECTOR,
+    BURNED_TOPIC,
+    MINT_BATCH_SELECTOR,
+    MINT_SELECTOR,
+    MINTED_TOPIC,
 )
 
 __all__ = [
@@ -85,13 +92,6 @@ MINT_GAS_LIMIT: Final = 120_000
 #: Gas limit of ``burnWithReference`` and ``burn`` (measured, see tests/chain).
 BURN_GAS_LIMIT: Final = 80_000
 
-_MINT_BATCH_SELECTOR: Final = keccak(text="mintBatch(address[],uint256[],bytes32[])")[:4]
-_MINT_SELECTOR: Final = keccak(text="mint(address,uint256,bytes32)")[:4]
-_BURN_WITH_REFERENCE_SELECTOR: Final = keccak(text="burnWithReference(address,uint256,bytes32)")[:4]
-_BURN_SELECTOR: Final = keccak(text="burn(uint256)")[:4]
-_MINTED_TOPIC: Final = "0x" + keccak(text="Minted(bytes32,address,uint256,address)").hex()
-_BURNED_TOPIC: Final = "0x" + keccak(text="Burned(bytes32,address,uint256,address)").hex()
-
 # Reads are retried on connection errors; sending is not, so the worker sees what happened to
 # its transaction instead of a retry's confusing "nonce too low" or "already known".
 _RETRY_METHODS: Final = tuple(m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction")
@@ -118,7 +118,7 @@ def encode_mint_batch(
         raise ValueError(
             f"recipients, amounts and refs differ in length: {size}, {len(amounts)}, {len(refs)}"
         )
-    return _MINT_BATCH_SELECTOR + encode(
+    return MINT_BATCH_SELECTOR + encode(
         ["address[]", "uint256[]", "bytes32[]"],
         [
             [_require_address(r) for r in recipients],
@@ -507,7 +507,7 @@ class ChainClient:
         fees: Fees | None = None,
     ) -> SignedTx:
         """Sign a single ``mint``; unlike a batch it reverts ``AlreadyMinted`` on a used ref."""
-        data = _MINT_SELECTOR + encode(
+        data = MINT_SELECTOR + encode(
             ["address", "uint256", "bytes32"],
             [_require_address(to), _require_amount(amount), _require_ref(ref)],
         )
@@ -524,7 +524,7 @@ class ChainClient:
         fees: Fees | None = None,
     ) -> SignedTx:
         """Sign ``burnWithReference``: a minter removes ``amount`` go from a custodial wallet."""
-        data = _BURN_WITH_REFERENCE_SELECTOR + encode(
+        data = BURN_WITH_REFERENCE_SELECTOR + encode(
             ["address", "uint256", "bytes32"],
             [_require_address(from_address), _require_amount(amount), _require_ref(ref)],
         )
@@ -539,7 +539,7 @@ class ChainClient:
         fees: Fees | None = None,
     ) -> SignedTx:
         """Sign ``burn(amount)``: a holder destroys its own tokens (e.g. redeeming rice)."""
-        data = _BURN_SELECTOR + encode(["uint256"], [_require_amount(amount)])
+        data = BURN_SELECTOR + encode(["uint256"], [_require_amount(amount)])
         return self._sign(self.account(holder_key), self.koku_address, data, nonce, gas, fees)
 
     # ------------------------------------------------------------ sending and receipts
@@ -632,7 +632,7 @@ class ChainClient:
         too large) and decoded from the topics by hand: the auditor replays the whole history,
         and web3's generic event decoding is many times slower.
         """
-        for log in self._logs(_MINTED_TOPIC, from_block, to_block, chunk_blocks):
+        for log in self._logs(MINTED_TOPIC, from_block, to_block, chunk_blocks):
             topics = log["topics"]
             yield MintedEvent(
                 ref=bytes.fromhex(topics[1][2:]),
@@ -648,7 +648,7 @@ class ChainClient:
         self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000
     ) -> Iterator[BurnedEvent]:
         """Every ``Burned`` log in ``[from_block, to_block]``, like :meth:`minted_events`."""
-        for log in self._logs(_BURNED_TOPIC, from_block, to_block, chunk_blocks):
+        for log in self._logs(BURNED_TOPIC, from_block, to_block, chunk_blocks):
             topics = log["topics"]
             yield BurnedEvent(
                 ref=bytes.fromhex(topics[1][2:]),

@@ -21,11 +21,12 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError
 from kokudaka.chain.head import ChainHead
 from kokudaka.chain.node import StateHealth
-from kokudaka.chain.reconcile import DEFAULT_LIMIT, ReconciliationReport, reconcile
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.errors import Forbidden, ServiceUnavailable
 from kokudaka.core.schemas import ResponseModel
 from kokudaka.models import ChainDeployment
+from kokudaka.reconcile.report import DEFAULT_LIMIT, ReconciliationReport
+from kokudaka.reconcile.service import reconcile
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

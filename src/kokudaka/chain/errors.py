@@ -9,14 +9,11 @@ and callers catch only the classes below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cache
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from web3.exceptions import (
     BadFunctionCallOutput,
     ContractLogicError,
@@ -25,6 +22,8 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
+
+from kokudaka.chain.interface import error_specs
 
 __all__ = [
     "AnvilNotInstalled",
@@ -136,27 +135,6 @@ class TransactionReverted(ChainError):
 
 # ---------------------------------------------------------------- revert decoding
 
-_ErrorSpec = tuple[str, tuple[str, ...]]
-
-
-@cache
-def _error_specs() -> Mapping[bytes, _ErrorSpec]:
-    """Selector -> (name, argument types), from the KOKU ABI plus Solidity's two built-ins."""
-    from kokudaka.chain.artifact import load_koku_artifact
-
-    specs: dict[bytes, _ErrorSpec] = {
-        bytes.fromhex("08c379a0"): ("Error", ("string",)),
-        bytes.fromhex("4e487b71"): ("Panic", ("uint256",)),
-    }
-    for element in load_koku_artifact().abi:
-        entry = cast(dict[str, Any], element)
-        if entry.get("type") != "error":
-            continue
-        name = str(entry.get("name"))
-        types = tuple(str(param["type"]) for param in entry.get("inputs", ()))
-        specs[keccak(text=f"{name}({','.join(types)})")[:4]] = (name, types)
-    return specs
-
 
 def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
     """Name and arguments of the error in ``data`` (ABI-encoded revert data), if known."""
@@ -165,7 +143,7 @@ def decode_revert(data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]
     raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
     if len(raw) < 4:
         return None, ()
-    spec = _error_specs().get(raw[:4])
+    spec = error_specs().get(raw[:4])
     if spec is None:
         return None, ()
     name, types = spec

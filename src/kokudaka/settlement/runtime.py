@@ -6,7 +6,7 @@ With ``KOKUDAKA_CHAIN_RPC_URL`` empty it runs and supervises a local anvil, its 
 is written every ``KOKUDAKA_ANVIL_STATE_INTERVAL`` seconds; stopped with SIGTERM so the state is
 written once more); otherwise it connects to the given node. It then checks or makes the KOKU
 deployment (:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs a
-:class:`~kokudaka.chain.settlement.SettlementWorker` in a background thread.
+:class:`~kokudaka.settlement.worker.SettlementWorker` in a background thread.
 
 ``kokudaka worker`` runs :func:`run_worker`: the same, in its own process, without starting an
 anvil unless asked to (with an empty RPC URL it connects to the anvil that ``kokudaka serve``
@@ -28,10 +28,11 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.errors import ChainError, ChainUnavailable
 from kokudaka.chain.node import AnvilNode, StateHealth
-from kokudaka.chain.settlement import SettlementWorker, backoff_seconds
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
+from kokudaka.settlement.outcomes import backoff_seconds
+from kokudaka.settlement.worker import SettlementWorker
 
 __all__ = [
     "ANVIL_BLOCK_TIME",
@@ -44,7 +45,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Interval mining by default (see kokudaka.chain.settlement for why not automine).
+#: Interval mining by default (see kokudaka.settlement for why not automine).
 ANVIL_BLOCK_TIME = 1.0
 #: Block gas limit of the managed anvil: ~60 full mint batches (~19k issuances) per block, so
 #: the chain keeps up with the worker. Each transaction stays under the 2**24 cap of EIP-7825.

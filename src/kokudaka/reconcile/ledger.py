@@ -1,0 +1,266 @@
+"""Reading the ledger for a reconciliation: the outbox snapshot streamed into memory, and the
+SQL-only checks (ledger vs outbox: one mint per issuance, one burn per reversal, each person's
+holder balance equal to their operations' net)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.engine import Result
+from sqlalchemy.orm import Session
+
+from kokudaka.models import (
+    Account,
+    AccountKind,
+    ChainOperation,
+    ChainOperationKind,
+    ChainState,
+    Issuance,
+    Posting,
+)
+from kokudaka.reconcile.report import DiscrepancyKind, Findings, Op, Ticker, chunks
+
+_YIELD_PER: Final = 20_000
+
+ZERO: Final = literal_column("0", BigInteger())
+CONFIRMED: Final = ChainState.confirmed.value
+FAILED: Final = ChainState.failed.value
+MINT: Final = ChainOperationKind.mint.value
+BURN: Final = ChainOperationKind.burn.value
+
+# ---------------------------------------------------------------- SQL: the ledger snapshot
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.mints: dict[str, Op] = {}
+        self.burns: dict[str, Op] = {}
+        self.addresses: set[str] = set()
+        """Addresses of the operations whose balances are checked (all, or the scope's)."""
+        self.operations = 0
+        self.issuances = 0
+        self.users = 0
+
+
+def operations_statement(scope: Sequence[uuid.UUID] | None) -> Any:
+    """Every chain operation (all towns: balances and unknown events need them)."""
+    op = ChainOperation.__table__.c
+    return select(
+        type_coerce(op.kind, String),
+        type_coerce(op.state, String),
+        op.reference,
+        op.amount_go,
+        op.recipient_address,
+        scope_filter(op.municipality_id, scope),
+        cast(op.municipality_id, String),
+    ).execution_options(yield_per=_YIELD_PER)
+
+
+def collect_operations(
+    result: Result[str, str, str, int, str | None, bool, str], tick: Ticker
+) -> Ledger:
+    ledger = Ledger()
+    mints, burns, addresses = ledger.mints, ledger.burns, ledger.addresses
+    # One string per town, shared by its operations, rather than one per row.
+    towns: dict[str, str] = {}
+    done = scoped_count = 0
+    for partition in result.partitions():
+        for kind, state, reference, amount, address, scoped, town in partition:
+            scoped = bool(scoped)
+            town = towns.setdefault(town, town)
+            if address:
+                address = address.lower()
+                if scoped:
+                    addresses.add(address)
+            else:
+                address = None
+            (mints if kind == MINT else burns)[reference] = (state, amount, address, scoped, town)
+            scoped_count += scoped
+        done += len(partition)
+        tick("operations", done)
+    ledger.operations = scoped_count
+    tick.always("operations", done)
+    return ledger
+
+
+def scope_filter(column: Any, scope: Sequence[uuid.UUID] | None) -> Any:
+    return true() if scope is None else column.in_(scope)
+
+
+def check_ledger_vs_outbox(
+    session: Session, scope: Sequence[uuid.UUID] | None, ledger: Ledger, findings: Findings
+) -> None:
+    """Issuance ↔ mint, reversal ↔ burn, and holder postings ↔ operations: in SQL, each one
+    statement (so each sees one snapshot) that returns only the rows that disagree."""
+    i, o = Issuance, ChainOperation
+    ledger.issuances = int(
+        session.scalar(
+            select(func.count()).select_from(i).where(scope_filter(i.municipality_id, scope))
+        )
+        or 0
+    )
+    mint = o.__table__.alias("mint_op")
+    rows = session.execute(
+        select(
+            i.id, i.municipality_id, i.recipient_id, i.amount_go, mint.c.amount_go, mint.c.user_id
+        )
+        .outerjoin(mint, and_(mint.c.issuance_id == i.id, mint.c.kind == ChainOperationKind.mint))
+        .where(
+            scope_filter(i.municipality_id, scope),
+            or_(
+                mint.c.id.is_(None),
+                mint.c.amount_go != i.amount_go,
+                mint.c.user_id != i.recipient_id,
+                mint.c.municipality_id != i.municipality_id,
+                mint.c.entry_id != i.entry_id,
+            ),
+        )
+    )
+    for issuance_id, town, recipient, amount, op_amount, op_user in rows:
+        if op_amount is None:
+            findings.add(
+                DiscrepancyKind.issuance_without_mint,
+                issuance_id=issuance_id,
+                municipality_id=town,
+                user_id=recipient,
+                account=f"holder:{recipient}",
+                expected=amount,
+            )
+        else:
+            findings.add(
+                DiscrepancyKind.issuance_mint_mismatch,
+                issuance_id=issuance_id,
+                municipality_id=town,
+                user_id=recipient,
+                account=f"holder:{recipient}",
+                expected=amount,
+                actual=op_amount,
+                detail=None if op_user == recipient else f"operation for user {op_user}",
+            )
+    duplicates = session.execute(
+        select(o.issuance_id, o.municipality_id, func.count())
+        .where(o.kind == ChainOperationKind.mint, scope_filter(o.municipality_id, scope))
+        .group_by(o.issuance_id, o.municipality_id)
+        .having(func.count() > 1)
+    )
+    for issuance_id, town, count in duplicates:
+        findings.add(
+            DiscrepancyKind.duplicate_mint_operation,
+            issuance_id=issuance_id,
+            municipality_id=town,
+            expected=1,
+            actual=count,
+        )
+    burn = o.__table__.alias("burn_op")
+    rows = session.execute(
+        select(i.id, i.municipality_id, i.recipient_id, i.amount_go, burn.c.amount_go)
+        .outerjoin(
+            burn,
+            and_(burn.c.entry_id == i.reversal_entry_id, burn.c.kind == ChainOperationKind.burn),
+        )
+        .where(
+            scope_filter(i.municipality_id, scope),
+            i.reversal_entry_id.is_not(None),
+            or_(
+                burn.c.id.is_(None),
+                burn.c.amount_go != i.amount_go,
+                burn.c.user_id != i.recipient_id,
+            ),
+        )
+    )
+    for issuance_id, town, recipient, amount, op_amount in rows:
+        findings.add(
+            DiscrepancyKind.reversal_without_burn
+            if op_amount is None
+            else DiscrepancyKind.reversal_burn_mismatch,
+            issuance_id=issuance_id,
+            municipality_id=town,
+            user_id=recipient,
+            account=f"holder:{recipient}",
+            expected=amount,
+            actual=op_amount,
+        )
+    orphans = session.execute(
+        select(o.reference, o.issuance_id, o.municipality_id, o.user_id, o.amount_go)
+        .outerjoin(i, and_(i.id == o.issuance_id, i.reversal_entry_id == o.entry_id))
+        .where(
+            o.kind == ChainOperationKind.burn,
+            scope_filter(o.municipality_id, scope),
+            i.id.is_(None),
+        )
+    )
+    for reference, issuance_id, town, user_id, amount in orphans:
+        findings.add(
+            DiscrepancyKind.burn_without_reversal,
+            reference=reference,
+            issuance_id=issuance_id,
+            municipality_id=town,
+            user_id=user_id,
+            actual=amount,
+        )
+
+    # Holder balance vs the outbox's net, per person: one UNION ALL, grouped, so postings
+    # and operations come from the same snapshot even under READ COMMITTED.
+    a, p = Account, Posting
+    postings = (
+        select(a.user_id.label("user_id"), p.amount_go.label("ledger"), ZERO.label("outbox"))
+        .select_from(p)
+        .join(a, a.id == p.account_id)
+        .where(a.kind == AccountKind.holder)
+    )
+    signed = case((o.kind == ChainOperationKind.mint, o.amount_go), else_=-o.amount_go)
+    outbox = select(o.user_id.label("user_id"), ZERO.label("ledger"), signed.label("outbox"))
+    both = postings.union_all(outbox).subquery()
+    grouped = (
+        select(both.c.user_id, func.sum(both.c.ledger), func.sum(both.c.outbox))
+        .where(both.c.user_id.is_not(None))
+        .group_by(both.c.user_id)
+    )
+    if scope is not None:
+        grouped = grouped.where(
+            both.c.user_id.in_(select(o.user_id).where(o.municipality_id.in_(scope)))
+        )
+    for user_id, ledger_go, outbox_go in session.execute(grouped):
+        ledger.users += 1
+        if int(ledger_go) != int(outbox_go):
+            findings.add(
+                DiscrepancyKind.ledger_outbox_mismatch,
+                user_id=user_id,
+                account=f"holder:{user_id}",
+                expected=int(ledger_go),
+                actual=int(outbox_go),
+                detail="expected: holder postings; actual: mints minus burns in the outbox",
+            )
+
+
+def known_references(
+    session: Session, references: Sequence[str]
+) -> dict[str, tuple[str, uuid.UUID]]:
+    """Operations created after the snapshot, looked up again (a statement of its own, so
+    under READ COMMITTED it sees what the worker committed since)."""
+    found: dict[str, tuple[str, uuid.UUID]] = {}
+    op = ChainOperation
+    for chunk in chunks(references):
+        rows = session.execute(
+            select(op.reference, type_coerce(op.kind, String), op.municipality_id).where(
+                op.reference.in_(chunk)
+            )
+        )
+        for reference, kind, town in rows:
+            found[reference] = (kind, town)
+    return found

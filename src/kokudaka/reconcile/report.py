@@ -1,0 +1,204 @@
+"""What a reconciliation reports (the API and CLI shape), and the small shapes its phases share:
+findings counted by kind, progress ticks, and the plain tuples a million operations are held in."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, Field
+
+from kokudaka.core.schemas import Amount
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "Discrepancy",
+    "DiscrepancyKind",
+    "KokuTotals",
+    "MunicipalityTotals",
+    "Progress",
+    "ReconciliationCounts",
+    "ReconciliationReport",
+]
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(phase, items_done)`` every ``progress_every`` items of a phase
+(operations, minted events, burned events) and after each batch of balances."""
+
+PROGRESS_EVERY: Final = 50_000
+#: Discrepancies listed in a report by default; the counts always cover all of them.
+DEFAULT_LIMIT: Final = 1_000
+IN_BATCH: Final = 500
+
+
+class DiscrepancyKind(StrEnum):
+    """What disagrees. Amounts in ``expected``/``actual`` are integer go."""
+
+    # outbox vs events
+    mint_missing_on_chain = "mint_missing_on_chain"
+    """SQL says confirmed, the chain has no ``Minted`` event for the reference."""
+    mint_amount_mismatch = "mint_amount_mismatch"
+    mint_recipient_mismatch = "mint_recipient_mismatch"
+    confirmed_without_address = "confirmed_without_address"
+    """A confirmed operation with no recipient (or burned-from) address recorded."""
+    unknown_mint = "unknown_mint"
+    """A ``Minted`` event whose reference no operation in SQL has."""
+    duplicate_mint_event = "duplicate_mint_event"
+    burn_missing_on_chain = "burn_missing_on_chain"
+    burn_amount_mismatch = "burn_amount_mismatch"
+    burn_address_mismatch = "burn_address_mismatch"
+    unknown_burn = "unknown_burn"
+    duplicate_burn_event = "duplicate_burn_event"
+    operation_failed = "operation_failed"
+    """An operation the chain refused for good: the ledger holds KOKU the chain never will."""
+    # chain state
+    balance_mismatch = "balance_mismatch"
+    total_supply_mismatch = "total_supply_mismatch"
+    minter_allowance_mismatch = "minter_allowance_mismatch"
+    # ledger vs outbox
+    issuance_without_mint = "issuance_without_mint"
+    issuance_mint_mismatch = "issuance_mint_mismatch"
+    duplicate_mint_operation = "duplicate_mint_operation"
+    reversal_without_burn = "reversal_without_burn"
+    reversal_burn_mismatch = "reversal_burn_mismatch"
+    burn_without_reversal = "burn_without_reversal"
+    ledger_outbox_mismatch = "ledger_outbox_mismatch"
+    """A holder account's postings differ from the net of the person's operations."""
+
+
+class Discrepancy(BaseModel):
+    kind: DiscrepancyKind
+    municipality_id: uuid.UUID | None = None
+    municipality_name: str | None = None
+    user_id: uuid.UUID | None = None
+    user_name: str | None = Field(default=None, description="The person's display name")
+    account: str | None = Field(default=None, description="Ledger account key, e.g. holder:<id>")
+    address: str | None = None
+    issuance_id: uuid.UUID | None = None
+    reference: str | None = Field(default=None, description="The operation's bytes32 reference")
+    expected: int | str | None = Field(default=None, description="What SQL says")
+    actual: int | str | None = Field(default=None, description="What the chain (or SQL) has")
+    tx_hash: str | None = None
+    detail: str | None = None
+
+
+class ReconciliationCounts(BaseModel):
+    operations: int = Field(description="Chain operations in scope")
+    confirmed: int
+    in_flight: int = Field(description="Mined on chain, not yet marked confirmed in SQL")
+    not_yet_on_chain: int = Field(description="Pending or submitted, no event yet")
+    failed: int
+    issuances: int = Field(description="Issuances in scope")
+    minted_events: int = Field(description="Minted events on chain (all municipalities)")
+    burned_events: int
+    addresses: int = Field(description="Addresses whose balanceOf was compared")
+    users: int = Field(description="People whose ledger balance was compared with the outbox")
+    discrepancies: int
+    by_kind: dict[str, int]
+
+
+class KokuTotals(BaseModel):
+    """KOKU in circulation as the ledger and the chain each count it."""
+
+    ledger: Amount = Field(
+        description="Issued minus reversed, from the ledger's postings on issuance accounts"
+    )
+    on_chain: Amount = Field(
+        description="Minted minus burned on chain, by the Minted and Burned events of the "
+        "scope's operations"
+    )
+    unsettled: Amount = Field(
+        description="Operations with no event yet (pending, submitted or failed), mints "
+        "minus burns: what the ledger holds that the chain does not yet"
+    )
+    agrees: bool = Field(description="ledger = on_chain + unsettled")
+
+    @classmethod
+    def of(cls, ledger: int, on_chain: int, unsettled: int) -> KokuTotals:
+        return cls(
+            ledger=Amount.of(ledger),
+            on_chain=Amount.of(on_chain),
+            unsettled=Amount.of(unsettled),
+            agrees=ledger == on_chain + unsettled,
+        )
+
+
+class MunicipalityTotals(KokuTotals):
+    municipality_id: uuid.UUID
+    municipality_name: str
+
+
+class ReconciliationReport(BaseModel):
+    status: Literal["clean", "discrepancies"]
+    checked_at: datetime
+    duration_seconds: float
+    chain_id: int
+    token_address: str
+    block_number: int = Field(description="Every chain read is pinned to this block")
+    scope: Literal["all", "municipalities"]
+    municipality_ids: list[uuid.UUID] | None
+    supply_checked: bool = Field(
+        description="totalSupply and the minter allowance are only "
+        "meaningful when every municipality is in scope"
+    )
+    counts: ReconciliationCounts
+    totals: KokuTotals = Field(description="KOKU of every town in scope, together")
+    municipalities: list[MunicipalityTotals] = Field(description="KOKU per town in scope, by name")
+    discrepancies: list[Discrepancy]
+    truncated: bool = Field(description="More discrepancies than listed; see counts.by_kind")
+
+
+# Plain tuples, not NamedTuples: a million of each are built, and a tuple display is ~5x faster.
+Op = tuple[str, int, str | None, bool, str]
+"""One outbox row as the comparison needs it: (state, amount in go, address or None while
+unsent, in scope, town id as text). Addresses are lower-case hex; no UUIDs (parsing them is
+the slow part): a town's id is parsed once, when the totals are named."""
+Event = tuple[str, int, str, bool]
+"""One event: (address minted to or burned from, amount, tx hash, spends the allowance: a
+mint by the deployment's minter after its last allowance configuration)."""
+
+
+class Findings:
+    """Counts every discrepancy, keeps the first ``limit`` for the report."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.by_kind: Counter[str] = Counter()
+        self.items: list[Discrepancy] = []
+
+    def add(self, kind: DiscrepancyKind, **fields: Any) -> None:
+        self.by_kind[kind.value] += 1
+        if len(self.items) < self.limit:
+            self.items.append(Discrepancy(kind=kind, **fields))
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def chunks(values: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class Ticker:
+    """Reports ``(phase, done)`` to a progress callback each time ``done`` passes another
+    multiple of ``every``, and at the end of each phase."""
+
+    def __init__(self, progress: Progress | None, every: int) -> None:
+        self.progress = progress
+        self.every = max(every, 1)
+        self._next: dict[str, int] = {}
+
+    def __call__(self, phase: str, done: int) -> None:
+        if self.progress is not None and done >= self._next.get(phase, self.every):
+            self._next[phase] = (done // self.every + 1) * self.every
+            self.progress(phase, done)
+
+    def always(self, phase: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(phase, done)

@@ -1,0 +1,175 @@
+"""Reconciliation: the SQL ledger and its chain outbox against the KOKU contract.
+
+Every issuance is a journal entry in SQL *and* a mint on the chain; this module proves they
+agree, for the town's audit (``GET /v1/audit/reconciliation``, ``kokudaka audit reconcile``):
+
+- ledger vs outbox (SQL only): every issuance has exactly one mint operation of the same amount
+  and recipient, every reversal exactly one burn, and each person's holder balance (postings)
+  equals their operations' net (mints minus burns, whatever their chain state);
+- outbox vs events: every confirmed operation has its ``Minted``/``Burned`` event, by reference,
+  with the same amount and address; every event belongs to an operation (else it is an unknown
+  mint or burn); no reference appears twice;
+- balances: per ADDRESS, not per person, since a person who switched to a self-custody wallet
+  keeps earlier KOKU at their custodial address: confirmed mints minus confirmed burns to the
+  address (plus operations already mined but not yet marked confirmed) equals ``balanceOf``;
+- with every municipality in scope: the same sum equals ``totalSupply``, and the minter's
+  allowance equals its last configured allowance minus what SQL minted since.
+
+Speed: the ledger is read first, in a handful of streamed or aggregated statements; then every
+event is fetched with chunked ``eth_getLogs`` and decoded by hand (lower-case hex, no checksum
+hashing), and balances are read with JSON-RPC batches of ``eth_call``, all pinned to one block.
+Everything is compared in dictionaries. Reading SQL before the chain keeps a concurrent worker
+from producing false alarms: an operation confirmed in the SQL snapshot was mined before the
+block read afterwards; one mined but not yet confirmed is counted as in flight; an event whose
+operation was created after the snapshot is looked up again before it is called unknown.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy.orm import Session
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.models import (
+    ChainDeployment,
+    utcnow,
+)
+from kokudaka.reconcile.compare import check_supply, compare, enrich, municipality_totals
+from kokudaka.reconcile.ledger import (
+    check_ledger_vs_outbox,
+    collect_operations,
+    operations_statement,
+)
+from kokudaka.reconcile.onchain import balances_at, read_chain
+from kokudaka.reconcile.report import (
+    DEFAULT_LIMIT,
+    PROGRESS_EVERY,
+    DiscrepancyKind,
+    Findings,
+    KokuTotals,
+    Progress,
+    ReconciliationCounts,
+    ReconciliationReport,
+    Ticker,
+)
+
+__all__ = ["reconcile"]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Millions of long-lived tuples make every full collection walk them all, again and
+    # again as they are built; nothing built here is cyclic, so reference counting suffices.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def reconcile(
+    session: Session,
+    client: ChainClient,
+    deployment: ChainDeployment,
+    municipality_ids: Iterable[uuid.UUID] | None = None,
+    progress: Progress | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    progress_every: int = PROGRESS_EVERY,
+) -> ReconciliationReport:
+    """Compare the ledger and outbox in ``session`` with the KOKU contract of ``deployment``.
+
+    ``municipality_ids=None`` checks everything, including ``totalSupply`` and the minter
+    allowance; a list restricts the report to those towns' operations, issuances, people and
+    the addresses their operations used (an address's balance is still compared with every
+    town's operations to it: the chain knows no towns). Chain failures raise
+    :class:`~kokudaka.chain.errors.ChainError`; SQL is only read.
+    """
+    started = time.monotonic()
+    checked_at = utcnow()
+    scope = None if municipality_ids is None else list(dict.fromkeys(municipality_ids))
+    token = to_checksum_address(deployment.token_address)
+    if client.koku_address != token:
+        raise ValueError(f"the client uses {client.koku_address}, the deployment is {token}")
+    everything = scope is None
+    tick = Ticker(progress, progress_every)
+    findings = Findings(limit)
+    with _gc_paused():
+        # The outbox statement runs first, so its snapshot predates the block read next (see
+        # the module docstring). Then three things overlap: the events are read in one
+        # thread while the outbox rows stream here; the balances of the addresses in the
+        # outbox are read in another while the ledger checks run here.
+        result = session.execute(operations_statement(scope))
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile") as pool:
+            try:
+                chain_id = client.chain_id()
+                block = client.block_number()
+                reading = pool.submit(read_chain, client, deployment, block, everything, tick)
+                ledger = collect_operations(result, tick)
+            finally:
+                result.close()  # a server-side cursor on PostgreSQL
+            balancing = pool.submit(balances_at, client, token, ledger.addresses, block, tick)
+            check_ledger_vs_outbox(session, scope, ledger, findings)
+            chain = reading.result()
+            balances = balancing.result()
+        addresses = compare(session, scope, ledger, chain, findings)
+        missing = addresses - balances.keys()
+        if missing:  # only addresses known from events alone: unknown or late operations
+            balances |= balances_at(client, token, missing, block, tick)
+        expected = addresses.expected
+        for address in sorted(addresses):
+            actual = balances[address]
+            if expected.get(address, 0) != actual:
+                findings.add(
+                    DiscrepancyKind.balance_mismatch,
+                    address=address,
+                    expected=expected.get(address, 0),
+                    actual=actual,
+                )
+        if everything:
+            check_supply(client, deployment, block, chain, addresses, findings)
+    enrich(session, findings.items)
+    town_totals = municipality_totals(session, scope, addresses)
+    total = findings.total
+    return ReconciliationReport(
+        status="clean" if total == 0 else "discrepancies",
+        checked_at=checked_at,
+        duration_seconds=round(time.monotonic() - started, 3),
+        chain_id=chain_id,
+        token_address=token,
+        block_number=block,
+        scope="all" if scope is None else "municipalities",
+        municipality_ids=scope,
+        supply_checked=scope is None,
+        counts=ReconciliationCounts(
+            operations=ledger.operations,
+            confirmed=addresses.confirmed,
+            in_flight=addresses.in_flight,
+            not_yet_on_chain=addresses.not_yet,
+            failed=addresses.failed,
+            issuances=ledger.issuances,
+            minted_events=chain.minted_count,
+            burned_events=chain.burned_count,
+            addresses=len(addresses),
+            users=ledger.users,
+            discrepancies=total,
+            by_kind=dict(sorted(findings.by_kind.items())),
+        ),
+        totals=KokuTotals.of(
+            sum(t.ledger.go for t in town_totals),
+            sum(t.on_chain.go for t in town_totals),
+            sum(t.unsettled.go for t in town_totals),
+        ),
+        municipalities=town_totals,
+        discrepancies=findings.items,
+        truncated=len(findings.items) < total,
+    )

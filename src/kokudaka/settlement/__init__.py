@@ -1,0 +1,66 @@
+"""Settlement: the worker that sends the chain outbox (``chain_operations``) and records what
+happened.
+
+Every issuance writes a pending mint in the same SQL transaction as its journal entry; every
+reversal writes a pending burn. This worker turns them into KOKU transactions, exactly once on the
+chain whatever crashes, and never holds a database transaction while it waits on the chain.
+
+One cycle (:meth:`~kokudaka.settlement.worker.SettlementWorker.run_once`), a module per step:
+
+1. **Poll** (:mod:`.receipts`, :mod:`.outcomes`). Read the minter's mined nonce, then the
+   receipt of every submitted transaction. Mined: operations ``confirmed`` with block and gas (a
+   reverted transaction puts its operations back to ``pending`` with backoff, or ``failed`` when
+   no retry can help). Not mined, and its nonce used by another transaction: ``replaced``,
+   operations back to ``pending``. Not mined and unknown to the node (dropped, or the node
+   restarted): the *same signed bytes* are sent again.
+2. **Claim and record** (:mod:`.claiming`, :mod:`.nonces`). In one short database transaction:
+   lock the ``chain_deployments`` row (this serialises nonce allocation across workers and
+   processes; on SQLite ``BEGIN IMMEDIATE`` does the same), take due pending operations (``FOR
+   UPDATE SKIP LOCKED`` on PostgreSQL), fix each recipient from the user's wallet, group up to
+   ``settlement_batch_size`` mints into one ``mintBatch`` (each burn is its own
+   ``burnWithReference``), allocate nonces, sign locally, record each
+   :class:`~kokudaka.models.ChainTransaction` (raw bytes and hash) and mark the operations
+   ``submitted`` with its hash. **Commit, and only then send.** Many transactions are sent back
+   to back without waiting for receipts (up to ``max_in_flight`` in flight).
+3. **Lost confirmations** (:mod:`.repair`; at start, every ``reorg_check_seconds``, and whenever
+   the chain looks rewound: its head or the minter's nonce went back, or it was unreachable):
+   every transaction confirmed within the last ``reorg_depth`` blocks (or above the head) must
+   still be in a block. One that is not goes back to ``submitted``, so step 1 resends its bytes,
+   or requeues its operations if another transaction took its nonce. If the contract itself is
+   gone (a reset chain) the worker stops rather than settle on a chain that diverged from the
+   ledger.
+
+Why this is exactly once: the contract refuses a second mint of a ref (``mintBatch`` silently
+skips it, ``burnWithReference`` reverts ``AlreadyBurned``), and a transaction's hash is recorded
+before it is sent, so a restarted worker always knows what might be on the chain. Operations are
+claimed under a lock, so two workers never put one operation into two transactions; an operation
+is sent again only after its previous transaction is proven not mined (nonce taken by another
+transaction, revert) or lost.
+
+**Nonces** are managed here, not by the node: the next nonce is the lowest one at or above the
+minter's mined nonce that no recorded transaction holds (submitted, confirmed, or reverted in a
+block). That is ``max(mined nonce, highest recorded + 1)`` in the normal case, and it refills a
+hole left by a transaction the node refused, instead of stranding every later one behind it.
+Allocation happens under the ``chain_deployments`` row lock, so two workers never take one nonce.
+
+**Throughput.** Transactions are signed with locally managed nonces and sent back to back by one
+sender thread (in nonce order) while the next batch is claimed and signed; receipts of newly
+mined blocks are fetched in parallel meanwhile. ``bench/settlement.py`` measures the whole path.
+
+**Mining mode of the managed anvil: interval mining** (``--block-time``, see
+:mod:`kokudaka.settlement.runtime`), not automine. Two measured facts and one more decide it:
+
+- Killed with ``kill -9``, anvil restarts from its last periodic state dump and loses the blocks
+  after it, receipts included. No mining mode prevents that; the lost-confirmation check above
+  repairs it, so the choice does not hinge on it.
+- Automine can leave ready transactions unmined on a long-lived chain when they arrive out of
+  nonce order (foundry issue #10122), which pipelined sends from several workers do. Interval
+  mining picks up everything ready at each tick.
+- Under automine every ``eth_sendRawTransaction`` waits for its block: sending 64 signed batches
+  of 315 mints took 1.5-2 s, against 0.15-0.3 s with interval mining (anvil 1.7.1, measured
+  while building this worker), so pipelining pays off only with interval mining.
+
+The price is up to one block interval of latency per issuance, which a currency settled in the
+background can afford. Under any mode the worker also resends transactions the node dropped
+(observed with anvil under load: a pipelined transaction vanished from the pool, nonce unused).
+"""

@@ -1,0 +1,273 @@
+"""What became of a sent transaction, and how it is recorded: operations confirmed, failed for
+good, or put back to pending with backoff. Also the report of one worker cycle."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from kokudaka.chain.errors import TransactionReverted
+from kokudaka.chain.interface import ALREADY_BURNED, PERMANENT_REVERTS
+from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState
+
+__all__ = [
+    "CycleReport",
+    "Mined",
+    "Recorded",
+    "Replaced",
+    "Retry",
+    "Reverted",
+    "Submitted",
+    "backoff_seconds",
+    "lock_tx",
+    "record_mined",
+    "record_reverted",
+    "requeue",
+]
+
+_rng = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: ``base * 2**(attempt-1)``, capped, times 0.5-1.0."""
+    return float(min(cap, base * 2 ** max(attempt - 1, 0)) * _rng.uniform(0.5, 1.0))
+
+
+def rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Backoff of operations sent back to pending after a revert or a refusal."""
+
+    base_seconds: float
+    max_seconds: float
+
+
+@dataclass
+class CycleReport:
+    """What one :meth:`SettlementWorker.run_once` did (counts of operations or transactions)."""
+
+    claimed: int = 0
+    """Operations put into newly signed transactions."""
+    sent: int = 0
+    """New transactions sent."""
+    resent: int = 0
+    """Recorded transactions sent again (same bytes) because the node did not know them."""
+    confirmed: int = 0
+    """Operations confirmed."""
+    failed: int = 0
+    """Operations failed for good."""
+    requeued: int = 0
+    """Operations put back to pending (revert, replaced or refused transaction)."""
+    held: int = 0
+    """Operations left pending: the user has no wallet, or a burn waits for its mint."""
+    lost: int = 0
+    """Confirmed transactions the chain no longer has (reset, reorg): back to submitted."""
+    in_flight: int = 0
+    """Submitted transactions after the cycle."""
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.claimed or self.in_flight or self.resent or self.lost)
+
+
+@dataclass(frozen=True)
+class Mined:
+    tx_id: uuid.UUID
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    confirmed_elsewhere: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """For operations this transaction settled without minting or burning them itself (the ref
+    was used before): reference -> (hash, block) of the transaction that did."""
+
+
+@dataclass(frozen=True)
+class Reverted:
+    tx_id: uuid.UUID
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    error: TransactionReverted
+    already_burned: tuple[str, int] | None = None
+    """For a burn reverted with AlreadyBurned: where the ref was burned."""
+
+
+@dataclass(frozen=True)
+class Replaced:
+    tx_id: uuid.UUID
+    reason: str
+    backoff: bool = False
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A transaction committed as submitted, to be sent now."""
+
+    tx_id: uuid.UUID
+    tx_hash: str
+    nonce: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Submitted:
+    id: uuid.UUID
+    tx_hash: str
+    nonce: int
+    operation_count: int
+
+
+def lock_tx(session: Session, tx_id: uuid.UUID) -> ChainTransaction | None:
+    return session.scalar(
+        select(ChainTransaction).where(ChainTransaction.id == tx_id).with_for_update()
+    )
+
+
+def record_mined(
+    session: Session,
+    tx: ChainTransaction,
+    mined: Mined,
+    now: datetime,
+    report: CycleReport,
+) -> None:
+    tx.state = TransactionState.confirmed
+    tx.block_number = mined.block_number
+    tx.gas_used = mined.gas_used
+    tx.last_error = None
+    for ref, (other_hash, other_block) in mined.confirmed_elsewhere.items():
+        other = session.scalar(
+            select(ChainTransaction).where(ChainTransaction.tx_hash == other_hash)
+        )
+        if other is not None and other.state is not TransactionState.confirmed:
+            # Marked replaced or lost earlier, yet it was mined after all.
+            other.state = TransactionState.confirmed
+            other.block_number = other_block
+            other.last_error = "mined after all"
+        report.confirmed += rowcount(
+            session.execute(
+                update(ChainOperation)
+                .where(
+                    ChainOperation.transaction_id == tx.id,
+                    ChainOperation.state == ChainState.submitted,
+                    ChainOperation.reference == ref,
+                )
+                .values(
+                    state=ChainState.confirmed,
+                    tx_hash=other_hash,
+                    transaction_id=other.id if other is not None else tx.id,
+                    block_number=other_block,
+                    last_error=None,
+                    updated_at=now,
+                )
+            )
+        )
+    report.confirmed += rowcount(
+        session.execute(
+            update(ChainOperation)
+            .where(
+                ChainOperation.transaction_id == tx.id,
+                ChainOperation.state == ChainState.submitted,
+            )
+            .values(
+                state=ChainState.confirmed,
+                tx_hash=tx.tx_hash,
+                block_number=mined.block_number,
+                last_error=None,
+                updated_at=now,
+            )
+        )
+    )
+
+
+def record_reverted(
+    session: Session,
+    tx: ChainTransaction,
+    reverted: Reverted,
+    now: datetime,
+    report: CycleReport,
+    retry: Retry,
+) -> None:
+    tx.state = TransactionState.failed
+    tx.block_number = reverted.block_number
+    tx.gas_used = reverted.gas_used
+    message = str(reverted.error)[:1000]
+    tx.last_error = message
+    name = reverted.error.error_name
+    ops = (
+        ChainOperation.transaction_id == tx.id,
+        ChainOperation.state == ChainState.submitted,
+    )
+    if name == ALREADY_BURNED:
+        where_hash, where_block = reverted.already_burned or (
+            tx.tx_hash,
+            reverted.block_number,
+        )
+        report.confirmed += rowcount(
+            session.execute(
+                update(ChainOperation)
+                .where(*ops)
+                .values(
+                    state=ChainState.confirmed,
+                    tx_hash=where_hash,
+                    block_number=where_block,
+                    last_error=None,
+                    updated_at=now,
+                )
+            )
+        )
+    elif name in PERMANENT_REVERTS:
+        report.failed += rowcount(
+            session.execute(
+                update(ChainOperation)
+                .where(*ops)
+                .values(state=ChainState.failed, last_error=message, updated_at=now)
+            )
+        )
+    else:
+        report.requeued += requeue(session, tx.id, message, now, retry)
+
+
+def requeue(
+    session: Session, tx_id: uuid.UUID, reason: str, now: datetime, retry: Retry | None
+) -> int:
+    """Put a transaction's submitted operations back to pending; returns how many. With
+    ``retry``, each waits its backoff; without, it is due at once."""
+    rows = session.execute(
+        select(ChainOperation.id, ChainOperation.attempts).where(
+            ChainOperation.transaction_id == tx_id,
+            ChainOperation.state == ChainState.submitted,
+        )
+    ).all()
+    if not rows:
+        return 0
+    values = [
+        {
+            "id": row.id,
+            "state": ChainState.pending,
+            "transaction_id": None,
+            "tx_hash": None,
+            "block_number": None,
+            "last_error": reason[:1000],
+            "next_attempt_at": now
+            + timedelta(
+                seconds=backoff_seconds(
+                    row.attempts, base=retry.base_seconds, cap=retry.max_seconds
+                )
+                if retry is not None
+                else 0
+            ),
+            "updated_at": now,
+        }
+        for row in rows
+    ]
+    session.execute(update(ChainOperation), values)
+    return len(rows)

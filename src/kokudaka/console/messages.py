@@ -209,6 +209,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "back_to_region": ("Back to the region", "地域の概況へ戻る"),
     "read_only": ("Read only: auditors change nothing.", "閲覧のみ(監査者は変更できません)。"),
     "latest_issuances": ("Latest issuances", "最近の発行"),
+    # 関係人口
+    "population_title": ("Relationship population", "関係人口"),
+    "population_note": (
+        "Counts of people only, no one is named. Prefectures with fewer than {smallest} "
+        "supporters are counted together as other prefectures.",
+        "人数のみで、個人は表示しません。応援者が{smallest}人未満の都道府県は"
+        "「その他の都道府県」にまとめています。",
+    ),
+    "tile_volunteer_visits": ("Volunteer visits", "ボランティア参加(延べ)"),
+    "tile_volunteers": ("Volunteers", "ボランティア参加者"),
+    "tile_invested_and_volunteered": (
+        "Both invested and volunteered",
+        "投資とボランティアの両方",
+    ),
+    "chart_by_prefecture": ("Supporters by home prefecture", "居住都道府県別の応援者数"),
+    "chart_new_and_returning": ("New and returning supporters", "新規とリピートの応援者数"),
+    "series_supporters": ("Supporters", "応援者"),
+    "series_new": ("New", "新規"),
+    "series_returning": ("Returning", "リピート"),
+    "prefecture_other": ("Other prefectures", "その他の都道府県"),
+    "prefecture_not_given": ("Not given", "未回答"),
     # Accounts
     "search_account": ("Name or email", "名前またはメールアドレス"),
     "col_name": ("Name", "名前"),
@@ -241,3 +262,13 @@ def translate(key: str, language: Language, **params: object) -> str:
     english, japanese = MESSAGES[key]
     template = japanese if language == "ja" else english
     return template.format(**params) if params else template
+
+
+class Translator:
+    """``t`` in templates: the text of a key in the page's language."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, key: str, **params: object) -> str:
+        return translate(key, self.language, **params)

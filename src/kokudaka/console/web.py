@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kokudaka.console import formatting
-from kokudaka.console.messages import translate
+from kokudaka.console.messages import Translator, translate
 from kokudaka.console.sessions import (
     LANGUAGE_COOKIE,
     PRE_SESSION_COOKIE,
@@ -35,6 +35,7 @@ from kokudaka.core.db import UnitOfWorkRoute
 from kokudaka.core.errors import KokudakaError, NotFound
 from kokudaka.core.i18n import Language, message, negotiate_language
 from kokudaka.core.settings import Settings
+from kokudaka.supporters.prefectures import PREFECTURES
 
 CONSOLE_PREFIX = "/console"
 SIGN_IN_PATH = f"{CONSOLE_PREFIX}/sign-in"
@@ -98,7 +99,7 @@ def nav_items(role: str) -> list[tuple[str, str]]:
 templates.globals["nav_items"] = nav_items
 
 
-def chart_json(chart: dict[str, Any], t: Callable[..., str]) -> str:
+def chart_json(chart: dict[str, Any], t: Translator) -> str:
     """A chart's data for charts.js: amounts in go are drawn in KOKU, labels translated.
 
     Escaped for a ``<script type="application/json">`` element: no ``<`` can close it."""
@@ -116,10 +117,22 @@ def chart_json(chart: dict[str, Any], t: Callable[..., str]) -> str:
     return json.dumps(spec, ensure_ascii=False).replace("<", "\\u003c")
 
 
-def chart_labels(chart: dict[str, Any], t: Callable[..., str]) -> list[str]:
+def chart_labels(chart: dict[str, Any], t: Translator) -> list[str]:
     """A chart's labels as shown: kinds are words to translate, weeks and names are not."""
     labels: list[str] = chart["labels"]
-    return [t("kind_" + label) for label in labels] if chart.get("label_kind") else labels
+    if chart.get("label_kind"):
+        return [t("kind_" + label) for label in labels]
+    if chart.get("label_prefecture"):
+        return [prefecture_name(code, t) for code in labels]
+    return labels
+
+
+def prefecture_name(code: str, t: Translator) -> str:
+    """A prefecture's name in the page's language, or the words for the other groups."""
+    if code in PREFECTURES:
+        english, japanese = PREFECTURES[code]
+        return japanese if t.language == "ja" else english
+    return t("prefecture_" + code)
 
 
 def chart_value(value: int, chart: dict[str, Any]) -> str:
@@ -129,6 +142,7 @@ def chart_value(value: int, chart: dict[str, Any]) -> str:
 templates.globals["chart_json"] = chart_json
 templates.globals["chart_value"] = chart_value
 templates.globals["chart_labels"] = chart_labels
+templates.globals["prefecture_name"] = prefecture_name
 templates.filters.update(
     yen=formatting.yen, koku=formatting.koku, number=formatting.number, jst=formatting.jst
 )
@@ -152,11 +166,8 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    def t(key: str, **params: object) -> str:
-        return translate(key, language, **params)
-
     html = templates.get_template(template).render(
-        t=t,
+        t=Translator(language),
         lang=language,
         signed_in=signed_in,
         csrf_token=signed_in.csrf_token if signed_in else csrf_token,

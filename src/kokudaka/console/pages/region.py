@@ -17,7 +17,7 @@ from starlette.responses import Response
 from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
 from kokudaka.auth.permissions import audited_municipality_ids
-from kokudaka.console import stats
+from kokudaka.console import population, stats
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, NotFound
@@ -64,6 +64,7 @@ def region(request: Request, session: DbSession, season: Text = "") -> Response:
             row.municipality_id: stats.last_reconciliation(request.app, [row.municipality_id])
             for row in rows
         },
+        **population.page_context(session, [town.id for town in towns], chosen),
     )
 
 
@@ -94,4 +95,5 @@ def town(request: Request, session: DbSession, municipality_id: str, season: Tex
         by_kind=stats.by_kind_chart(weekly),
         rows=latest.items,
         last_reconciliation=stats.last_reconciliation(request.app, [chosen_town.id]),
+        **population.page_context(session, [chosen_town.id], chosen),
     )

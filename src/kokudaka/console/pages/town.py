@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
-from kokudaka.console import stats
+from kokudaka.console import population, stats
 from kokudaka.console.forms import FormErrors, form_errors, whole_number
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
 from kokudaka.core.db import DbSession
@@ -90,6 +90,7 @@ def dashboard(request: Request, session: DbSession, season: Text = "") -> Respon
         by_kind=stats.by_kind_chart(weekly),
         chain=stats.chain_states(session, [town.id]),
         last_reconciliation=stats.last_reconciliation(request.app, [town.id]),
+        **population.page_context(session, [town.id], chosen),
     )
 
 

@@ -1,0 +1,95 @@
+"""関係人口: supporters by home prefecture, new and returning, volunteer visits, and
+those who both invested and volunteered; counts only, small prefectures folded."""
+
+from __future__ import annotations
+
+import uuid
+
+from kokudaka.console.population import relationship_population
+from tests.console.helpers import confirmed, invested, pending_hours, signed_in_client
+from tests.world import SEASON, Person, World
+
+
+def _from(world: World, person: Person, code: str) -> None:
+    response = world.client.patch(
+        "/v1/me", json={"home_prefecture_code": code}, headers=person.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+def _last_season_investment(world: World, supporter: Person) -> None:
+    """An investment confirmed in the season before, in town a."""
+    policy = world.client.put(
+        f"/v1/municipalities/{world.a.municipality_id}/policy",
+        json={
+            "season": SEASON - 1,
+            "price_yen_per_go": 10,
+            "volunteer_go_per_hour": 500,
+            "yearly_cap_go": 1_000_000,
+        },
+        headers=world.a.admin.headers,
+    )
+    assert policy.status_code in (200, 201), policy.text
+    work = world.client.post(
+        "/v1/works",
+        json={
+            "season": SEASON - 1,
+            "title": "去年のコシヒカリ",
+            "variety": "コシヒカリ",
+            "field_area_m2": 1000,
+            "planned_yield_go": 100_000,
+            "offer_yen": 1_000_000,
+        },
+        headers=world.a.farmer.headers,
+    )
+    assert work.status_code == 201, work.text
+    made = world.client.post(
+        "/v1/investments",
+        json={"work_id": work.json()["id"], "amount_yen": 1_000},
+        headers={**supporter.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert made.status_code == 201, made.text
+    confirmed(world, world.a, made.json()["id"])
+
+
+def test_the_towns_relationship_population(world: World) -> None:
+    tokyo = [world.new_supporter("tokyo") for _ in range(3)]
+    for person in tokyo:
+        _from(world, person, "13")
+        confirmed(world, world.a, invested(world, world.a, person, 1_000))
+    _from(world, world.alice, "07")  # the only one from Fukushima: folded into "other"
+    confirmed(world, world.a, invested(world, world.a, world.alice, 1_000))
+    _last_season_investment(world, world.alice)
+    # bob only volunteers; tokyo[0] invests and volunteers
+    for person in (world.bob, tokyo[0]):
+        contribution = pending_hours(world, world.a, person)
+        approved = world.client.post(
+            f"/v1/contributions/{contribution}/approve", json={}, headers=world.a.farmer.headers
+        )
+        assert approved.status_code == 200, approved.text
+    confirmed(world, world.b, invested(world, world.b, world.bob, 1_000))  # another town
+
+    with world.db() as session:
+        people = relationship_population(session, [world.a.municipality_id], SEASON)
+    assert people.supporters == 5
+    assert people.by_prefecture == [("13", 3), ("not_given", 1), ("other", 1)]
+    assert people.volunteer_visits == 2
+    assert people.volunteers == 2
+    assert people.invested_and_volunteered == 1
+    this, last = people.seasons[-1], people.seasons[-2]
+    assert (last.new, last.returning) == (1, 0)
+    assert (this.new, this.returning) == (4, 1)  # alice came back
+
+    with world.db() as session:
+        region = relationship_population(
+            session, [world.a.municipality_id, world.b.municipality_id], SEASON
+        )
+    assert region.supporters == 5  # bob supported both towns: counted once
+
+    with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
+        page = client.get("/console/town").text
+    assert "関係人口" in page
+    assert "東京都" in page
+    assert "その他の都道府県" in page
+    assert "福島県" not in page
+    assert "alice" not in page

@@ -42,7 +42,12 @@ def test_a_town_administrator_confirms_a_payment_and_exports_the_csv(
     assert "alice" in text
     assert "bob" in text
 
-    for name, shot in (("農家", "town-farmers"), ("シーズンの方針", "town-policy")):
+    for name, shot in (
+        ("農家", "town-farmers"),
+        ("シーズンの方針", "town-policy"),
+        ("応援者・職員", "town-accounts"),
+        ("照合", "town-reconciliation"),
+    ):
         page.get_by_role("navigation").get_by_role("link", name=name).click()
         assert_accessible(page)
         screenshot(page, shot)

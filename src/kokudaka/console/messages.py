@@ -193,6 +193,72 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "price_yen_per_go": ("Price (yen per go)", "価格(1合あたりの円)"),
     "volunteer_go_per_hour": ("Volunteering (go per hour)", "ボランティア(1時間あたりの合)"),
     "yearly_cap_koku": ("Yearly issuance cap (KOKU)", "年間発行上限(KOKU)"),
+    # Reconciliation
+    "reconciliation_lead": (
+        "Compares every issuance of the town in the ledger with the KOKU contract on the "
+        "chain: each mint and burn against its event, and each holder's balance.",
+        "台帳にある自治体のすべての発行を、チェーン上のKOKUコントラクトと照合します。"
+        "発行・焼却の一件ずつとイベント、保有者ごとの残高を比べます。",
+    ),
+    "run_reconciliation": ("Reconcile now", "今すぐ照合"),
+    "chain_unavailable_now": (
+        "The chain cannot be reached now; nothing was checked. Try again later.",
+        "チェーンに接続できないため、照合できませんでした。後でもう一度お試しください。",
+    ),
+    "col_ledger": ("Ledger", "台帳"),
+    "col_on_chain": ("On chain", "チェーン上"),
+    "col_unsettled": ("Not yet on chain", "未記録"),
+    "col_agrees": ("Agrees", "一致"),
+    "col_discrepancy": ("Discrepancy", "不一致の内容"),
+    "col_expected": ("Ledger says", "台帳の値"),
+    "col_actual": ("Chain says", "チェーンの値"),
+    "no_discrepancies": ("No discrepancies.", "不一致はありません。"),
+    "discrepancy_mint_missing_on_chain": (
+        "A mint is missing on the chain",
+        "チェーン上に発行の記録がない",
+    ),
+    "discrepancy_mint_amount_mismatch": ("A mint's amount differs", "発行量が異なる"),
+    "discrepancy_mint_recipient_mismatch": (
+        "A mint went to another address",
+        "発行先のアドレスが異なる",
+    ),
+    "discrepancy_confirmed_without_address": (
+        "Confirmed without an address",
+        "アドレスなしで確定済み",
+    ),
+    "discrepancy_unknown_mint": ("A mint the ledger does not know", "台帳にない発行"),
+    "discrepancy_duplicate_mint_event": (
+        "A mint recorded twice on the chain",
+        "チェーン上で発行が重複",
+    ),
+    "discrepancy_burn_missing_on_chain": (
+        "A burn is missing on the chain",
+        "チェーン上に焼却の記録がない",
+    ),
+    "discrepancy_burn_amount_mismatch": ("A burn's amount differs", "焼却量が異なる"),
+    "discrepancy_burn_address_mismatch": (
+        "A burn from another address",
+        "焼却元のアドレスが異なる",
+    ),
+    "discrepancy_unknown_burn": ("A burn the ledger does not know", "台帳にない焼却"),
+    "discrepancy_duplicate_burn_event": (
+        "A burn recorded twice on the chain",
+        "チェーン上で焼却が重複",
+    ),
+    "discrepancy_operation_failed": ("An operation failed on the chain", "チェーンへの記録に失敗"),
+    "discrepancy_balance_mismatch": ("A balance differs", "残高が異なる"),
+    "discrepancy_total_supply_mismatch": ("The total supply differs", "総発行量が異なる"),
+    "discrepancy_minter_allowance_mismatch": ("The minter's allowance differs", "発行枠が異なる"),
+    "discrepancy_issuance_without_mint": ("An issuance without a mint", "発行に対応する記録がない"),
+    "discrepancy_issuance_mint_mismatch": ("An issuance and its mint differ", "発行と記録が異なる"),
+    "discrepancy_duplicate_mint_operation": ("A mint queued twice", "発行の記録が重複"),
+    "discrepancy_reversal_without_burn": ("A reversal without a burn", "取消に対応する焼却がない"),
+    "discrepancy_reversal_burn_mismatch": ("A reversal and its burn differ", "取消と焼却が異なる"),
+    "discrepancy_burn_without_reversal": ("A burn without a reversal", "焼却に対応する取消がない"),
+    "discrepancy_ledger_outbox_mismatch": (
+        "The ledger and its chain queue differ",
+        "台帳と送信待ちの記録が異なる",
+    ),
     # Region pages
     "region_title": ("The region, season {season}", "地域の概況 {season}年シーズン"),
     "region_caption": ("Each town of the region", "地域の各自治体"),

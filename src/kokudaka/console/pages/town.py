@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
+from kokudaka.chain.errors import ChainError
 from kokudaka.console import population, stats
 from kokudaka.console.forms import FormErrors, form_errors, whole_number
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
@@ -39,6 +40,7 @@ from kokudaka.models import (
 )
 from kokudaka.municipalities import service as municipalities
 from kokudaka.municipalities.schemas import PolicyUpdate
+from kokudaka.reconcile.service import reconcile
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -422,3 +424,38 @@ def save_policy(
         session.rollback()
         return _policy_form(page, chosen, True, form, {"": [page.error_text(refused)]})
     return redirect(f"/console/town/policy?season={chosen}&saved=1", request)
+
+
+# Reconciliation ---------------------------------------------------------------------
+
+
+@router.get("/console/town/reconciliation")
+def reconciliation(request: Request, session: DbSession) -> Response:
+    page, town = _town_page(request, session)
+    return page.render(
+        "town/reconciliation.html",
+        report=stats.last_reconciliation(request.app, [town.id]),
+        error=None,
+    )
+
+
+@router.post("/console/town/reconciliation")
+def run_reconciliation(request: Request, session: DbSession, csrf_token: FormText = "") -> Response:
+    """Compare the town's ledger with the chain now: the API's reconciliation
+    (``GET /v1/audit/reconciliation``), by the same service, kept for the dashboards."""
+    page, town = _town_page(request, session, csrf_token)
+    runtime = getattr(request.app.state, "chain_runtime", None)
+    deployment = None if runtime is None else runtime.deployment
+    try:
+        if runtime is None or deployment is None:
+            raise ChainError("no chain")
+        report = reconcile(session, runtime.client, deployment, [town.id])
+    except ChainError:
+        return page.render(
+            "town/reconciliation.html",
+            report=stats.last_reconciliation(request.app, [town.id]),
+            error=page.t("chain_unavailable_now"),
+            status_code=503,
+        )
+    stats.remember_reconciliation(request.app, [town.id], report)
+    return redirect("/console/town/reconciliation", request)

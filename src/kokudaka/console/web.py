@@ -109,6 +109,7 @@ def chart_json(chart: dict[str, Any], t: Translator) -> str:
         "labels": chart_labels(chart, t),
         "unit": t("unit_" + unit),
         "stacked": bool(chart.get("stacked", True)),
+        "whole": unit == "count",
         "datasets": [
             {"label": t("series_" + name), "data": [value / divisor for value in values]}
             for name, values in chart["series"].items()

@@ -25,6 +25,7 @@
         maintainAspectRatio: false,
         animation: false,
         scales: type === "bar" ? {x: {stacked: spec.stacked}, y: {stacked: spec.stacked, beginAtZero: true,
+                 ticks: spec.whole ? {precision: 0} : {},
                  title: {display: true, text: spec.unit}}} : {},
         plugins: {legend: {position: "bottom"}}
       }

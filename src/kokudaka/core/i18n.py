@@ -194,8 +194,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "この管理画面は農家と自治体職員のためのものです。応援者の方はアプリをご利用ください。",
     ),
     "console_csrf_refused": (
-        "The form has expired or did not come from this console; reload the page and "
-        "try again.",
+        "The form has expired or did not come from this console; reload the page and try again.",
         "フォームの有効期限が切れたか、この管理画面から送信されていません。"
         "ページを再読み込みしてもう一度お試しください。",
     ),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 
@@ -26,10 +26,17 @@ import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC2
  *   the service reconciles from those events, so a skipped item is never mistaken for a mint.
  *
  * Burns by the custodial service ({burnWithReference}, for corrections of reversed issuances) carry
- * their own exactly-once ref in a separate namespace. Holders may burn their own tokens
- * ({ERC20Burnable-burn}), for example when redeeming rice.
+ * their own exactly-once ref in a separate namespace, and name the issuance they reverse: a minter
+ * can destroy only what was issued for that issuance, only from the address it was issued to, and
+ * never more than that in total. A leaked minter key therefore cannot empty a holder's balance
+ * beyond what the service itself issued to it, and cannot touch KOKU a holder received otherwise.
+ * Holders may burn their own tokens ({ERC20Burnable-burn}), for example when redeeming rice.
+ *
+ * The admin (DEFAULT_ADMIN_ROLE) is held by exactly one account and handed over in two steps with
+ * a delay ({AccessControlDefaultAdminRules}): it cannot be granted to a second account, revoked,
+ * or renounced without a scheduled, delayed transfer, and the constructor refuses the zero address.
  */
-contract Koku is ERC20, ERC20Burnable, AccessControl {
+contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
     /// @notice Role of the accounts allowed to mint (within their allowance) and to burn with a ref.
     /// @dev Granted and revoked only through {configureMinter} and {removeMinter}, never by
     /// {grantRole}/{revokeRole}, so that role and allowance cannot drift apart.
@@ -38,8 +45,11 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
     /// @dev Remaining amount (in go) each minter may still mint.
     mapping(address minter => uint256 allowance) private _minterAllowance;
 
-    /// @dev Issuance refs already minted: the on-chain exactly-once record.
-    mapping(bytes32 ref => bool minted) private _minted;
+    /// @dev Issuance refs already minted: the on-chain exactly-once record, and what a correction
+    /// may still burn for each. One word per ref, as a plain "minted" flag would take: the
+    /// recipient in the high 160 bits, the amount not yet burned (in go) in the low 96. A minted
+    /// ref's word is never zero again (the recipient is never the zero address).
+    mapping(bytes32 ref => uint256 issued) private _issued;
 
     /// @dev Correction refs already burned, kept apart from the issuance refs.
     mapping(bytes32 ref => bool burned) private _burned;
@@ -55,6 +65,13 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
 
     /// @notice `amount` go were burned from `from` by `minter` for the off-chain correction `ref`.
     event Burned(bytes32 indexed ref, address indexed from, uint256 amount, address indexed minter);
+
+    /// @notice A correction may burn only what is left of the issuance `issuanceRef`, and only from
+    /// the address it was issued to (`holder`; zero when the issuance was never minted).
+    error BurnExceedsIssued(bytes32 issuanceRef, address holder, uint256 requested, uint256 burnable);
+
+    /// @notice One issuance is at most 2**96 - 1 go (about 79 billion billion KOKU).
+    error AmountTooLarge(uint256 amount);
 
     /// @notice The mint would take `minter` past its allowance (`requested` > `allowance`).
     error AllowanceExceeded(address minter, uint256 requested, uint256 allowance);
@@ -77,10 +94,12 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
     /// @notice Minter membership changes only through {configureMinter} and {removeMinter}.
     error UseMinterFunctions();
 
-    /// @param admin Receives DEFAULT_ADMIN_ROLE: the town's key that configures minters.
-    constructor(address admin) ERC20("Kokudaka", "KOKU") {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    /// @param adminDelay Seconds a scheduled admin handover (or a delay change) must wait.
+    /// @param admin Receives DEFAULT_ADMIN_ROLE: the key that configures minters. Not zero.
+    constructor(uint48 adminDelay, address admin)
+        ERC20("Kokudaka", "KOKU")
+        AccessControlDefaultAdminRules(adminDelay, admin)
+    {}
 
     /// @notice 3 decimals: the smallest unit is one 合 (go), 1 KOKU = 1,000 go.
     function decimals() public pure override returns (uint8) {
@@ -129,7 +148,8 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
         super.revokeRole(role, account);
     }
 
-    /// @dev A minter may step down by itself; its allowance goes with the role.
+    /// @dev A minter may step down by itself; its allowance goes with the role. The admin role
+    /// follows {AccessControlDefaultAdminRules}: renounced only after a scheduled, delayed transfer.
     function renounceRole(bytes32 role, address callerConfirmation) public override {
         super.renounceRole(role, callerConfirmation);
         if (role == MINTER_ROLE) delete _minterAllowance[callerConfirmation];
@@ -139,7 +159,13 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
 
     /// @notice Whether the issuance `ref` has been minted.
     function isMinted(bytes32 ref) external view returns (bool) {
-        return _minted[ref];
+        return _issued[ref] != 0;
+    }
+
+    /// @notice Where the issuance `ref` was minted to, and how much of it a correction may still burn.
+    function issuedOf(bytes32 ref) external view returns (address holder, uint256 burnable) {
+        uint256 word = _issued[ref];
+        return (address(uint160(word >> 96)), word & type(uint96).max);
     }
 
     /// @notice Whether the correction `ref` has been burned.
@@ -155,13 +181,13 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
     function mint(address to, uint256 amount, bytes32 ref) external onlyRole(MINTER_ROLE) {
         if (ref == bytes32(0)) revert InvalidRef();
         if (amount == 0) revert ZeroAmount();
-        if (_minted[ref]) revert AlreadyMinted(ref);
+        if (_issued[ref] != 0) revert AlreadyMinted(ref);
         uint256 allowance = _minterAllowance[msg.sender];
         if (amount > allowance) revert AllowanceExceeded(msg.sender, amount, allowance);
         unchecked {
             _minterAllowance[msg.sender] = allowance - amount;
         }
-        _minted[ref] = true;
+        _issued[ref] = _issuedWord(to, amount);
         _mint(to, amount);
         emit Minted(ref, to, amount, msg.sender);
     }
@@ -187,9 +213,9 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
             if (ref == bytes32(0)) revert InvalidRef();
             uint256 amount = amounts[i];
             if (amount == 0) revert ZeroAmount();
-            if (!_minted[ref]) {
-                _minted[ref] = true;
+            if (_issued[ref] == 0) {
                 address recipient = to[i];
+                _issued[ref] = _issuedWord(recipient, amount);
                 // _mint checks totalSupply for overflow, so `total` (<= totalSupply growth) cannot overflow.
                 _mint(recipient, amount);
                 emit Minted(ref, recipient, amount, msg.sender);
@@ -213,18 +239,39 @@ contract Koku is ERC20, ERC20Burnable, AccessControl {
     // ----------------------------------------------------------------- corrections
 
     /**
-     * @notice Burn `amount` go from `from` for the correction `ref` (a reversed issuance).
+     * @notice Burn `amount` go from `from` for the correction `ref`, which reverses the issuance
+     * `issuanceRef`.
      * @dev The wallets are custodial (users sign in with Google or Apple, not a seed phrase), so the
      * service corrects balances itself rather than asking the holder for an approval. Restricted
-     * to minters, exactly-once per ref, and it does not give the minter its allowance back: a
-     * re-issue after a correction must be budgeted again by the admin.
+     * to minters, exactly-once per ref, bounded by the issuance: `from` must be the address it was
+     * minted to and `amount` at most what earlier corrections left of it ({BurnExceedsIssued}).
+     * It does not give the minter its allowance back: a re-issue after a correction must be
+     * budgeted again by the admin.
      */
-    function burnWithReference(address from, uint256 amount, bytes32 ref) external onlyRole(MINTER_ROLE) {
-        if (ref == bytes32(0)) revert InvalidRef();
+    function burnWithReference(address from, uint256 amount, bytes32 ref, bytes32 issuanceRef)
+        external
+        onlyRole(MINTER_ROLE)
+    {
+        if (ref == bytes32(0) || issuanceRef == bytes32(0)) revert InvalidRef();
         if (amount == 0) revert ZeroAmount();
         if (_burned[ref]) revert AlreadyBurned(ref);
+        uint256 word = _issued[issuanceRef];
+        address holder = address(uint160(word >> 96));
+        uint256 burnable = word & type(uint96).max;
+        if (holder != from || amount > burnable) {
+            revert BurnExceedsIssued(issuanceRef, holder, amount, burnable);
+        }
         _burned[ref] = true;
+        unchecked {
+            _issued[issuanceRef] = word - amount; // the low 96 bits hold burnable >= amount
+        }
         _burn(from, amount);
         emit Burned(ref, from, amount, msg.sender);
+    }
+
+    /// @dev The `_issued` word of an issuance of `amount` go to `to`.
+    function _issuedWord(address to, uint256 amount) private pure returns (uint256) {
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
+        return (uint256(uint160(to)) << 96) | amount;
     }
 }

@@ -71,7 +71,7 @@ function compile() {
       // No IPFS/Swarm hash of the metadata in the bytecode: the bytecode then depends only on the
       // code and the compiler, not on comments or on where the files live.
       metadata: { bytecodeHash: "none" },
-      outputSelection: { [SOURCE_NAME]: { [CONTRACT]: ["abi", "evm.bytecode.object"] } },
+      outputSelection: { [SOURCE_NAME]: { [CONTRACT]: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
@@ -86,6 +86,8 @@ function compile() {
     contractName: CONTRACT,
     abi: contract.abi,
     bytecode: `0x${contract.evm.bytecode.object}`,
+    // The runtime code a deployment must hold: how the service tells this version from another.
+    deployedBytecode: `0x${contract.evm.deployedBytecode.object}`,
     solcVersion: version,
     sourceSha256: createHash("sha256").update(source, "utf8").digest("hex"),
   });

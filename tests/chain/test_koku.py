@@ -238,13 +238,15 @@ def test_minted_events_are_decoded_across_chunks(chain: ChainClient, minter: str
 def test_burn_with_reference_and_holder_burn(chain: ChainClient, minter: str) -> None:
     holder = chain.account(HOLDER_KEY).address
     nonce = chain.pending_nonce(minter)
-    mined(chain, chain.build_mint_tx(MINTER_KEY, holder, 5_000, new_ref(), nonce))
+    issued = new_ref()
+    mined(chain, chain.build_mint_tx(MINTER_KEY, holder, 5_000, issued, nonce))
     start_block = chain.block_number() + 1
 
     correction = new_ref()
-    gas = mined(
-        chain, chain.build_burn_with_reference_tx(MINTER_KEY, holder, 1_200, correction, nonce + 1)
+    burn = chain.build_burn_with_reference_tx(
+        MINTER_KEY, holder, 1_200, correction, issued, nonce + 1
     )
+    gas = mined(chain, burn)
     assert gas < BURN_GAS_LIMIT
     assert chain.is_burned(correction)
     assert chain.balance_of(holder) == 3_800
@@ -257,11 +259,18 @@ def test_burn_with_reference_and_holder_burn(chain: ChainClient, minter: str) ->
         minter,
     )
 
-    again = chain.build_burn_with_reference_tx(MINTER_KEY, holder, 1_200, correction, nonce + 2)
+    again = chain.build_burn_with_reference_tx(
+        MINTER_KEY, holder, 1_200, correction, issued, nonce + 2
+    )
     assert send_expecting_revert(chain, again).error_name == "AlreadyBurned"
 
     outsider_burn = chain.build_burn_with_reference_tx(
-        OUTSIDER_KEY, holder, 1, new_ref(), chain.pending_nonce(chain.account(OUTSIDER_KEY).address)
+        OUTSIDER_KEY,
+        holder,
+        1,
+        new_ref(),
+        issued,
+        chain.pending_nonce(chain.account(OUTSIDER_KEY).address),
     )
     assert send_expecting_revert(chain, outsider_burn).error_name == (
         "AccessControlUnauthorizedAccount"

@@ -104,6 +104,7 @@ class Settler:
                     op.recipient_address,
                     op.amount_go,
                     bytes.fromhex(op.reference[2:]),
+                    issuance_ref(op.issuance_id),
                     nonce,
                 )
                 nonce += 1
@@ -150,11 +151,21 @@ class Settler:
         return signed.tx_hash
 
     def burn_outside_the_ledger(self, holder: str, amount_go: int) -> str:
+        """A correction the ledger does not know, of an issuance minted to ``holder``."""
+        with self.world.db() as session:
+            minted = session.scalar(
+                select(ChainOperation.reference).where(
+                    ChainOperation.kind == ChainOperationKind.mint,
+                    ChainOperation.recipient_address == holder,
+                )
+            )
+        assert minted is not None
         signed = self.chain.build_burn_with_reference_tx(
             MINTER_KEY,
             holder,
             amount_go,
             issuance_ref(uuid.uuid4()),
+            bytes.fromhex(minted[2:]),
             self.chain.pending_nonce(self.minter),
         )
         self.chain.raise_for_receipt(self.chain.wait_receipt(self.chain.send_raw(signed.raw)))

@@ -189,6 +189,21 @@ def test_the_deployment_is_recorded_once_and_a_chain_that_lost_it_is_refused(
     assert "refusing to diverge" in str(caught.value)
 
 
+def test_a_contract_from_another_version_of_koku_is_refused_with_instructions(
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+) -> None:
+    # As after an upgrade of Koku.sol on a ./data that holds the older contract.
+    chain.rpc("anvil_setCode", [deployment.token_address, "0x60006000fd"])
+    with pytest.raises(DeploymentMismatch) as caught:
+        ensure_deployment(db, ChainClient(node.rpc_url), chain_settings)
+    assert "another version of contracts/Koku.sol" in str(caught.value)
+    assert "move the data directory aside" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("deployer", "minter", "problem"),
     [

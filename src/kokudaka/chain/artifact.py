@@ -24,6 +24,8 @@ class KokuArtifact:
     contract_name: str
     abi: ABI
     bytecode: str
+    deployed_bytecode: str
+    """The runtime code a deployment of this version holds (no immutables: it is exact)."""
     solc_version: str
     source_sha256: str
 
@@ -37,6 +39,7 @@ def load_koku_artifact() -> KokuArtifact:
         contract_name=raw["contractName"],
         abi=raw["abi"],
         bytecode=raw["bytecode"],
+        deployed_bytecode=raw["deployedBytecode"],
         solc_version=raw["solcVersion"],
         source_sha256=raw["sourceSha256"],
     )

@@ -302,13 +302,21 @@ class ChainClient:
 
     def code_exists(self, address: str) -> bool:
         """Whether there is contract code at ``address`` (a reset dev chain has none)."""
+        return len(self._code(address)) > 0
+
+    def runs_this_koku(self, address: str) -> bool:
+        """Whether the code at ``address`` is this version's KOKU (the committed artifact)."""
+        expected = bytes.fromhex(self._artifact.deployed_bytecode.removeprefix("0x"))
+        return self._code(address) == expected
+
+    def _code(self, address: str) -> bytes:
         try:
             code = self._w3.eth.get_code(to_checksum_address(_require_address(address)))
         except ValueError:
             raise
         except Exception as exc:
             raise map_chain_error(exc, context="eth_getCode") from exc
-        return len(code) > 0
+        return bytes(code)
 
     def pending_nonce(self, address: str) -> int:
         """Next nonce counting transactions in the node's pool: the one to sign with next."""
@@ -372,12 +380,25 @@ class ChainClient:
     # ------------------------------------------------------------ administration (synchronous)
 
     def deploy_koku(
-        self, deployer_key: PrivateKey, *, admin: str | None = None, timeout: float = 60.0
+        self,
+        deployer_key: PrivateKey,
+        *,
+        admin: str | None = None,
+        admin_delay: int = 0,
+        timeout: float = 60.0,
     ) -> ChecksumAddress:
-        """Deploy KOKU (admin = ``admin`` or the deployer), wait for it and start using it."""
+        """Deploy KOKU (admin = ``admin`` or the deployer), wait for it and start using it.
+
+        ``admin_delay`` is the seconds a handover of the admin role must wait once scheduled.
+        """
         deployer = self.account(deployer_key)
         admin_address = to_checksum_address(_require_address(admin or deployer.address))
-        data = self._artifact.bytecode + encode(["address"], [admin_address]).hex()
+        if not 0 <= admin_delay < 2**48:
+            raise ValueError(f"the admin delay is a uint48 of seconds, got {admin_delay!r}")
+        data = (
+            self._artifact.bytecode
+            + encode(["uint48", "address"], [admin_delay, admin_address]).hex()
+        )
         receipt = self._transact(deployer_key, None, data, context="deploy", timeout=timeout)
         address = receipt.get("contractAddress")
         if address is None:
@@ -519,14 +540,21 @@ class ChainClient:
         from_address: str,
         amount: int,
         ref: bytes,
+        issuance_ref: bytes,
         nonce: int,
         gas: int = BURN_GAS_LIMIT,
         fees: Fees | None = None,
     ) -> SignedTx:
-        """Sign ``burnWithReference``: a minter removes ``amount`` go from a custodial wallet."""
+        """Sign ``burnWithReference``: a minter removes ``amount`` go from the wallet the
+        issuance ``issuance_ref`` was minted to, for the correction ``ref`` that reverses it."""
         data = BURN_WITH_REFERENCE_SELECTOR + encode(
-            ["address", "uint256", "bytes32"],
-            [_require_address(from_address), _require_amount(amount), _require_ref(ref)],
+            ["address", "uint256", "bytes32", "bytes32"],
+            [
+                _require_address(from_address),
+                _require_amount(amount),
+                _require_ref(ref),
+                _require_ref(issuance_ref),
+            ],
         )
         return self._sign(self.account(minter_key), self.koku_address, data, nonce, gas, fees)
 

@@ -5,9 +5,17 @@
 - First start on a chain (no ``chain_deployments`` row for its chain id): deploy KOKU with the
   deployer key (the contract admin), make the minter key a minter with the allowance below, and
   record chain id, addresses and deployment block.
-- Later starts: check that code is still at the recorded address. A dev chain reset (anvil
-  restarted without its state file) has none; the service then refuses to start rather than
-  redeploy, because the ledger says tokens exist that the new chain would not have.
+- Later starts: check that code is still at the recorded address, and that it is the code of
+  this version of ``contracts/Koku.sol``. A dev chain reset (anvil restarted without its state
+  file) has none; the service then refuses to start rather than redeploy, because the ledger says
+  tokens exist that the new chain would not have. A contract deployed from an older Koku.sol is
+  refused too, with instructions: its functions are not the ones the service calls.
+
+**Admin handover.** The contract's admin is handed over in two steps with a delay
+(``AccessControlDefaultAdminRules``): :func:`admin_delay_seconds` is 2 days in production, long
+enough for the towns to notice a scheduled handover they did not intend and cancel it, short
+enough for a planned key rotation; 0 elsewhere, so a development chain or a test can rotate its
+admin at once (the handover still takes two transactions, from both keys).
 
 **Minter allowance.** The contract gives the minter an allowance that every mint spends (the USDC
 minter model), so a leaked minter key can create at most what is left of it. The allowance is
@@ -46,7 +54,9 @@ from kokudaka.models import (
 )
 
 __all__ = [
+    "PRODUCTION_ADMIN_DELAY_SECONDS",
     "DeploymentMismatch",
+    "admin_delay_seconds",
     "allowance_target_go",
     "chain_keys",
     "ensure_deployment",
@@ -55,6 +65,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a scheduled admin handover waits in production: two days (see the module notes).
+PRODUCTION_ADMIN_DELAY_SECONDS = 2 * 24 * 60 * 60
 
 
 class DeploymentMismatch(ChainError):
@@ -75,6 +88,11 @@ def chain_keys(settings: Settings) -> tuple[str, str]:
             "KOKUDAKA_DEPLOYER_KEY and KOKUDAKA_MINTER_KEY are required in production"
         )
     return deployer or ANVIL_DEV_KEYS[0], minter or ANVIL_DEV_KEYS[1]
+
+
+def admin_delay_seconds(settings: Settings) -> int:
+    """The admin handover delay a new deployment gets (see the module notes)."""
+    return PRODUCTION_ADMIN_DELAY_SECONDS if settings.env is Environment.production else 0
 
 
 def allowance_target_go(session: Session) -> int:
@@ -139,7 +157,7 @@ def ensure_deployment(
         return _check_existing(client, deployment, minter)
 
     head_before = client.block_number()
-    address = client.deploy_koku(deployer_key)
+    address = client.deploy_koku(deployer_key, admin_delay=admin_delay_seconds(settings))
     block = _deployed_block(client, address, head_before, client.block_number())
     with session_factory() as session:
         allowance = allowance_target_go(session)
@@ -184,6 +202,15 @@ def _check_existing(
             "refusing to diverge from the ledger. Restore the chain's state (for the managed "
             "anvil, <data_dir>/chain/anvil-state.json), or point KOKUDAKA_CHAIN_RPC_URL at the "
             "chain that holds it."
+        )
+    if not client.runs_this_koku(deployment.token_address):
+        raise DeploymentMismatch(
+            f"KOKU at {deployment.token_address} (chain id {deployment.chain_id}) was deployed "
+            "from another version of contracts/Koku.sol than this service calls; refusing to "
+            "settle on it. On a development chain, stop the service and start afresh: move the "
+            "data directory aside (its database and <data_dir>/chain together, they belong "
+            "together) and run it again. A production chain needs a planned migration to the "
+            "new contract."
         )
     if to_checksum_address(minter) != to_checksum_address(deployment.minter_address):
         raise DeploymentMismatch(

@@ -63,7 +63,7 @@ MINTER_REMOVED_TOPIC: Final = event_topic("MinterRemoved(address)")
 
 MINT_BATCH_SELECTOR: Final = selector("mintBatch(address[],uint256[],bytes32[])")
 MINT_SELECTOR: Final = selector("mint(address,uint256,bytes32)")
-BURN_WITH_REFERENCE_SELECTOR: Final = selector("burnWithReference(address,uint256,bytes32)")
+BURN_WITH_REFERENCE_SELECTOR: Final = selector("burnWithReference(address,uint256,bytes32,bytes32)")
 BURN_SELECTOR: Final = selector("burn(uint256)")
 #: Read-only calls, as ``0x`` hex ready to prefix an ``eth_call``'s encoded arguments.
 BALANCE_OF_SELECTOR: Final = "0x" + selector("balanceOf(address)").hex()
@@ -83,6 +83,8 @@ ALLOWANCE_EXCEEDED: Final = "AllowanceExceeded"
 PERMANENT_REVERTS: Final = frozenset(
     {
         "ERC20InsufficientBalance",  # a burn from a wallet that no longer holds the tokens
+        "BurnExceedsIssued",  # a burn past what its issuance left, or from another address
+        "AmountTooLarge",
         "ERC20InvalidReceiver",
         "ERC20InvalidSender",
         "InvalidRef",

@@ -123,19 +123,22 @@ class Claimer:
             if not rows:
                 return Claim([], progressed=False, short=False, minted_go=0)
             burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
-            mint_of: dict[uuid.UUID, tuple[ChainState, str | None]] = {}
+            # A burn reverses its issuance's mint: the contract burns only what that mint issued,
+            # from the address it went to, so each burn names the mint's reference.
+            mint_of: dict[uuid.UUID, tuple[ChainState, str | None, str]] = {}
             if burn_issuances:
-                for issuance_id, state, address in session.execute(
+                for issuance_id, state, address, reference in session.execute(
                     select(
                         ChainOperation.issuance_id,
                         ChainOperation.state,
                         ChainOperation.recipient_address,
+                        ChainOperation.reference,
                     ).where(
                         ChainOperation.kind == ChainOperationKind.mint,
                         ChainOperation.issuance_id.in_(burn_issuances),
                     )
                 ):
-                    mint_of[issuance_id] = (state, address)
+                    mint_of[issuance_id] = (state, address, reference)
 
             mints: list[tuple[Any, str]] = []
             burns: list[tuple[Any, str]] = []
@@ -253,6 +256,7 @@ class Claimer:
                     address,
                     row.amount_go,
                     bytes.fromhex(row.reference.removeprefix("0x")),
+                    bytes.fromhex(mint_of[row.issuance_id][2].removeprefix("0x")),
                     nonce,
                     fees=fees,
                 )

@@ -13,11 +13,17 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from kokudaka.settlement.runtime import ChainRuntime
 
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings, get_settings
@@ -65,6 +71,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     next_steps = _next_steps(settings, host, port)
+    runtime = _start_chain(settings, app.state.sessionmaker)
+    if isinstance(runtime, str):
+        print(f"kokudaka serve: {runtime}", file=sys.stderr)
+        app.state.database.dispose()
+        return 2
+    app.state.chain_runtime = runtime
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -75,8 +87,31 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = _Server(
         uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=True)
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        if runtime is not None:  # the app's shutdown stops it too; stopping is idempotent
+            runtime.stop()
     return 0
+
+
+def _start_chain(settings: Settings, sessions: sessionmaker[Session]) -> ChainRuntime | str | None:
+    """The chain runtime started (None when the chain is off), or why it cannot start.
+
+    Started before the server so that a refusal is one clear line, not the traceback
+    of a failed application start-up.
+    """
+    from kokudaka.chain.errors import ChainError
+    from kokudaka.settlement.runtime import ChainRuntime
+
+    if not settings.chain_enabled:
+        return None
+    runtime = ChainRuntime(settings, sessions)
+    try:
+        runtime.start()
+    except ChainError as error:  # DeploymentMismatch among them
+        return str(error)
+    return runtime
 
 
 def _ports_refused(settings: Settings, host: str, port: int) -> str | None:

@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = None
-        if settings.chain_enabled:
+        # `kokudaka serve` starts the chain itself, before the server, so that a refusal
+        # (a lost contract, a port taken) is one clear line; otherwise it starts here.
+        runtime = app.state.chain_runtime
+        if runtime is None and settings.chain_enabled:
             # The node, the KOKU deployment check and the settlement worker (settlement/runtime.py).
             from kokudaka.settlement.runtime import ChainRuntime
 
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.chain_head = ChainHead()
+    app.state.chain_runtime = None
     # The writer's, for the chain runtime.
     app.state.engine = database.engine
     app.state.sessionmaker = database.sessions

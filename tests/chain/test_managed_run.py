@@ -286,6 +286,12 @@ def test_the_default_run_keeps_its_chain_through_ctrl_c_and_an_anvil_crash(
         wait_for(
             lambda: checkout.anvil_pid() not in (None, anvil), 30, "the supervisor to restart anvil"
         )
+        # While the node was down /v1/chain answered 503; it recovers with the node.
+        wait_for(
+            lambda: httpx.get(f"{checkout.url}/v1/chain", timeout=5).status_code == 200,
+            30,
+            "/v1/chain to answer again",
+        )
         checkout.assert_chain_agrees(timeout=60)  # the worker minted the lost one again
         assert len(checkout.issuances()) == len(confirmed) + 1
         assert checkout.http("GET", "/v1/chain")["state_persisted"] is True
@@ -391,3 +397,18 @@ def test_ports_in_use_are_refused_clearly_and_leave_nothing_running(tmp_path: Pa
         assert "KOKUDAKA_ANVIL_PORT" in refused.stderr
     assert nothing_listens(here.port)
     assert not here.pid_file.exists()
+
+
+def test_a_chain_that_lost_the_contract_is_refused_in_one_line(checkout: Checkout) -> None:
+    service = checkout.serve()
+    wait_for(checkout.all_confirmed, 30, "the demo's issuances on chain")
+    _ctrl_c(checkout, service)
+    checkout.state_file.unlink()  # the chain starts empty: the ledger's contract is gone
+
+    refused = checkout.run("serve")
+    assert refused.returncode == 2, refused.stderr
+    assert "kokudaka serve: the chain at" in refused.stderr
+    assert "lost the KOKU contract" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert nothing_listens(checkout.anvil_port)  # the anvil it started is stopped again
+    assert not checkout.pid_file.exists()

@@ -144,7 +144,8 @@ def test_ledger_invariants_hold_under_random_operations(
                     assert response.json()["code"] == "idempotency_key_reused"
                 return multiple()
             if yen < PRICE_YEN_PER_GO:
-                assert response.status_code == 422
+                assert response.status_code == 409
+                assert response.json()["code"] == "investment_too_small"
                 return multiple()
             if self._issued() + self._reserved() + yen // PRICE_YEN_PER_GO > CAP_GO:
                 assert response.status_code == 409, response.text

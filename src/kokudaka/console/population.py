@@ -12,12 +12,11 @@ A supporter of a season is anyone with a standing (not reversed) issuance in it.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, distinct, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.models import Issuance, IssuanceKind, User
@@ -54,48 +53,53 @@ def relationship_population(
     session: Session, municipality_ids: Sequence[uuid.UUID], season: int
 ) -> RelationshipPopulation:
     """The towns' relationship population in ``season`` (for a region: its towns together,
-    each person counted once)."""
-    rows = session.execute(
-        select(Issuance.season, Issuance.kind, Issuance.recipient_id).where(
-            Issuance.municipality_id.in_(list(municipality_ids)),
-            Issuance.season <= season,
-            Issuance.reversal_entry_id.is_(None),
-        )
-    ).all()
-    by_season: dict[int, set[uuid.UUID]] = {}
-    investors: set[uuid.UUID] = set()
-    volunteers: set[uuid.UUID] = set()
-    visits = 0
-    for row_season, kind, recipient in rows:
-        by_season.setdefault(row_season, set()).add(recipient)
-        if row_season == season:
-            if kind is IssuanceKind.investment:
-                investors.add(recipient)
-            else:
-                volunteers.add(recipient)
-                visits += 1
-    this_season = by_season.get(season, set())
+    each person counted once). Every figure is one aggregate query on the issuances."""
+    towns = Issuance.municipality_id.in_(list(municipality_ids))
+    standing = Issuance.reversal_entry_id.is_(None)
+    of_season = and_(towns, standing, Issuance.season == season)
+    supporters, visits, volunteers = session.execute(
+        select(
+            func.count(distinct(Issuance.recipient_id)),
+            func.count().filter(Issuance.kind == IssuanceKind.contribution),
+            func.count(distinct(Issuance.recipient_id)).filter(
+                Issuance.kind == IssuanceKind.contribution
+            ),
+        ).where(of_season)
+    ).one()
+    # Both kinds in the season: a grouped scan, no correlated subquery (which SQLite
+    # plans poorly).
+    both_kinds = (
+        select(Issuance.recipient_id)
+        .where(of_season)
+        .group_by(Issuance.recipient_id)
+        .having(func.count(distinct(Issuance.kind)) == len(IssuanceKind))
+        .subquery()
+    )
+    both = session.scalar(select(func.count()).select_from(both_kinds))
     return RelationshipPopulation(
         season=season,
-        supporters=len(this_season),
-        by_prefecture=_by_prefecture(session, this_season),
-        seasons=_new_and_returning(by_season, season),
-        volunteer_visits=visits,
-        volunteers=len(volunteers),
-        invested_and_volunteered=len(investors & volunteers),
+        supporters=int(supporters),
+        by_prefecture=_by_prefecture(session, of_season),
+        seasons=_new_and_returning(session, municipality_ids, season),
+        volunteer_visits=int(visits),
+        volunteers=int(volunteers),
+        invested_and_volunteered=int(both or 0),
     )
 
 
-def _by_prefecture(session: Session, people: set[uuid.UUID]) -> list[tuple[str, int]]:
-    counts: Counter[str] = Counter()
-    ids = list(people)
-    for start in range(0, len(ids), 1000):  # bounded IN lists on both databases
-        chunk = ids[start : start + 1000]
-        for (code,) in session.execute(select(User.home_prefecture_code).where(User.id.in_(chunk))):
-            counts[code or NOT_GIVEN] += 1
+def _by_prefecture(session: Session, of_season: ColumnElement[bool]) -> list[tuple[str, int]]:
+    rows = session.execute(
+        select(User.home_prefecture_code, func.count(distinct(Issuance.recipient_id)))
+        .join(User, User.id == Issuance.recipient_id)
+        .where(of_season)
+        .group_by(User.home_prefecture_code)
+    ).all()
+    counts = sorted(
+        ((code or NOT_GIVEN, int(count)) for code, count in rows), key=lambda row: -row[1]
+    )
     shown: list[tuple[str, int]] = []
     folded = 0
-    for code, count in counts.most_common():
+    for code, count in counts:
         if code != NOT_GIVEN and count < SMALLEST_SHOWN:
             folded += count
         else:
@@ -105,17 +109,44 @@ def _by_prefecture(session: Session, people: set[uuid.UUID]) -> list[tuple[str, 
     return shown
 
 
-def _new_and_returning(by_season: dict[int, set[uuid.UUID]], season: int) -> list[SeasonCount]:
-    result = []
-    for shown in range(season - SEASONS_SHOWN + 1, season + 1):
-        earlier: set[uuid.UUID] = set()
-        for other, people in by_season.items():
-            if other < shown:
-                earlier |= people
-        people = by_season.get(shown, set())
-        returning = len(people & earlier)
-        result.append(SeasonCount(shown, len(people) - returning, returning))
-    return result
+def _new_and_returning(
+    session: Session, municipality_ids: Sequence[uuid.UUID], season: int
+) -> list[SeasonCount]:
+    """Per season shown: its supporters, and how many of them came for the first time
+    (their earliest season with the towns); the others are returning."""
+    first = season - SEASONS_SHOWN + 1
+    standing = and_(
+        Issuance.municipality_id.in_(list(municipality_ids)),
+        Issuance.reversal_entry_id.is_(None),
+    )
+    people: dict[int, int] = dict(
+        session.execute(
+            select(Issuance.season, func.count(distinct(Issuance.recipient_id)))
+            .where(standing, Issuance.season.between(first, season))
+            .group_by(Issuance.season)
+        ).all()
+    )
+    firsts = (
+        select(func.min(Issuance.season).label("first_season"))
+        .where(standing, Issuance.season <= season)
+        .group_by(Issuance.recipient_id)
+        .subquery()
+    )
+    new: dict[int, int] = dict(
+        session.execute(
+            select(firsts.c.first_season, func.count())
+            .where(firsts.c.first_season >= first)
+            .group_by(firsts.c.first_season)
+        ).all()
+    )
+    return [
+        SeasonCount(
+            shown,
+            int(new.get(shown, 0)),
+            int(people.get(shown, 0)) - int(new.get(shown, 0)),
+        )
+        for shown in range(first, season + 1)
+    ]
 
 
 def prefecture_chart(population: RelationshipPopulation) -> dict[str, object]:

@@ -95,3 +95,17 @@ def test_a_state_conflict_names_the_state_in_japanese(world: World) -> None:
     again = world.client.post(confirm, json=payment, headers=_ja(world, world.a.admin.headers))
     assert_problem(again, 409, "investment_not_pending")
     assert again.json()["detail"] == "この投資は確定済みの状態で、入金待ちではありません。"
+
+
+def test_the_services_own_field_errors_have_japanese_messages() -> None:
+    """Every error type the schemas raise themselves has its own Japanese message, not
+    the generic fallback."""
+    raised = {
+        name
+        for path in SRC.rglob("*.py")
+        for name in re.findall(
+            r'PydanticCustomError\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")
+        )
+    }
+    assert raised, "the scan found no PydanticCustomError in the source"
+    assert raised <= set(FIELD_ERRORS_JA), raised - set(FIELD_ERRORS_JA)

@@ -24,7 +24,7 @@ def _email(value: str) -> str:
         checked = validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         raise PydanticCustomError(
-            "value_error", "Not a valid email address: {reason}", {"reason": str(exc)}
+            "email", "Not a valid email address: {reason}", {"reason": str(exc)}
         ) from exc
     return checked.normalized.lower()
 

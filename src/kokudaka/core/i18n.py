@@ -302,6 +302,8 @@ FIELD_ERRORS_JA: dict[str, str] = {
     "url_too_long": "URLが長すぎます。",
     "bytes_type": "文字列で指定してください。",
     "value_error": "値が正しくありません。",
+    "control_character": "制御文字は使えません(改行とタブは自由記述の欄でのみ使えます)。",
+    "email": "メールアドレスの形式が正しくありません。",
     "string_blank": "空白だけの値は指定できません。",
     "null_not_allowed": "空の値は指定できません。変更しない項目は省略してください。",
     "quarter_hours": "時間は0.25から24までの15分単位で指定してください(例: 2.5)。",

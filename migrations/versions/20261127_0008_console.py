@@ -33,6 +33,12 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_console_sessions_user_id"), "console_sessions", ["user_id"], unique=False
     )
+    # What each town has pending, submitted or failed on the chain, for its dashboard.
+    op.create_index(
+        "ix_chain_operations_municipality_id_state",
+        "chain_operations",
+        ["municipality_id", "state"],
+    )
     # Adding a nullable column needs no table copy, on SQLite either.
     op.add_column("users", sa.Column("home_prefecture_code", sa.String(length=2), nullable=True))
 
@@ -41,5 +47,6 @@ def downgrade() -> None:
     # In place, not in batch mode: a batch copy of users breaks its foreign keys on SQLite
     # (see 0004); SQLite drops a plain column in place since 3.35.
     op.drop_column("users", "home_prefecture_code")
+    op.drop_index("ix_chain_operations_municipality_id_state", table_name="chain_operations")
     op.drop_index(op.f("ix_console_sessions_user_id"), table_name="console_sessions")
     op.drop_table("console_sessions")

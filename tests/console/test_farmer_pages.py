@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.console.helpers import (
     confirmed,
@@ -25,6 +27,11 @@ def test_season_at_a_glance_adds_up_the_farmers_support(world: World) -> None:
         assert "¥15,000" in page.text  # 12,000 + 3,000 yen; not the other town's
         assert "1.500" in page.text  # 1,500 go at 10 yen per go
         assert 'id="weekly-data"' in page.text
+        today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+        monday = today - timedelta(days=today.weekday())
+        # One week, this one (Japan time), with both kinds: 1,500 go invested, none volunteered.
+        assert f'"labels": ["{monday.isoformat()}"]' in page.text
+        assert '"data": [1.5]' in page.text
 
 
 def test_the_ledger_filters_by_kind_and_exports_csv(world: World) -> None:

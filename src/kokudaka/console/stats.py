@@ -12,13 +12,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
-from kokudaka.console.formatting import JAPAN
 from kokudaka.models import (
     ChainOperation,
     ChainState,
@@ -42,26 +41,30 @@ class WeeklySeries:
         return {"labels": self.weeks, "series": self.go_by_kind, "unit": "go", "stacked": True}
 
 
-def _monday(moment: datetime) -> date:
-    day = moment.astimezone(JAPAN).date()
-    return day - timedelta(days=day.weekday())
+def _japan_day(session: Session) -> ColumnElement[Any]:
+    """The issuance's calendar day in Japan (which keeps no daylight saving time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("Asia/Tokyo", Issuance.created_at))
+    return func.date(Issuance.created_at, "+9 hours")
 
 
 def weekly_issuance(session: Session, conditions: Sequence[ColumnElement[bool]]) -> WeeklySeries:
     """Standing issuances matching ``conditions``, summed per week and kind.
 
-    Summed here rather than in SQL: a week in Japan time has no portable SQL spelling
-    on both SQLite and PostgreSQL, and one farmer's or town's season is a few thousand
-    rows at most.
+    The database sums per day in Japan time (a season has at most a few hundred days);
+    the days are folded into weeks here, since a week has no portable SQL spelling on
+    both SQLite and PostgreSQL.
     """
+    day = _japan_day(session)
     rows = session.execute(
-        select(Issuance.created_at, Issuance.kind, Issuance.amount_go).where(
-            *conditions, Issuance.reversal_entry_id.is_(None)
-        )
+        select(day, Issuance.kind, func.sum(Issuance.amount_go))
+        .where(*conditions, Issuance.reversal_entry_id.is_(None))
+        .group_by(day, Issuance.kind)
     ).all()
     sums: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for created_at, kind, amount_go in rows:
-        sums[_monday(created_at)][kind.value] += amount_go
+    for on, kind, amount_go in rows:
+        on_day = on if isinstance(on, date) else date.fromisoformat(str(on))
+        sums[on_day - timedelta(days=on_day.weekday())][kind.value] += int(amount_go)
     if not sums:
         return WeeklySeries([], {kind.value: [] for kind in IssuanceKind})
     first, last = min(sums), max(sums)

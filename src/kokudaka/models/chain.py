@@ -103,6 +103,8 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_go > 0", name="amount_positive"),
         Index("ix_chain_operations_state_next_attempt_at", "state", "next_attempt_at"),
+        # The console's dashboards count each town's operations by state.
+        Index("ix_chain_operations_municipality_id_state", "municipality_id", "state"),
     )
 
     kind: Mapped[ChainOperationKind] = mapped_column(

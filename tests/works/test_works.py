@@ -34,10 +34,13 @@ def create(world: World, person: Person, **changes: Any) -> dict[str, Any]:
 
 
 def subscribe(world: World, work_id: uuid.UUID | str, yen: int, status: InvestmentStatus) -> None:
-    """An investment row as the investments service leaves it (the yen reserved)."""
+    """An investment row as the investments service leaves it: the yen of one that is not
+    cancelled counted in the work's running total (``Work.subscribed_yen``)."""
     with world.db.begin() as session:
         work = session.get(Work, uuid.UUID(str(work_id)))
         assert work is not None
+        if status is not InvestmentStatus.cancelled:
+            work.subscribed_yen += yen
         go = yen // PRICE_YEN_PER_GO
         session.add(
             Investment(

@@ -17,8 +17,9 @@ from kokudaka.investments.schemas import InvestmentRead
 from kokudaka.investments.service import to_read
 from kokudaka.ledger import service as ledger
 from kokudaka.ledger.memos import render_memo
-from kokudaka.ledger.schemas import LedgerLine, chain_status_by_entry
-from kokudaka.models import Account, Investment, Issuance, JournalEntry, Posting
+from kokudaka.ledger.repository import account_history
+from kokudaka.ledger.schemas import ChainStatus, LedgerLine
+from kokudaka.models import Investment
 from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, rank_for
 from kokudaka.volunteering.schemas import ContributionRead
 from kokudaka.volunteering.service import list_my_contributions
@@ -68,40 +69,23 @@ def my_ledger(
     """Every posting on the caller's KOKU account, newest first and paged: issuances for investments
     and volunteer hours, their reversals, with amounts in 合 and each one's chain state.
     """
-    statement = (
-        select(Posting, JournalEntry)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(Account.key == f"holder:{user.id}")
-    )
-    rows, cursor = next_cursor(
-        session.execute(paginate(statement, Posting.id, paging)).all(),
+    lines, cursor = next_cursor(
+        account_history(session, ledger.holder_account_key(user.id), paging),
         paging,
-        lambda row: row[0].id,
+        lambda line: line.posting_id,
     )
-    entry_ids = [entry.id for _, entry in rows]
-    chain = chain_status_by_entry(session, entry_ids)
-    # A reversal's line names the issuance it undid; an issuance's line names itself.
-    issuances = session.scalars(
-        select(Issuance).where(
-            (Issuance.entry_id.in_(entry_ids)) | (Issuance.reversal_entry_id.in_(entry_ids))
-        )
-    ).all()
-    by_entry = {i.entry_id: i for i in issuances} | {
-        i.reversal_entry_id: i for i in issuances if i.reversal_entry_id
-    }
     items = [
         LedgerLine(
-            entry_id=entry.id,
-            entry_kind=entry.kind,
-            amount=Amount.of(posting.amount_go),
-            memo=render_memo(entry.memo_code, entry.memo_params, entry.memo, language),
-            created_at=entry.created_at,
-            issuance_id=by_entry[entry.id].id if entry.id in by_entry else None,
-            issuance_kind=by_entry[entry.id].kind if entry.id in by_entry else None,
-            chain=chain.get(entry.id),
+            entry_id=line.entry_id,
+            entry_kind=line.entry_kind,
+            amount=Amount.of(line.amount_go),
+            memo=render_memo(line.memo_code, line.memo_params, line.memo, language),
+            created_at=line.created_at,
+            issuance_id=line.issuance_id,
+            issuance_kind=line.issuance_kind,
+            chain=None if line.chain is None else ChainStatus.model_validate(line.chain),
         )
-        for posting, entry in rows
+        for line in lines
     ]
     return Page(items=items, next_cursor=cursor)
 

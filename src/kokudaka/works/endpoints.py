@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, status
 
 from kokudaka.auth.dependencies import CurrentUser
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
-from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
+from kokudaka.core.pagination import Page, PageParams, page_params
 from kokudaka.core.schemas import QueryBool
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.works import service
+from kokudaka.works.repository import WorkFilters
 from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["works"])
@@ -33,17 +34,14 @@ def list_works(
     """Works (a farmer's rice of one season), newest first and paged, with the yen subscribed and
     still on offer; filter by town, farmer, variety, season, open or closed. Public.
     """
-    rows = service.list_works(
-        session,
-        params,
+    filters = WorkFilters(
         municipality_id=municipality_id,
         farmer_id=farmer_id,
         variety=variety,
         season=season,
         is_open=is_open,
     )
-    works, cursor = next_cursor(rows, params, lambda w: w.id)
-    return Page(items=service.work_reads(session, works), next_cursor=cursor)
+    return service.work_list(session, filters, params)
 
 
 @router.post(

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from kokudaka.core.pagination import PageParams, paginate
+from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import get_farmer, is_town_admin_of
 from kokudaka.models import Farmer, Investment, InvestmentStatus, Role, Work
+from kokudaka.works.repository import WorkFilters, WorkRow, work_page
 from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
 
 
@@ -38,7 +39,7 @@ def work_reads(session: Session, works: Sequence[Work]) -> list[WorkRead]:
     return [_read(work, subscribed.get(work.id, 0)) for work in works]
 
 
-def _read(work: Work, subscribed_yen: int) -> WorkRead:
+def _read(work: Work | WorkRow, subscribed_yen: int) -> WorkRead:
     return WorkRead(
         id=work.id,
         farmer_id=work.farmer_id,
@@ -67,6 +68,12 @@ def get_work(session: Session, work_id: uuid.UUID) -> Work:
     if work is None:
         raise NotFound("Work")
     return work
+
+
+def work_list(session: Session, filters: WorkFilters, page: PageParams) -> Page[WorkRead]:
+    """A page of works, newest first, each with the yen subscribed and still on offer."""
+    rows, cursor = next_cursor(work_page(session, filters, page), page, lambda row: row.id)
+    return Page(items=[_read(row, row.subscribed_yen) for row in rows], next_cursor=cursor)
 
 
 def list_works(

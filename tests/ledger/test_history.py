@@ -1,0 +1,99 @@
+"""``GET /v1/me/ledger`` and ``GET /v1/works``: a page is one statement.
+
+The supporter's app reads these most; each page used to cost several statements (the
+postings, then their issuances, then their mints; the works, then their investments).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from tests.world import World
+
+_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+\"?(\w+)", re.IGNORECASE)
+
+
+@pytest.fixture
+def queries() -> Iterator[list[str]]:
+    """Every SELECT the service runs (on any engine) while the test reads."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def _reading(queries: list[str], table: str) -> list[str]:
+    return [q for q in queries if table in _TABLE.findall(q)]
+
+
+def test_a_ledger_page_is_one_statement_with_issuances_reversals_and_mints(
+    world: World, queries: list[str]
+) -> None:
+    client = world.client
+    for yen in (1_000, 2_000):
+        created = client.post(
+            "/v1/investments",
+            json={"work_id": str(world.a.work_id), "amount_yen": yen},
+            headers={**world.alice.headers, "Idempotency-Key": uuid.uuid4().hex},
+        ).json()
+        confirmed = client.post(
+            f"/v1/investments/{created['id']}/confirm",
+            json={"payment_reference": f"p{yen}"},
+            headers=world.a.admin.headers,
+        ).json()
+    issuance = confirmed["issuance"]
+    reversal = client.post(
+        f"/v1/ledger/entries/{issuance['entry_id']}/reverse",
+        json={"reason": "charged back"},
+        headers=world.a.admin.headers,
+    ).json()
+
+    queries.clear()
+    page = client.get("/v1/me/ledger", params={"limit": 2}, headers=world.alice.headers)
+    assert page.status_code == 200, page.text
+    assert len(_reading(queries, "postings")) == 1
+    assert _reading(queries, "issuances") == _reading(queries, "postings")
+    assert _reading(queries, "chain_operations") == _reading(queries, "postings")
+
+    newest, second = page.json()["items"]
+    # The reversal names the issuance it undid; its burn has a chain state of its own.
+    assert newest["entry_id"] == reversal["id"]
+    assert newest["entry_kind"] == "reversal"
+    assert newest["amount"]["go"] == -issuance["amount"]["go"]
+    assert newest["issuance_id"] == issuance["id"]
+    assert newest["issuance_kind"] == "investment"
+    assert newest["chain"]["state"] == "pending"
+    assert newest["chain"]["reference"] != issuance["chain"]["reference"]
+    assert second["entry_id"] == issuance["entry_id"]
+    assert second["issuance_id"] == issuance["id"]
+    assert second["chain"] == issuance["chain"]
+
+    rest = client.get(
+        "/v1/me/ledger",
+        params={"limit": 2, "cursor": page.json()["next_cursor"]},
+        headers=world.alice.headers,
+    ).json()
+    assert [line["amount"]["go"] for line in rest["items"]] == [100]
+    assert rest["next_cursor"] is None
+
+
+def test_a_page_of_works_is_one_statement(world: World, queries: list[str]) -> None:
+    queries.clear()
+    page = world.client.get("/v1/works", params={"limit": 20, "season": 2026})
+    assert page.status_code == 200, page.text
+    assert len(page.json()["items"]) == 2
+    assert len(_reading(queries, "works")) == 1
+    assert _reading(queries, "investments") == []

@@ -149,6 +149,7 @@ def _next_steps(settings: Settings, host: str, port: int) -> str:
     lines = [
         "",
         f"Kokudaka is running at {url}",
+        f"  web console (farmers and town staff): {url}/console",
         f"  API documentation: {url}/docs",
     ]
     if accounts == 0:

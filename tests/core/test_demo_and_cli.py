@@ -183,6 +183,7 @@ def test_serve_says_where_it_runs_and_what_to_do_next(tmp_path: Path) -> None:
         text = "".join(shown)
         assert f"Kokudaka is running at http://127.0.0.1:{port}" in text
         assert f"http://127.0.0.1:{port}/docs" in text
+        assert f"http://127.0.0.1:{port}/console" in text
         assert "admin create --email" in text
         assert " demo" in text
     finally:

@@ -16,6 +16,7 @@ from kokudaka.farmers.endpoints import router as farmers_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
 from kokudaka.municipalities.endpoints import router as municipalities_router
+from kokudaka.reconcile.endpoints import router as reconcile_router
 from kokudaka.supporters.endpoints import router as me_router
 from kokudaka.volunteering.endpoints import router as volunteering_router
 from kokudaka.wallets.endpoints import router as wallets_router
@@ -30,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     volunteering_router,
     ledger_router,
     audit_router,
+    reconcile_router,
     municipalities_router,
     farmers_router,
     works_router,

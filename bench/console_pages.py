@@ -41,7 +41,7 @@ from kokudaka.auth.service import create_user
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
-from kokudaka.ledger.service import chain_reference
+from kokudaka.ledger.service import chain_reference, recompute_supporter_seasons
 from kokudaka.main import create_app
 from kokudaka.models import (
     ChainOperation,
@@ -264,6 +264,8 @@ def seed(url: str, settings: Settings) -> dict[str, str]:
             session.execute(insert(ChainOperation), operations)
         log(f"  {start + len(issuances):,} issuances")
     with Session(engine) as session, session.begin():
+        # The issuances were written directly, not through the ledger's issue().
+        recompute_supporter_seasons(session)
         for town, amount in zip(towns, issued, strict=True):
             session.execute(
                 insert(MunicipalityPolicy).values(

@@ -1,4 +1,5 @@
-"""The web console: its sessions, and a supporter's optional home prefecture.
+"""The web console: its sessions, a supporter's optional home prefecture, and the
+relationship population's running total per supporter, town and season.
 
 Revision ID: 0008
 Revises: 0007
@@ -41,9 +42,40 @@ def upgrade() -> None:
     )
     # Adding a nullable column needs no table copy, on SQLite either.
     op.add_column("users", sa.Column("home_prefecture_code", sa.String(length=2), nullable=True))
+    # The relationship population's running total: one row per supporter, town and
+    # season, filled from the standing issuances already there.
+    op.create_table(
+        "supporter_seasons",
+        sa.Column("municipality_id", sa.Uuid(), nullable=False),
+        sa.Column("season", sa.BigInteger(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("investments", sa.BigInteger(), nullable=False),
+        sa.Column("contributions", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["municipality_id"],
+            ["municipalities.id"],
+            name=op.f("fk_supporter_seasons_municipality_id_municipalities"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_supporter_seasons_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint(
+            "municipality_id", "season", "user_id", name=op.f("pk_supporter_seasons")
+        ),
+    )
+    op.execute(
+        "INSERT INTO supporter_seasons"
+        " (municipality_id, season, user_id, investments, contributions)"
+        " SELECT municipality_id, season, recipient_id,"
+        " SUM(CASE WHEN kind = 'investment' THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN kind = 'investment' THEN 0 ELSE 1 END)"
+        " FROM issuances WHERE reversal_entry_id IS NULL"
+        " GROUP BY municipality_id, season, recipient_id"
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("supporter_seasons")
     # In place, not in batch mode: a batch copy of users breaks its foreign keys on SQLite
     # (see 0004); SQLite drops a plain column in place since 3.35.
     op.drop_column("users", "home_prefecture_code")

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
 from kokudaka.console.population import relationship_population
+from kokudaka.console.stats import town_rows
+from kokudaka.models import Issuance, Municipality
 from tests.console.helpers import confirmed, invested, pending_hours, signed_in_client
 from tests.world import SEASON, Person, World
 
@@ -85,6 +89,26 @@ def test_the_towns_relationship_population(world: World) -> None:
             session, [world.a.municipality_id, world.b.municipality_id], SEASON
         )
     assert region.supporters == 5  # bob supported both towns: counted once
+
+    # A reversed issuance no longer counts: bob's only investment in town b.
+    with world.db() as session:
+        bobs = session.scalar(
+            select(Issuance.entry_id).where(
+                Issuance.recipient_id == world.bob.id,
+                Issuance.municipality_id == world.b.municipality_id,
+            )
+        )
+    reversed_ = world.client.post(
+        f"/v1/ledger/entries/{bobs}/reverse",
+        json={"reason": "間違い"},
+        headers=world.b.admin.headers,
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    with world.db() as session:
+        town_b = relationship_population(session, [world.b.municipality_id], SEASON)
+        rows = town_rows(session, [session.get_one(Municipality, world.b.municipality_id)], SEASON)
+    assert town_b.supporters == 0
+    assert rows[0].supporters == 0
 
     with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
         page = client.get("/console/town").text

@@ -8,7 +8,8 @@ every step the ledger's invariants are checked against the database:
 - each person's balance (API) equals the sum of their postings and the model's figure;
 - the go issued per town and season, plus the go reserved by investments awaiting
   payment, never passes the town's cap; an accepted investment is always confirmable;
-- the running totals (issued and reserved go, subscribed yen) equal their sums;
+- the running totals (issued and reserved go, subscribed yen, each supporter's standing
+  issuances per town and season) equal their sums;
 - no cause (investment, contribution, reversal) is issued twice.
 """
 
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.core.settings import Settings
 from kokudaka.investments.service import signature_for
+from kokudaka.ledger.service import supporter_season_totals
 from kokudaka.models import (
     Account,
     Activity,
@@ -46,6 +48,7 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    SupporterSeason,
     Work,
 )
 from tests.world import PRICE_YEN_PER_GO, SEASON, Person, World, build_world
@@ -318,6 +321,28 @@ def test_ledger_invariants_hold_under_random_operations(
         @invariant()
         def cap_is_never_passed(self) -> None:
             assert self._issued() + self._reserved() <= CAP_GO
+
+        @invariant()
+        def supporter_seasons_equal_their_issuances(self) -> None:
+            """The relationship population's running rows, moved by issuing and
+            reversing, equal the standing issuances counted afresh (a row whose
+            issuances were all reversed stays, at zero)."""
+            with db() as session:
+                running = {
+                    (row.municipality_id, row.season, row.user_id): (
+                        row.investments,
+                        row.contributions,
+                    )
+                    for row in session.scalars(select(SupporterSeason))
+                    if row.investments or row.contributions
+                }
+                counted = {
+                    (town, season, user): (invested, contributed)
+                    for town, season, user, invested, contributed in session.execute(
+                        supporter_season_totals()
+                    )
+                }
+            assert running == counted
 
         @invariant()
         def running_totals_equal_their_sums(self) -> None:

@@ -12,14 +12,15 @@ A supporter of a season is anyone with a standing (not reversed) issuance in it.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kokudaka.models import Issuance, IssuanceKind, User
+from kokudaka.models import SupporterSeason, User
 
 SMALLEST_SHOWN = 3
 SEASONS_SHOWN = 3
@@ -53,53 +54,67 @@ def relationship_population(
     session: Session, municipality_ids: Sequence[uuid.UUID], season: int
 ) -> RelationshipPopulation:
     """The towns' relationship population in ``season`` (for a region: its towns together,
-    each person counted once). Every figure is one aggregate query on the issuances."""
-    towns = Issuance.municipality_id.in_(list(municipality_ids))
-    standing = Issuance.reversal_entry_id.is_(None)
-    of_season = and_(towns, standing, Issuance.season == season)
-    supporters, visits, volunteers = session.execute(
+    each person counted once).
+
+    One query on the running :class:`SupporterSeason` rows (one per person, town and
+    season, a few thousand for a region where the issuances are a hundred thousand),
+    summed per person and season; the figures are counted from those rows here.
+    """
+    people = (
         select(
-            func.count(distinct(Issuance.recipient_id)),
-            func.count().filter(Issuance.kind == IssuanceKind.contribution),
-            func.count(distinct(Issuance.recipient_id)).filter(
-                Issuance.kind == IssuanceKind.contribution
-            ),
-        ).where(of_season)
-    ).one()
-    # Both kinds in the season: a grouped scan, no correlated subquery (which SQLite
-    # plans poorly).
-    both_kinds = (
-        select(Issuance.recipient_id)
-        .where(of_season)
-        .group_by(Issuance.recipient_id)
-        .having(func.count(distinct(Issuance.kind)) == len(IssuanceKind))
+            SupporterSeason.user_id,
+            SupporterSeason.season,
+            func.sum(SupporterSeason.investments).label("investments"),
+            func.sum(SupporterSeason.contributions).label("contributions"),
+        )
+        .where(
+            SupporterSeason.municipality_id.in_(list(municipality_ids)),
+            SupporterSeason.season <= season,
+            # Every issuance of the person there was reversed: not a supporter.
+            SupporterSeason.investments + SupporterSeason.contributions > 0,
+        )
+        .group_by(SupporterSeason.user_id, SupporterSeason.season)
         .subquery()
     )
-    both = session.scalar(select(func.count()).select_from(both_kinds))
+    rows = session.execute(
+        select(
+            people.c.user_id,
+            people.c.season,
+            people.c.investments,
+            people.c.contributions,
+            User.home_prefecture_code,
+        ).join(User, User.id == people.c.user_id)
+    ).all()
+    first_seasons: dict[uuid.UUID, int] = {}
+    per_season: Counter[int] = Counter()
+    prefectures: Counter[str] = Counter()
+    visits = volunteers = both = 0
+    for user_id, of_season, invested, contributed, prefecture in rows:
+        first_seasons[user_id] = min(of_season, first_seasons.get(user_id, of_season))
+        per_season[of_season] += 1
+        if of_season == season:
+            prefectures[prefecture or NOT_GIVEN] += 1
+            visits += contributed
+            volunteers += contributed > 0
+            both += invested > 0 and contributed > 0
+    new = Counter(first_seasons.values())
+    shown = range(season - SEASONS_SHOWN + 1, season + 1)
     return RelationshipPopulation(
         season=season,
-        supporters=int(supporters),
-        by_prefecture=_by_prefecture(session, of_season),
-        seasons=_new_and_returning(session, municipality_ids, season),
+        supporters=per_season[season],
+        by_prefecture=_by_prefecture(prefectures),
+        seasons=[SeasonCount(of, new[of], per_season[of] - new[of]) for of in shown],
         volunteer_visits=int(visits),
-        volunteers=int(volunteers),
-        invested_and_volunteered=int(both or 0),
+        volunteers=volunteers,
+        invested_and_volunteered=both,
     )
 
 
-def _by_prefecture(session: Session, of_season: ColumnElement[bool]) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(User.home_prefecture_code, func.count(distinct(Issuance.recipient_id)))
-        .join(User, User.id == Issuance.recipient_id)
-        .where(of_season)
-        .group_by(User.home_prefecture_code)
-    ).all()
-    counts = sorted(
-        ((code or NOT_GIVEN, int(count)) for code, count in rows), key=lambda row: -row[1]
-    )
+def _by_prefecture(prefectures: Counter[str]) -> list[tuple[str, int]]:
+    """Largest first; prefectures with too few supporters to show are folded together."""
     shown: list[tuple[str, int]] = []
     folded = 0
-    for code, count in counts:
+    for code, count in sorted(prefectures.items(), key=lambda row: -row[1]):
         if code != NOT_GIVEN and count < SMALLEST_SHOWN:
             folded += count
         else:
@@ -107,46 +122,6 @@ def _by_prefecture(session: Session, of_season: ColumnElement[bool]) -> list[tup
     if folded:
         shown.append((OTHER, folded))
     return shown
-
-
-def _new_and_returning(
-    session: Session, municipality_ids: Sequence[uuid.UUID], season: int
-) -> list[SeasonCount]:
-    """Per season shown: its supporters, and how many of them came for the first time
-    (their earliest season with the towns); the others are returning."""
-    first = season - SEASONS_SHOWN + 1
-    standing = and_(
-        Issuance.municipality_id.in_(list(municipality_ids)),
-        Issuance.reversal_entry_id.is_(None),
-    )
-    people: dict[int, int] = dict(
-        session.execute(
-            select(Issuance.season, func.count(distinct(Issuance.recipient_id)))
-            .where(standing, Issuance.season.between(first, season))
-            .group_by(Issuance.season)
-        ).all()
-    )
-    firsts = (
-        select(func.min(Issuance.season).label("first_season"))
-        .where(standing, Issuance.season <= season)
-        .group_by(Issuance.recipient_id)
-        .subquery()
-    )
-    new: dict[int, int] = dict(
-        session.execute(
-            select(firsts.c.first_season, func.count())
-            .where(firsts.c.first_season >= first)
-            .group_by(firsts.c.first_season)
-        ).all()
-    )
-    return [
-        SeasonCount(
-            shown,
-            int(new.get(shown, 0)),
-            int(people.get(shown, 0)) - int(new.get(shown, 0)),
-        )
-        for shown in range(first, season + 1)
-    ]
 
 
 def prefecture_chart(population: RelationshipPopulation) -> dict[str, object]:

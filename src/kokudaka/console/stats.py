@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.models import (
@@ -26,6 +26,7 @@ from kokudaka.models import (
     IssuanceKind,
     Municipality,
     MunicipalityPolicy,
+    SupporterSeason,
 )
 
 
@@ -157,11 +158,16 @@ def town_rows(session: Session, towns: Sequence[Municipality], season: int) -> l
             )
         )
     }
+    # From the running per-person rows, not the issuances (see SupporterSeason).
     supporters: dict[uuid.UUID, int] = dict(
         session.execute(
-            select(Issuance.municipality_id, func.count(distinct(Issuance.recipient_id)))
-            .where(*town_conditions(ids, season), Issuance.reversal_entry_id.is_(None))
-            .group_by(Issuance.municipality_id)
+            select(SupporterSeason.municipality_id, func.count())
+            .where(
+                SupporterSeason.municipality_id.in_(ids),
+                SupporterSeason.season == season,
+                SupporterSeason.investments + SupporterSeason.contributions > 0,
+            )
+            .group_by(SupporterSeason.municipality_id)
         ).all()
     )
     farmers: dict[uuid.UUID, int] = dict(

@@ -44,6 +44,7 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    SupporterSeason,
     Written,
     table_of,
     utcnow,
@@ -55,6 +56,7 @@ entries = table_of(JournalEntry)
 postings = table_of(Posting)
 issuances = table_of(Issuance)
 chain_operations = table_of(ChainOperation)
+supporter_seasons = table_of(SupporterSeason)
 policies = table_of(MunicipalityPolicy)
 
 # Built once at import: building a statement costs about as much as running it. The
@@ -111,6 +113,23 @@ _BALANCE = select(accounts.c.balance_go).where(accounts.c.key == bindparam("key"
 # reading them back would cost more than the insert.
 _INSERT_ISSUANCE = insert(issuances)
 _INSERT_MINT = insert(chain_operations)
+
+
+def _count_supporter(dialect: Any) -> Any:
+    """Add ``investments`` and ``contributions`` (one of them 1, or -1 for a reversal) to
+    the supporter's row for the town and season, creating it on first use: one upsert,
+    so two first issuances at once for the same person end in the one row."""
+    statement = dialect.insert(supporter_seasons)
+    return statement.on_conflict_do_update(
+        index_elements=["municipality_id", "season", "user_id"],
+        set_={
+            "investments": supporter_seasons.c.investments + statement.excluded.investments,
+            "contributions": supporter_seasons.c.contributions + statement.excluded.contributions,
+        },
+    )
+
+
+_COUNT_SUPPORTER = {"postgresql": _count_supporter(postgresql), "sqlite": _count_supporter(sqlite)}
 
 
 def _memo_columns(memo: Memo) -> dict[str, Any]:
@@ -170,6 +189,22 @@ def _move_balances(conn: Connection, legs: list[dict[str, Any]]) -> None:
     moves = sorted((leg["account_id"], leg["amount_go"]) for leg in legs)
     # Only these two keys: any other that names a column (``id``) would be SET too.
     conn.execute(_MOVE_BALANCE, [{"account_id": a, "amount_go": go} for a, go in moves])
+
+
+def _move_supporter_season(conn: Connection, issuance: Issuance | Written, step: int) -> None:
+    """Count the issuance (``step`` 1) or its reversal (``step`` -1) in the recipient's
+    :class:`SupporterSeason` with the town."""
+    is_investment = issuance.kind is IssuanceKind.investment
+    conn.execute(
+        _COUNT_SUPPORTER[conn.dialect.name],
+        {
+            "municipality_id": issuance.municipality_id,
+            "season": issuance.season,
+            "user_id": issuance.recipient_id,
+            "investments": step if is_investment else 0,
+            "contributions": 0 if is_investment else step,
+        },
+    )
 
 
 def issuance_account_key(municipality_id: uuid.UUID) -> str:
@@ -351,6 +386,7 @@ def issue(
     )
     conn.execute(_INSERT_ISSUANCE, vars(issuance))
     conn.execute(_INSERT_MINT, vars(mint))
+    _move_supporter_season(conn, issuance, 1)
     return Issued(issuance=issuance, mint=mint)
 
 
@@ -392,6 +428,7 @@ def reverse(
         [{"account_id": p.account_id, "amount_go": -p.amount_go} for p in postings],
     )
     issuance.reversal_entry_id = reversal.id
+    _move_supporter_season(session.connection(), issuance, -1)
     session.add(
         ChainOperation(
             kind=ChainOperationKind.burn,
@@ -419,6 +456,35 @@ def recompute_balances(session: Session) -> None:
             .where(postings.c.account_id == accounts.c.id)
             .scalar_subquery()
         )
+    )
+
+
+def recompute_supporter_seasons(session: Session) -> None:
+    """Set every :class:`SupporterSeason` from the standing issuances, for bulk loads that
+    write issuances directly (the benchmarks' set-up); migration 0008 does the same."""
+    session.execute(supporter_seasons.delete())
+    session.execute(
+        supporter_seasons.insert().from_select(
+            ["municipality_id", "season", "user_id", "investments", "contributions"],
+            supporter_season_totals(),
+        )
+    )
+
+
+def supporter_season_totals() -> Any:
+    """Each supporter's standing issuances per town and season, by kind, from the
+    issuances themselves: what :class:`SupporterSeason` must hold."""
+    invested = issuances.c.kind == IssuanceKind.investment
+    return (
+        select(
+            issuances.c.municipality_id,
+            issuances.c.season,
+            issuances.c.recipient_id,
+            func.count().filter(invested),
+            func.count().filter(~invested),
+        )
+        .where(issuances.c.reversal_entry_id.is_(None))
+        .group_by(issuances.c.municipality_id, issuances.c.season, issuances.c.recipient_id)
     )
 
 

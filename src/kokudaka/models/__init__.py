@@ -25,6 +25,7 @@ from kokudaka.models.ledger import (
     IssuanceKind,
     JournalEntry,
     Posting,
+    SupporterSeason,
 )
 from kokudaka.models.municipality import Municipality, MunicipalityPolicy, Region
 from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
@@ -59,6 +60,7 @@ __all__ = [
     "Region",
     "Role",
     "SignInFailure",
+    "SupporterSeason",
     "TransactionState",
     "User",
     "WalletChallenge",

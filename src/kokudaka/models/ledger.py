@@ -132,3 +132,27 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
 
     # For insert ordering in a single flush (see Posting.entry); never loaded implicitly.
     entry: Mapped[JournalEntry] = relationship(foreign_keys=[entry_id], lazy="raise")
+
+
+class SupporterSeason(Base):
+    """One supporter with one town in one season: how many standing issuances they had.
+
+    A running total of :class:`Issuance`, moved in the issuance's own transaction
+    (issuing adds one, reversing takes one back), so that the 関係人口 (relationship
+    population) counts of a town or a whole region read one short row per person
+    instead of every issuance. ``kokudaka.console.population`` reads it; the ledger
+    property tests check it against the issuances.
+    """
+
+    __tablename__ = "supporter_seasons"
+
+    municipality_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("municipalities.id"), primary_key=True
+    )
+    season: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    investments: Mapped[int]
+    """Standing (not reversed) investment issuances to the user in the town and season."""
+    contributions: Mapped[int]
+    """Standing contribution issuances: each is one volunteer visit (one approved
+    contribution of hours to one activity)."""

@@ -42,6 +42,14 @@ def upgrade() -> None:
     )
     # Adding a nullable column needs no table copy, on SQLite either.
     op.add_column("users", sa.Column("home_prefecture_code", sa.String(length=2), nullable=True))
+    # A town's issuances newest first (the console's and the audit's lists), with or
+    # without a season, read one page from the index instead of sorting them all; the
+    # first replaces the (municipality_id, season) index, of which it is a superset.
+    op.drop_index("ix_issuances_municipality_id_season", table_name="issuances")
+    op.create_index(
+        "ix_issuances_municipality_id_season_id", "issuances", ["municipality_id", "season", "id"]
+    )
+    op.create_index("ix_issuances_municipality_id_id", "issuances", ["municipality_id", "id"])
     # The relationship population's running total: one row per supporter, town and
     # season, filled from the standing issuances already there.
     op.create_table(
@@ -76,6 +84,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("supporter_seasons")
+    op.drop_index("ix_issuances_municipality_id_id", table_name="issuances")
+    op.drop_index("ix_issuances_municipality_id_season_id", table_name="issuances")
+    op.create_index(
+        "ix_issuances_municipality_id_season", "issuances", ["municipality_id", "season"]
+    )
     # In place, not in batch mode: a batch copy of users breaks its foreign keys on SQLite
     # (see 0004); SQLite drops a plain column in place since 3.35.
     op.drop_column("users", "home_prefecture_code")

@@ -101,7 +101,11 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "issuances"
     __table_args__ = (
         CheckConstraint("amount_go > 0", name="amount_positive"),
-        Index("ix_issuances_municipality_id_season", "municipality_id", "season"),
+        # A town's issuances newest first, for a season or all of them (the console's
+        # and the audit's lists): the index walk stops after one page instead of
+        # sorting the town's every issuance. The first also serves the season's sums.
+        Index("ix_issuances_municipality_id_season_id", "municipality_id", "season", "id"),
+        Index("ix_issuances_municipality_id_id", "municipality_id", "id"),
         # A farmer's support ledger filtered by season, and its totals.
         Index("ix_issuances_farmer_id_season", "farmer_id", "season"),
     )

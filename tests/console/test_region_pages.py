@@ -24,6 +24,9 @@ def test_the_region_at_a_glance(world: World) -> None:
         drill = client.get(f"/console/region/towns/{world.a.municipality_id}")
         assert drill.status_code == 200
         assert "閲覧のみ" in drill.text
+        # the town's on-chain tiles: two mints waiting, none confirmed yet
+        assert '記録待ち</span><span class="value">2</span>' in drill.text
+        assert '記録済み</span><span class="value">0</span>' in drill.text
         assert "alice" in drill.text
         assert '<form method="post" action="/console/town' not in drill.text
 

@@ -94,6 +94,7 @@ def town(request: Request, session: DbSession, municipality_id: str, season: Tex
         weekly=weekly.as_chart(),
         by_kind=stats.by_kind_chart(weekly),
         rows=latest.items,
+        chain=stats.chain_states(session, [chosen_town.id]),
         last_reconciliation=stats.last_reconciliation(request.app, [chosen_town.id]),
         **population.page_context(session, [chosen_town.id], chosen),
     )

@@ -144,3 +144,42 @@ def test_fifty_concurrent_investments_racing_for_the_last_cap_room_reserve_exact
         )
         assert policy is not None
         assert (policy.issued_go, policy.reserved_go) == (700, 0)
+
+
+def test_investing_and_confirming_side_by_side_never_deadlock(world: World, base_url: str) -> None:
+    """Supporters invest in a work while its town confirms earlier investments in it.
+
+    Investing locks the work, then the town's policy row; confirming locks the policy
+    row, then inserts an issuance whose foreign key to the work takes a key-share lock
+    on it. On PostgreSQL a ``FOR UPDATE`` on the work conflicts with that key-share
+    lock, and the two orders deadlocked (answered 503); ``FOR NO KEY UPDATE`` does not.
+    """
+    supporters = [world.new_supporter(f"pair{i}") for i in range(8)]
+    body = {"work_id": str(world.a.work_id), "amount_yen": 1000}
+
+    def invest_then_confirm(person: object) -> list[int]:
+        statuses = []
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            for _ in range(12):
+                created = client.post(
+                    "/v1/investments",
+                    json=body,
+                    headers={**person.headers, "Idempotency-Key": uuid.uuid4().hex},  # type: ignore[attr-defined]
+                )
+                statuses.append(created.status_code)
+                if created.status_code != 201:
+                    continue
+                confirmed = client.post(
+                    f"/v1/investments/{created.json()['id']}/confirm",
+                    json={"payment_reference": uuid.uuid4().hex},
+                    headers=world.a.admin.headers,
+                )
+                statuses.append(confirmed.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=len(supporters)) as pool:
+        statuses = [s for batch in pool.map(invest_then_confirm, supporters) for s in batch]
+    assert set(statuses) == {200, 201}, sorted(set(statuses))
+    with world.db() as session:
+        issued = session.scalar(select(func.count()).select_from(Issuance))
+    assert issued == len(supporters) * 12

@@ -39,7 +39,11 @@ def create_db_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Eng
     transaction that reads then writes (check the cap, then issue) holds the write lock
     from its start: two such transactions can never interleave, which is what makes the
     over-subscription and cap checks safe on SQLite. PostgreSQL gets the same guarantee
-    from ``SELECT ... FOR UPDATE`` on the rows the checks read.
+    from row locks on the rows the checks read, always ``FOR NO KEY UPDATE``
+    (``with_for_update(key_share=True)``): no check changes a key, and a plain
+    ``FOR UPDATE`` also blocks the key-share lock that every foreign key to the row takes,
+    so investing (the work, then the town's policy) and confirming (the policy, then an
+    issuance naming the work) deadlocked under load.
 
     ``read_only``: an engine for read-only units of work (see :class:`UnitOfWorkRoute`).
     Its transactions take no write lock, so in WAL mode they run beside the writer and

@@ -102,7 +102,7 @@ _WORK_FOR_INVESTING = (
         & (policies.c.season == works.c.season),
     )
     .where(works.c.id == bindparam("work_id"))
-    .with_for_update(of=works)
+    .with_for_update(of=works, key_share=True)
 )
 _SUBSCRIBE = (
     update(works)
@@ -123,7 +123,7 @@ _INVESTMENT_FOR_CONFIRMING = (
     )
     .join(works, works.c.id == investments.c.work_id)
     .where(investments.c.id == bindparam("investment_id"))
-    .with_for_update(of=investments)
+    .with_for_update(of=investments, key_share=True)
 )
 _MARK_CONFIRMED = (
     update(investments)
@@ -339,7 +339,7 @@ def confirm_by_admin(
 
 def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investment:
     investment = session.scalar(
-        select(Investment).where(Investment.id == investment_id).with_for_update()
+        select(Investment).where(Investment.id == investment_id).with_for_update(key_share=True)
     )
     if investment is None or (
         investment.supporter_id != user.id
@@ -348,7 +348,9 @@ def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investme
         raise NotFound("Investment")
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
-    work = session.scalar(select(Work).where(Work.id == investment.work_id).with_for_update())
+    work = session.scalar(
+        select(Work).where(Work.id == investment.work_id).with_for_update(key_share=True)
+    )
     assert work is not None
     work.subscribed_yen -= investment.amount_yen
     ledger.release_cap_room(

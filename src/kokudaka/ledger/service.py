@@ -398,7 +398,7 @@ def reverse(
     The caller checks that the actor administers the entry's municipality.
     """
     entry = session.scalar(
-        select(JournalEntry).where(JournalEntry.id == entry_id).with_for_update()
+        select(JournalEntry).where(JournalEntry.id == entry_id).with_for_update(key_share=True)
     )
     if entry is None:
         raise NotFound("Journal entry")

@@ -157,7 +157,7 @@ def put_policy(
             MunicipalityPolicy.municipality_id == municipality_id,
             MunicipalityPolicy.season == body.season,
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     created = policy is None
     if policy is None:

@@ -187,7 +187,9 @@ def log_hours(
     session: Session, supporter: Caller, activity_id: uuid.UUID, body: ContributionCreate
 ) -> Contribution:
     """Join an activity and log hours. The caller checks that ``supporter`` is one."""
-    activity = session.scalar(select(Activity).where(Activity.id == activity_id).with_for_update())
+    activity = session.scalar(
+        select(Activity).where(Activity.id == activity_id).with_for_update(key_share=True)
+    )
     if activity is None:
         raise NotFound("Activity")
     minutes = hours_to_minutes(body.hours)
@@ -257,7 +259,9 @@ def _locked_for_review(
     session: Session, actor: Caller, contribution_id: uuid.UUID
 ) -> tuple[Contribution, Activity]:
     contribution = session.scalar(
-        select(Contribution).where(Contribution.id == contribution_id).with_for_update()
+        select(Contribution)
+        .where(Contribution.id == contribution_id)
+        .with_for_update(key_share=True)
     )
     if contribution is not None:
         activity = session.get(Activity, contribution.activity_id)

@@ -107,7 +107,9 @@ def verify_challenge(
     """
     _require_wallet_holder(user)
     challenge = session.scalar(
-        select(WalletChallenge).where(WalletChallenge.id == challenge_id).with_for_update()
+        select(WalletChallenge)
+        .where(WalletChallenge.id == challenge_id)
+        .with_for_update(key_share=True)
     )
     if (
         challenge is None

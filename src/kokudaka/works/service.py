@@ -152,7 +152,7 @@ def update_work(session: Session, actor: Caller, work_id: uuid.UUID, body: WorkU
     if "offer_yen" in changes:
         # Investments lock the work to check the offer; taking the same lock here means
         # no investment can slip in between this check and the new offer.
-        session.execute(select(Work.id).where(Work.id == work.id).with_for_update())
+        session.execute(select(Work.id).where(Work.id == work.id).with_for_update(key_share=True))
     subscribed = subscribed_yen_by_work(session, [work.id]).get(work.id, 0)
     if "offer_yen" in changes and changes["offer_yen"] < subscribed:
         raise Conflict("offer_below_subscribed", subscribed_yen=subscribed)

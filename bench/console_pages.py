@@ -41,7 +41,8 @@ from kokudaka.auth.service import create_user
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
-from kokudaka.ledger.service import chain_reference, recompute_supporter_seasons
+from kokudaka.ledger.derived import recompute_supporter_seasons
+from kokudaka.ledger.service import chain_reference
 from kokudaka.main import create_app
 from kokudaka.models import (
     ChainOperation,

@@ -38,7 +38,8 @@ from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
-from kokudaka.ledger.service import chain_reference, recompute_balances
+from kokudaka.ledger.derived import recompute_balances
+from kokudaka.ledger.service import chain_reference
 from kokudaka.models import (
     Account,
     AccountKind,

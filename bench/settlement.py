@@ -50,7 +50,8 @@ from kokudaka.chain.node import AnvilNode
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
-from kokudaka.ledger.service import chain_reference, recompute_balances
+from kokudaka.ledger.derived import recompute_balances
+from kokudaka.ledger.service import chain_reference
 from kokudaka.models import (
     Account as LedgerAccount,
 )

@@ -117,7 +117,7 @@ def _start_chain(settings: Settings, sessions: sessionmaker[Session]) -> ChainRu
 def _ports_refused(settings: Settings, host: str, port: int) -> str | None:
     """Why the service cannot have its ports, checked before anything is started."""
     from kokudaka.chain.errors import AnvilPortInUse
-    from kokudaka.chain.node import port_in_use
+    from kokudaka.chain.processes import port_in_use
     from kokudaka.settlement.runtime import prepare_managed_anvil
 
     if port_in_use(host, port):

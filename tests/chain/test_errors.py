@@ -18,7 +18,7 @@ from kokudaka.chain.errors import (
     TransactionAlreadyKnown,
     decode_revert,
 )
-from kokudaka.chain.node import free_port
+from kokudaka.chain.processes import free_port
 from tests.chain.conftest import MINTER_KEY, new_ref
 
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.node import free_port, port_in_use
+from kokudaka.chain.processes import free_port, port_in_use
 from kokudaka.core.settings import Settings
 from kokudaka.demo import DEMO_PASSWORD
 from kokudaka.settlement.runtime import managed_anvil

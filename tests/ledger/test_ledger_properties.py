@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.core.settings import Settings
 from kokudaka.investments.service import signature_for
-from kokudaka.ledger.service import supporter_season_totals
+from kokudaka.ledger.derived import supporter_season_totals
 from kokudaka.models import (
     Account,
     Activity,

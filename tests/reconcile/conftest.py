@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.node import free_port
+from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kokudaka.chain.node import AnvilNode, free_port
+from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
 from tests.reconcile.helpers import Settler

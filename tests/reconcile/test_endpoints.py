@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.node import free_port
+from kokudaka.chain.processes import free_port
 from kokudaka.models import ChainDeployment
 from tests.reconcile.helpers import Settler
 from tests.world import Person, World

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
-from kokudaka.chain.node import AnvilNode, free_port
+from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment

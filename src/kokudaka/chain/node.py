@@ -13,39 +13,32 @@ node's directory lets the next start stop the leftover before it takes the port.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import json
 import logging
 import os
 import platform
-import queue
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Self
 
 from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainError, ChainUnavailable
+from kokudaka.chain.processes import command_line, free_port, launcher, port_in_use
 
 __all__ = [
     "DEFAULT_GAS_LIMIT",
     "AnvilNode",
     "StateHealth",
     "find_anvil_binary",
-    "free_port",
-    "port_in_use",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,121 +97,6 @@ def find_anvil_binary(search_root: Path | None = None) -> Path:
         f"anvil not found (looked at {', '.join(str(c) for c in candidates)}): "
         f"run `npm ci` in {root}"
     )
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something listens on ``host:port`` (a bind probe, as a server would try it).
-
-    ``SO_REUSEADDR`` as servers set it, so a port left in TIME_WAIT by a stopped server is free.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-        return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the OS for a free TCP port; anvil is then started on it.
-
-    There is a short window in which another process could take the port; startup would then
-    fail with a clear error rather than talk to the wrong server, because anvil exits.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _parent_death_signal(signum: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking the kernel to send ``signum`` to the child when we die (Linux).
-
-    libc and ``prctl`` are looked up here, before the fork, so the child only makes the call.
-    """
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def set_in_child() -> None:
-        if prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent:  # the parent died before the call: nobody would stop us
-            os._exit(1)
-
-    return set_in_child
-
-
-class _Launcher:
-    """Forks every node from one thread that lives as long as the process.
-
-    The kernel sends the parent-death signal when the *thread* that forked the child ends, not
-    the process. Nodes are started from short-lived threads (the app's lifespan runs in a worker
-    thread that the thread pool retires when idle; the supervisor restarts anvil from its own),
-    so forking there would stop anvil when that thread ends.
-    """
-
-    def __init__(self) -> None:
-        self._requests: queue.SimpleQueue[
-            tuple[Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]
-        ] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def popen(self, cmd: list[str], **options: Any) -> subprocess.Popen[bytes]:
-        preexec = _parent_death_signal(signal.SIGTERM)
-        if preexec is None:
-            return subprocess.Popen(cmd, **options)  # noqa: S603 - fixed argv, no shell
-        future: Future[subprocess.Popen[bytes]] = Future()
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="kokudaka-anvil-launcher", daemon=True
-                )
-                self._thread.start()
-        self._requests.put((future, cmd, {**options, "preexec_fn": preexec}))
-        return future.result()
-
-    def _run(self) -> None:
-        while True:
-            future, cmd, options = self._requests.get()
-            try:
-                future.set_result(subprocess.Popen(cmd, **options))  # noqa: S603
-            except BaseException as exc:  # handed to the caller, who re-raises it
-                future.set_exception(exc)
-
-
-_launcher = _Launcher()
-
-
-def _command_line(pid: int) -> list[str] | None:
-    """The argv of a live process, or None if it is gone (or a zombie) or cannot be read."""
-    if sys.platform == "linux":
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
-    if sys.platform == "win32":
-        return None
-    try:
-        out = subprocess.run(  # noqa: S603 - fixed argv
-            ["ps", "-o", "args=", "-p", str(pid)],  # noqa: S607 - POSIX ps from PATH
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +231,7 @@ class AnvilNode:
         self._log = self.log_path.open("ab")
         self._log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
         self._log.flush()
-        self._process = _launcher.popen(
+        self._process = launcher.popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -422,16 +300,16 @@ class AnvilNode:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return
-        if not self._is_our_anvil(_command_line(pid)):
+        if not self._is_our_anvil(command_line(pid)):
             self.pid_file.unlink(missing_ok=True)  # stale: the process is gone or another one
             return
         logger.warning("stopping anvil pid %s, left running by an earlier start", pid)
         sig = signal.SIGTERM
-        while self._is_our_anvil(_command_line(pid)):
+        while self._is_our_anvil(command_line(pid)):
             with contextlib.suppress(ProcessLookupError):  # it may exit at any moment
                 os.kill(pid, sig)
             deadline = time.monotonic() + timeout
-            while self._is_our_anvil(_command_line(pid)) and time.monotonic() < deadline:
+            while self._is_our_anvil(command_line(pid)) and time.monotonic() < deadline:
                 time.sleep(0.05)
             sig = signal.SIGKILL  # it did not stop in time
         self.pid_file.unlink(missing_ok=True)

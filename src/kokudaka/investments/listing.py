@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.scope import list_scope, town_conditions
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
-from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentListItem
+from kokudaka.investments.service import read_fields
 from kokudaka.ledger.schemas import issuance_reads
 from kokudaka.models import Investment, InvestmentStatus, Issuance, User, Work
 
@@ -73,20 +73,7 @@ def list_investments(
     issuance_by_investment = {read.investment_id: read for read in issuance_reads(session, issued)}
     items = [
         InvestmentListItem(
-            id=investment.id,
-            supporter_id=investment.supporter_id,
-            work_id=investment.work_id,
-            municipality_id=investment.municipality_id,
-            status=investment.status,
-            amount_yen=investment.amount_yen,
-            price_yen_per_go=investment.price_yen_per_go,
-            amount=Amount.of(investment.go_amount),
-            remainder_yen=investment.remainder_yen,
-            payment_reference=investment.payment_reference,
-            created_at=investment.created_at,
-            confirmed_at=investment.confirmed_at,
-            cancelled_at=investment.cancelled_at,
-            issuance=issuance_by_investment.get(investment.id),
+            **read_fields(investment, issuance_by_investment.get(investment.id)),
             supporter_name=name,
             supporter_email=email if is_staff else None,
             work_title=title,

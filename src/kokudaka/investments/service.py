@@ -151,22 +151,27 @@ def to_read(
         issuance_read = issuance_reads(session, [issuance])[0] if issuance else None
     else:
         issuance_read = None
-    return InvestmentRead(
-        id=investment.id,
-        supporter_id=investment.supporter_id,
-        work_id=investment.work_id,
-        municipality_id=investment.municipality_id,
-        status=investment.status,
-        amount_yen=investment.amount_yen,
-        price_yen_per_go=investment.price_yen_per_go,
-        amount=Amount.of(investment.go_amount),
-        remainder_yen=investment.remainder_yen,
-        payment_reference=investment.payment_reference,
-        created_at=investment.created_at,
-        confirmed_at=investment.confirmed_at,
-        cancelled_at=investment.cancelled_at,
-        issuance=issuance_read,
-    )
+    return InvestmentRead(**read_fields(investment, issuance_read))
+
+
+def read_fields(investment: Investment | Written, issuance: IssuanceRead | None) -> dict[str, Any]:
+    """The fields of :class:`InvestmentRead` (and of the lists' items built on it)."""
+    return {
+        "id": investment.id,
+        "supporter_id": investment.supporter_id,
+        "work_id": investment.work_id,
+        "municipality_id": investment.municipality_id,
+        "status": investment.status,
+        "amount_yen": investment.amount_yen,
+        "price_yen_per_go": investment.price_yen_per_go,
+        "amount": Amount.of(investment.go_amount),
+        "remainder_yen": investment.remainder_yen,
+        "payment_reference": investment.payment_reference,
+        "created_at": investment.created_at,
+        "confirmed_at": investment.confirmed_at,
+        "cancelled_at": investment.cancelled_at,
+        "issuance": issuance,
+    }
 
 
 def request_fingerprint(body: InvestmentCreate) -> str:

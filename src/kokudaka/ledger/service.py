@@ -444,62 +444,8 @@ def reverse(
     return reversal, issuance
 
 
-def recompute_balances(session: Session) -> None:
-    """Set every account's running balance from its postings.
-
-    For bulk loads that write postings directly instead of through :func:`issue` (the
-    benchmarks' set-up); the migration that added the running balance does the same.
-    """
-    session.execute(
-        update(accounts).values(
-            balance_go=select(func.coalesce(func.sum(postings.c.amount_go), 0))
-            .where(postings.c.account_id == accounts.c.id)
-            .scalar_subquery()
-        )
-    )
-
-
-def recompute_supporter_seasons(session: Session) -> None:
-    """Set every :class:`SupporterSeason` from the standing issuances, for bulk loads that
-    write issuances directly (the benchmarks' set-up); migration 0008 does the same."""
-    session.execute(supporter_seasons.delete())
-    session.execute(
-        supporter_seasons.insert().from_select(
-            ["municipality_id", "season", "user_id", "investments", "contributions"],
-            supporter_season_totals(),
-        )
-    )
-
-
-def supporter_season_totals() -> Any:
-    """Each supporter's standing issuances per town and season, by kind, from the
-    issuances themselves: what :class:`SupporterSeason` must hold."""
-    invested = issuances.c.kind == IssuanceKind.investment
-    return (
-        select(
-            issuances.c.municipality_id,
-            issuances.c.season,
-            issuances.c.recipient_id,
-            func.count().filter(invested),
-            func.count().filter(~invested),
-        )
-        .where(issuances.c.reversal_entry_id.is_(None))
-        .group_by(issuances.c.municipality_id, issuances.c.season, issuances.c.recipient_id)
-    )
-
-
 def balance_go(session: Session, user_id: uuid.UUID) -> int:
     """A person's balance: the running total on their holder account (0 before their
     first issuance), one row however many postings it sums (see ``Account.balance_go``)."""
     total = session.connection().execute(_BALANCE, {"key": holder_account_key(user_id)}).scalar()
-    return int(total or 0)
-
-
-def postings_sum_go(session: Session, account_id: uuid.UUID) -> int:
-    """The sum of an account's postings: what its running balance is checked against."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Posting.amount_go), 0)).where(
-            Posting.account_id == account_id
-        )
-    )
     return int(total or 0)

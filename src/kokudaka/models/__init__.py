@@ -1,5 +1,13 @@
 """All ORM models, in one layer, so Alembic and every service see the same metadata."""
 
+from kokudaka.models.audit_log import (
+    GENESIS_HASH,
+    AnchorState,
+    StaffAction,
+    StaffLogAnchor,
+    StaffLogEntry,
+    StaffLogHead,
+)
 from kokudaka.models.base import AnyRow, Base, Written, table_of, utcnow, written
 from kokudaka.models.chain import (
     ChainDeployment,
@@ -32,9 +40,11 @@ from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
 from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
 
 __all__ = [
+    "GENESIS_HASH",
     "Account",
     "AccountKind",
     "Activity",
+    "AnchorState",
     "AnyRow",
     "Base",
     "ChainDeployment",
@@ -60,6 +70,10 @@ __all__ = [
     "Region",
     "Role",
     "SignInFailure",
+    "StaffAction",
+    "StaffLogAnchor",
+    "StaffLogEntry",
+    "StaffLogHead",
     "SupporterSeason",
     "TransactionState",
     "User",

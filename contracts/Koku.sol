@@ -3,68 +3,98 @@ pragma solidity 0.8.28;
 
 import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 
 /**
  * @title KOKU, the Kokudaka community currency (石高コイン), denominated in rice.
  * @notice One KOKU is one 石 (koku) of rice. The token has 3 decimals, so its smallest unit is one
  * 合 (go, about 150 g of rice): every amount in this contract is an integer number of go.
  *
- * @dev Issuance follows the USDC minter model: the admin (DEFAULT_ADMIN_ROLE) gives each minter an
- * allowance with {configureMinter}; every mint spends it. A leaked minter key can therefore create
- * at most its remaining allowance, and the town tops it up deliberately, season by season.
+ * @dev **Towns are the issuers.** Each municipality (a `town`, the 32-byte form of its id in the
+ * service) has one minter key, set by the admin with {setTownMinter}, and a cap per season, set
+ * with {setSeasonCap}: the town's yearly cap for that season's rice. Every mint names its season
+ * and spends the town's room in it; a mint past the cap reverts. A leaked town key can therefore
+ * create at most what is left of its own town's caps, never another town's, and a cap changed in
+ * the service's database changes nothing here until the admin signs it. Caps and what was minted
+ * belong to the town, not to the key, so a rotated-in minter carries on where the old one stopped.
  *
  * Every mint carries a `ref`, the off-chain issuance id (a UUID, see `kokudaka.chain.refs`), and a
- * ref can be minted only once. This makes the chain itself the exactly-once guard for the outbox
- * worker in the service: after a crash the worker may resend a transaction whose fate it does not
- * know, and the contract guarantees the resend cannot double-issue.
+ * town can mint a ref only once. Refs are kept per town, so one town's minter cannot use up
+ * another town's ref. This makes the chain itself the exactly-once guard for the outbox worker in
+ * the service: after a crash the worker may resend a transaction whose fate it does not know, and
+ * the contract guarantees the resend cannot double-issue.
  *
  * - {mint} reverts with {AlreadyMinted} on a used ref: a single, explicit call should fail loudly.
- * - {mintBatch} SKIPS used refs (no event, no allowance spent) and mints the rest. A batch resent
- *   after a crash, or one whose items partly landed through another transaction, is then harmless,
- *   and one stale item cannot block the fresh items beside it. Every minted item emits {Minted};
- *   the service reconciles from those events, so a skipped item is never mistaken for a mint.
+ * - {mintBatch} skips used refs and mints the rest, emitting {MintSkipped} for each skipped item,
+ *   so a skip is observable and never mistaken for a mint. A batch resent after a crash, or one
+ *   whose items partly landed through another transaction, is then harmless, and one stale item
+ *   cannot block the fresh items beside it.
  *
  * Burns by the custodial service ({burnWithReference}, for corrections of reversed issuances) carry
- * their own exactly-once ref in a separate namespace, and name the issuance they reverse: a minter
- * can destroy only what was issued for that issuance, only from the address it was issued to, and
- * never more than that in total. A leaked minter key therefore cannot empty a holder's balance
- * beyond what the service itself issued to it, and cannot touch KOKU a holder received otherwise.
- * Holders may burn their own tokens ({ERC20Burnable-burn}), for example when redeeming rice.
+ * their own exactly-once ref, and name the issuance they reverse: a town's minter can destroy only
+ * what was issued for one of its town's issuances, only from the address it was issued to, and
+ * never more than that in total.
+ *
+ * **No path around the ledger.** Every balance change on this contract is a mint or a burn the
+ * service's ledger records by its ref. Transfers between holders are not a feature yet, so
+ * `transfer` and `transferFrom` revert ({TransfersDisabled}); there is no holder burn; a minter
+ * cannot renounce its role (only the admin removes a town's minter, with an event).
+ *
+ * **The audit anchor.** The service appends every staff action to a hash-chained log; an account
+ * holding {ANCHOR_ROLE} records the log's head here now and then ({anchorAuditLog}), so a row
+ * changed later in the database no longer matches what the chain saw.
  *
  * The admin (DEFAULT_ADMIN_ROLE) is held by exactly one account and handed over in two steps with
  * a delay ({AccessControlDefaultAdminRules}): it cannot be granted to a second account, revoked,
  * or renounced without a scheduled, delayed transfer, and the constructor refuses the zero address.
  */
-contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
-    /// @notice Role of the accounts allowed to mint (within their allowance) and to burn with a ref.
-    /// @dev Granted and revoked only through {configureMinter} and {removeMinter}, never by
-    /// {grantRole}/{revokeRole}, so that role and allowance cannot drift apart.
+contract Koku is ERC20, AccessControlDefaultAdminRules {
+    /// @notice Role of the towns' minter keys (one per town).
+    /// @dev Granted and revoked only through {setTownMinter} and {removeTownMinter}, never by
+    /// {grantRole}/{revokeRole}/{renounceRole}, so that role and town cannot drift apart.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
-    /// @dev Remaining amount (in go) each minter may still mint.
-    mapping(address minter => uint256 allowance) private _minterAllowance;
+    /// @notice Role of the service key that anchors the staff audit log; it can do nothing else.
+    bytes32 public constant ANCHOR_ROLE = keccak256("ANCHOR_ROLE");
 
-    /// @dev Issuance refs already minted: the on-chain exactly-once record, and what a correction
-    /// may still burn for each. One word per ref, as a plain "minted" flag would take: the
-    /// recipient in the high 160 bits, the amount not yet burned (in go) in the low 96. A minted
-    /// ref's word is never zero again (the recipient is never the zero address).
-    mapping(bytes32 ref => uint256 issued) private _issued;
+    /// @dev A town's cap for a season and what its minters minted in it (go). One slot.
+    struct Season {
+        uint128 cap;
+        uint128 minted;
+    }
 
-    /// @dev Correction refs already burned, kept apart from the issuance refs.
-    mapping(bytes32 ref => bool burned) private _burned;
+    mapping(address minter => bytes32 town) private _townOf;
+    mapping(bytes32 town => address minter) private _minterOf;
+    mapping(bytes32 town => mapping(uint16 season => Season)) private _seasons;
 
-    /// @notice The admin set `minter`'s allowance to `allowance` go (replacing, not adding to, the old one).
-    event MinterConfigured(address indexed minter, uint256 allowance);
+    /// @dev Issuances minted, keyed by keccak256(town, ref): the on-chain exactly-once record, and
+    /// what a correction may still burn for each. One word per issuance: the recipient in the high
+    /// 160 bits, the amount not yet burned (in go) in the low 96. A minted word is never zero again
+    /// (the recipient is never the zero address).
+    mapping(bytes32 key => uint256 issued) private _issued;
 
-    /// @notice The admin removed `minter`: its role and remaining allowance are gone.
-    event MinterRemoved(address indexed minter);
+    /// @dev Correction refs already burned, keyed by keccak256(town, ref).
+    mapping(bytes32 key => bool burned) private _burned;
 
-    /// @notice `amount` go were issued to `to` by `minter` for the off-chain issuance `ref`.
-    event Minted(bytes32 indexed ref, address indexed to, uint256 amount, address indexed minter);
+    uint64 private _anchorSequence;
+    bytes32 private _anchorHead;
 
-    /// @notice `amount` go were burned from `from` by `minter` for the off-chain correction `ref`.
-    event Burned(bytes32 indexed ref, address indexed from, uint256 amount, address indexed minter);
+    /// @notice `town`'s minter is now `minter` (zero: the town has none); `previous` lost the role.
+    event TownMinterSet(bytes32 indexed town, address indexed minter, address previous);
+
+    /// @notice The admin set `town`'s cap for `season` to `cap` go.
+    event SeasonCapSet(bytes32 indexed town, uint16 indexed season, uint256 cap);
+
+    /// @notice `amount` go were issued to `to` for `town`'s issuance `ref` (by the tx's sender).
+    event Minted(bytes32 indexed ref, address indexed to, uint256 amount, bytes32 indexed town);
+
+    /// @notice A batch item for a ref `town` had already minted was skipped (nothing minted).
+    event MintSkipped(bytes32 indexed ref, address indexed to, uint256 amount, bytes32 indexed town);
+
+    /// @notice `amount` go were burned from `from` for `town`'s correction `ref`.
+    event Burned(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town);
+
+    /// @notice The staff audit log's row `sequence` had the hash `head` when this was mined.
+    event AuditLogAnchored(uint64 indexed sequence, bytes32 head, address indexed anchoredBy);
 
     /// @notice A correction may burn only what is left of the issuance `issuanceRef`, and only from
     /// the address it was issued to (`holder`; zero when the issuance was never minted).
@@ -73,8 +103,11 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
     /// @notice One issuance is at most 2**96 - 1 go (about 79 billion billion KOKU).
     error AmountTooLarge(uint256 amount);
 
-    /// @notice The mint would take `minter` past its allowance (`requested` > `allowance`).
-    error AllowanceExceeded(address minter, uint256 requested, uint256 allowance);
+    /// @notice The mint would take `town` past its cap for `season` (`requested` > `left`).
+    error AllowanceExceeded(bytes32 town, uint16 season, uint256 requested, uint256 left);
+
+    /// @notice A cap may not be set below what the town already minted in the season.
+    error CapBelowMinted(bytes32 town, uint16 season, uint256 cap, uint256 minted);
 
     /// @notice The issuance `ref` was minted before.
     error AlreadyMinted(bytes32 ref);
@@ -82,7 +115,7 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
     /// @notice The correction `ref` was burned before.
     error AlreadyBurned(bytes32 ref);
 
-    /// @notice A ref must not be zero: zero is what a forgotten id looks like.
+    /// @notice A ref or town must not be zero: zero is what a forgotten id looks like.
     error InvalidRef();
 
     /// @notice An issuance or burn of nothing is a bug upstream, not a transaction worth paying for.
@@ -91,11 +124,21 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
     /// @notice The batch arrays must all have the same length.
     error LengthMismatch(uint256 recipients, uint256 amounts, uint256 refs);
 
-    /// @notice Minter membership changes only through {configureMinter} and {removeMinter}.
+    /// @notice Minter membership changes only through {setTownMinter} and {removeTownMinter}.
     error UseMinterFunctions();
 
+    /// @notice `minter` already mints for `town`: one key serves one town.
+    error MinterOfAnotherTown(address minter, bytes32 town);
+
+    /// @notice Transfers between holders are not a feature yet: every balance change is a mint
+    /// or a burn the service's ledger records.
+    error TransfersDisabled();
+
+    /// @notice An anchor must name a later row of the log than the last one (`last`).
+    error AnchorNotNewer(uint64 sequence, uint64 last);
+
     /// @param adminDelay Seconds a scheduled admin handover (or a delay change) must wait.
-    /// @param admin Receives DEFAULT_ADMIN_ROLE: the key that configures minters. Not zero.
+    /// @param admin Receives DEFAULT_ADMIN_ROLE: the key that sets minters and caps. Not zero.
     constructor(uint48 adminDelay, address admin)
         ERC20("Kokudaka", "KOKU")
         AccessControlDefaultAdminRules(adminDelay, admin)
@@ -106,34 +149,76 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
         return 3;
     }
 
-    // ----------------------------------------------------------------- minter administration
+    // ----------------------------------------------------------------- towns (admin)
 
     /**
-     * @notice Make `minter` a minter with exactly `allowance` go left to mint.
-     * @dev Sets rather than adds, like USDC: the admin states the intended cap, and a resent
-     * configuration transaction cannot raise it twice.
+     * @notice Make `minter` the minter of `town`; the town's previous minter loses the role.
+     * @dev Caps and minted amounts stay with the town, so a rotation keeps what is left.
      */
-    function configureMinter(address minter, uint256 allowance) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setTownMinter(bytes32 town, address minter) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (town == bytes32(0)) revert InvalidRef();
+        if (minter == address(0)) revert ERC20InvalidReceiver(minter);
+        bytes32 current = _townOf[minter];
+        if (current != bytes32(0) && current != town) revert MinterOfAnotherTown(minter, current);
+        address previous = _minterOf[town];
+        if (previous == minter) return;
+        if (previous != address(0)) {
+            _revokeRole(MINTER_ROLE, previous);
+            delete _townOf[previous];
+        }
         _grantRole(MINTER_ROLE, minter);
-        _minterAllowance[minter] = allowance;
-        emit MinterConfigured(minter, allowance);
+        _townOf[minter] = town;
+        _minterOf[town] = minter;
+        emit TownMinterSet(town, minter, previous);
     }
 
-    /// @notice Revoke `minter`: it can neither mint nor burn with a ref any more.
-    function removeMinter(address minter) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _revokeRole(MINTER_ROLE, minter);
-        delete _minterAllowance[minter];
-        emit MinterRemoved(minter);
+    /// @notice `town` has no minter any more (its caps and refs stay).
+    function removeTownMinter(bytes32 town) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address previous = _minterOf[town];
+        if (previous == address(0)) return;
+        _revokeRole(MINTER_ROLE, previous);
+        delete _townOf[previous];
+        delete _minterOf[town];
+        emit TownMinterSet(town, address(0), previous);
     }
 
-    /// @notice Amount (in go) `minter` may still mint; zero for a non-minter.
-    function minterAllowance(address minter) external view returns (uint256) {
-        return _minterAllowance[minter];
+    /**
+     * @notice Set `town`'s cap for `season` to `cap` go: an absolute figure, so setting the same
+     * cap twice changes nothing, and a resent transaction cannot raise it twice.
+     */
+    function setSeasonCap(bytes32 town, uint16 season, uint256 cap) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (town == bytes32(0)) revert InvalidRef();
+        Season storage s = _seasons[town][season];
+        if (cap < s.minted) revert CapBelowMinted(town, season, cap, s.minted);
+        if (cap > type(uint128).max) revert AmountTooLarge(cap);
+        s.cap = uint128(cap);
+        emit SeasonCapSet(town, season, cap);
     }
 
-    /// @notice Whether `minter` currently holds the minter role.
-    function isMinter(address minter) external view returns (bool) {
-        return hasRole(MINTER_ROLE, minter);
+    /// @notice The town `minter` mints for (zero for none).
+    function townOf(address minter) external view returns (bytes32) {
+        return _townOf[minter];
+    }
+
+    /// @notice The minter of `town` (zero for none).
+    function minterOf(bytes32 town) external view returns (address) {
+        return _minterOf[town];
+    }
+
+    /// @notice `town`'s cap for `season`, in go.
+    function seasonCap(bytes32 town, uint16 season) external view returns (uint256) {
+        return _seasons[town][season].cap;
+    }
+
+    /// @notice What `town` minted in `season`, in go (burns do not give it back).
+    function seasonMinted(bytes32 town, uint16 season) external view returns (uint256) {
+        return _seasons[town][season].minted;
+    }
+
+    /// @notice What `town` may still mint in `season`, in go.
+    function allowanceLeft(bytes32 town, uint16 season) external view returns (uint256) {
+        Season storage s = _seasons[town][season];
+        return s.cap - s.minted;
     }
 
     /// @dev Blocks the generic path for MINTER_ROLE, see {MINTER_ROLE}.
@@ -148,105 +233,103 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
         super.revokeRole(role, account);
     }
 
-    /// @dev A minter may step down by itself; its allowance goes with the role. The admin role
-    /// follows {AccessControlDefaultAdminRules}: renounced only after a scheduled, delayed transfer.
+    /// @dev A minter cannot step down by itself: its town would lose its minter without the
+    /// admin's {TownMinterSet}. The admin role follows {AccessControlDefaultAdminRules}.
     function renounceRole(bytes32 role, address callerConfirmation) public override {
+        if (role == MINTER_ROLE) revert UseMinterFunctions();
         super.renounceRole(role, callerConfirmation);
-        if (role == MINTER_ROLE) delete _minterAllowance[callerConfirmation];
     }
 
     // ----------------------------------------------------------------- issuance
 
-    /// @notice Whether the issuance `ref` has been minted.
-    function isMinted(bytes32 ref) external view returns (bool) {
-        return _issued[ref] != 0;
+    /// @notice Whether `town` minted the issuance `ref`.
+    function isMinted(bytes32 town, bytes32 ref) external view returns (bool) {
+        return _issued[_key(town, ref)] != 0;
     }
 
-    /// @notice Where the issuance `ref` was minted to, and how much of it a correction may still burn.
-    function issuedOf(bytes32 ref) external view returns (address holder, uint256 burnable) {
-        uint256 word = _issued[ref];
+    /// @notice Where `town`'s issuance `ref` was minted to, and how much of it a correction may
+    /// still burn.
+    function issuedOf(bytes32 town, bytes32 ref) external view returns (address holder, uint256 burnable) {
+        uint256 word = _issued[_key(town, ref)];
         return (address(uint160(word >> 96)), word & type(uint96).max);
     }
 
-    /// @notice Whether the correction `ref` has been burned.
-    function isBurned(bytes32 ref) external view returns (bool) {
-        return _burned[ref];
+    /// @notice Whether `town` burned the correction `ref`.
+    function isBurned(bytes32 town, bytes32 ref) external view returns (bool) {
+        return _burned[_key(town, ref)];
     }
 
     /**
-     * @notice Issue `amount` go to `to` for the issuance `ref`.
+     * @notice Issue `amount` go to `to` for the caller's town's issuance `ref`, in `season`.
      * @dev Reverts with {AlreadyMinted} if `ref` was used: a single mint is explicit, so a
      * duplicate is an error the caller must see. Use {mintBatch} for crash-safe resending.
      */
-    function mint(address to, uint256 amount, bytes32 ref) external onlyRole(MINTER_ROLE) {
+    function mint(uint16 season, address to, uint256 amount, bytes32 ref) external onlyRole(MINTER_ROLE) {
         if (ref == bytes32(0)) revert InvalidRef();
         if (amount == 0) revert ZeroAmount();
-        if (_issued[ref] != 0) revert AlreadyMinted(ref);
-        uint256 allowance = _minterAllowance[msg.sender];
-        if (amount > allowance) revert AllowanceExceeded(msg.sender, amount, allowance);
-        unchecked {
-            _minterAllowance[msg.sender] = allowance - amount;
-        }
-        _issued[ref] = _issuedWord(to, amount);
+        bytes32 town = _townOf[msg.sender];
+        bytes32 key = _key(town, ref);
+        if (_issued[key] != 0) revert AlreadyMinted(ref);
+        _spend(town, season, amount);
+        _issued[key] = _issuedWord(to, amount);
         _mint(to, amount);
-        emit Minted(ref, to, amount, msg.sender);
+        emit Minted(ref, to, amount, town);
     }
 
     /**
-     * @notice Issue `amounts[i]` go to `to[i]` for each issuance `refs[i]`, skipping refs already minted.
-     * @dev Skip, not revert: see the contract notes. The allowance is checked against the sum of the
-     * items actually minted and written once per batch; if the sum exceeds it the whole batch
-     * reverts with {AllowanceExceeded} and nothing is minted. A zero ref, a zero amount or a zero
-     * recipient reverts the whole batch: those are bugs upstream, not duplicates.
-     * A ref repeated inside the batch is minted once (its later occurrences are skipped).
+     * @notice Issue `amounts[i]` go to `to[i]` for each of the caller's town's issuances `refs[i]`,
+     * all in `season`, skipping refs the town already minted ({MintSkipped}).
+     * @dev Skip, not revert: see the contract notes. The cap is checked against the sum of the
+     * items actually minted and written once per batch; if the sum exceeds what is left the whole
+     * batch reverts with {AllowanceExceeded} and nothing is minted. A zero ref, a zero amount or a
+     * zero recipient reverts the whole batch: those are bugs upstream, not duplicates. A ref
+     * repeated inside the batch is minted once (its later occurrences are skipped).
      */
     function mintBatch(
+        uint16 season,
         address[] calldata to,
         uint256[] calldata amounts,
         bytes32[] calldata refs
     ) external onlyRole(MINTER_ROLE) {
         uint256 n = to.length;
         if (amounts.length != n || refs.length != n) revert LengthMismatch(n, amounts.length, refs.length);
+        bytes32 town = _townOf[msg.sender];
         uint256 total;
         for (uint256 i; i < n; ) {
             bytes32 ref = refs[i];
             if (ref == bytes32(0)) revert InvalidRef();
             uint256 amount = amounts[i];
             if (amount == 0) revert ZeroAmount();
-            if (_issued[ref] == 0) {
-                address recipient = to[i];
-                _issued[ref] = _issuedWord(recipient, amount);
+            bytes32 key = _key(town, ref);
+            address recipient = to[i];
+            if (_issued[key] == 0) {
+                _issued[key] = _issuedWord(recipient, amount);
                 // _mint checks totalSupply for overflow, so `total` (<= totalSupply growth) cannot overflow.
                 _mint(recipient, amount);
-                emit Minted(ref, recipient, amount, msg.sender);
+                emit Minted(ref, recipient, amount, town);
                 unchecked {
                     total += amount;
                 }
+            } else {
+                emit MintSkipped(ref, recipient, amount, town);
             }
             unchecked {
                 ++i;
             }
         }
-        if (total != 0) {
-            uint256 allowance = _minterAllowance[msg.sender];
-            if (total > allowance) revert AllowanceExceeded(msg.sender, total, allowance);
-            unchecked {
-                _minterAllowance[msg.sender] = allowance - total;
-            }
-        }
+        if (total != 0) _spend(town, season, total);
     }
 
     // ----------------------------------------------------------------- corrections
 
     /**
-     * @notice Burn `amount` go from `from` for the correction `ref`, which reverses the issuance
-     * `issuanceRef`.
+     * @notice Burn `amount` go from `from` for the correction `ref`, which reverses the caller's
+     * town's issuance `issuanceRef`.
      * @dev The wallets are custodial (users sign in with Google or Apple, not a seed phrase), so the
      * service corrects balances itself rather than asking the holder for an approval. Restricted
      * to minters, exactly-once per ref, bounded by the issuance: `from` must be the address it was
      * minted to and `amount` at most what earlier corrections left of it ({BurnExceedsIssued}).
-     * It does not give the minter its allowance back: a re-issue after a correction must be
-     * budgeted again by the admin.
+     * It does not give the town its cap back: a re-issue after a correction must fit the cap.
      */
     function burnWithReference(address from, uint256 amount, bytes32 ref, bytes32 issuanceRef)
         external
@@ -254,19 +337,63 @@ contract Koku is ERC20, ERC20Burnable, AccessControlDefaultAdminRules {
     {
         if (ref == bytes32(0) || issuanceRef == bytes32(0)) revert InvalidRef();
         if (amount == 0) revert ZeroAmount();
-        if (_burned[ref]) revert AlreadyBurned(ref);
-        uint256 word = _issued[issuanceRef];
+        bytes32 town = _townOf[msg.sender];
+        bytes32 burnKey = _key(town, ref);
+        if (_burned[burnKey]) revert AlreadyBurned(ref);
+        bytes32 issuedKey = _key(town, issuanceRef);
+        uint256 word = _issued[issuedKey];
         address holder = address(uint160(word >> 96));
         uint256 burnable = word & type(uint96).max;
         if (holder != from || amount > burnable) {
             revert BurnExceedsIssued(issuanceRef, holder, amount, burnable);
         }
-        _burned[ref] = true;
+        _burned[burnKey] = true;
         unchecked {
-            _issued[issuanceRef] = word - amount; // the low 96 bits hold burnable >= amount
+            _issued[issuedKey] = word - amount; // the low 96 bits hold burnable >= amount
         }
         _burn(from, amount);
-        emit Burned(ref, from, amount, msg.sender);
+        emit Burned(ref, from, amount, town);
+    }
+
+    // ----------------------------------------------------------------- the audit anchor
+
+    /// @notice Record that the staff audit log's row `sequence` has the hash `head`.
+    function anchorAuditLog(uint64 sequence, bytes32 head) external onlyRole(ANCHOR_ROLE) {
+        uint64 last = _anchorSequence;
+        if (sequence <= last) revert AnchorNotNewer(sequence, last);
+        _anchorSequence = sequence;
+        _anchorHead = head;
+        emit AuditLogAnchored(sequence, head, msg.sender);
+    }
+
+    /// @notice The last anchored row of the staff audit log and its hash (0, 0 before the first).
+    function lastAnchor() external view returns (uint64 sequence, bytes32 head) {
+        return (_anchorSequence, _anchorHead);
+    }
+
+    // ----------------------------------------------------------------- internals
+
+    /// @dev Every balance change is a mint (from zero) or a burn (to zero); see the contract notes.
+    function _update(address from, address to, uint256 value) internal override {
+        if (from != address(0) && to != address(0)) revert TransfersDisabled();
+        super._update(from, to, value);
+    }
+
+    /// @dev Spend `amount` of `town`'s room in `season`, or revert with {AllowanceExceeded}.
+    function _spend(bytes32 town, uint16 season, uint256 amount) private {
+        Season storage s = _seasons[town][season];
+        uint256 left = s.cap - s.minted;
+        if (amount > left) revert AllowanceExceeded(town, season, amount, left);
+        s.minted += uint128(amount); // amount <= left <= 2**128 - 1
+    }
+
+    /// @dev The storage key of `town`'s ref: refs live in one namespace per town.
+    function _key(bytes32 town, bytes32 ref) private pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            mstore(0x00, town)
+            mstore(0x20, ref)
+            key := keccak256(0x00, 0x40)
+        }
     }
 
     /// @dev The `_issued` word of an issuance of `amount` go to `to`.

@@ -18,19 +18,24 @@ from kokudaka.chain.artifact import load_koku_artifact
 
 __all__ = [
     "ALLOWANCE_EXCEEDED",
+    "ALLOWANCE_LEFT_SELECTOR",
     "ALREADY_BURNED",
+    "ANCHOR_AUDIT_LOG_SELECTOR",
+    "ANCHOR_NOT_NEWER",
+    "ANCHOR_ROLE",
+    "AUDIT_LOG_ANCHORED_TOPIC",
     "BALANCE_OF_SELECTOR",
     "BURNED_TOPIC",
-    "BURN_SELECTOR",
     "BURN_WITH_REFERENCE_SELECTOR",
     "MINTED_TOPIC",
-    "MINTER_ALLOWANCE_SELECTOR",
-    "MINTER_CONFIGURED_TOPIC",
-    "MINTER_REMOVED_TOPIC",
+    "MINTER_ROLE",
     "MINT_BATCH_SELECTOR",
     "MINT_SELECTOR",
+    "MINT_SKIPPED_TOPIC",
     "PERMANENT_REVERTS",
+    "SEASON_CAP_SET_TOPIC",
     "TOTAL_SUPPLY_SELECTOR",
+    "TOWN_MINTER_SET_TOPIC",
     "ErrorSpec",
     "error_specs",
     "event_topic",
@@ -50,36 +55,48 @@ def event_topic(signature: str) -> str:
 
 # ---------------------------------------------------------------- events
 
-#: ``Minted(bytes32 indexed ref, address indexed to, uint256 amount, address indexed minter)``
-MINTED_TOPIC: Final = event_topic("Minted(bytes32,address,uint256,address)")
-#: ``Burned(bytes32 indexed ref, address indexed from, uint256 amount, address indexed minter)``
-BURNED_TOPIC: Final = event_topic("Burned(bytes32,address,uint256,address)")
-#: ``MinterConfigured(address indexed minter, uint256 allowance)``
-MINTER_CONFIGURED_TOPIC: Final = event_topic("MinterConfigured(address,uint256)")
-#: ``MinterRemoved(address indexed minter)``
-MINTER_REMOVED_TOPIC: Final = event_topic("MinterRemoved(address)")
+#: ``Minted(bytes32 indexed ref, address indexed to, uint256 amount, bytes32 indexed town)``
+MINTED_TOPIC: Final = event_topic("Minted(bytes32,address,uint256,bytes32)")
+#: ``MintSkipped(bytes32 indexed ref, address indexed to, uint256 amount, bytes32 indexed town)``:
+#: a batch item whose ref its town had minted before (nothing minted).
+MINT_SKIPPED_TOPIC: Final = event_topic("MintSkipped(bytes32,address,uint256,bytes32)")
+#: ``Burned(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town)``
+BURNED_TOPIC: Final = event_topic("Burned(bytes32,address,uint256,bytes32)")
+#: ``TownMinterSet(bytes32 indexed town, address indexed minter, address previous)``
+TOWN_MINTER_SET_TOPIC: Final = event_topic("TownMinterSet(bytes32,address,address)")
+#: ``SeasonCapSet(bytes32 indexed town, uint16 indexed season, uint256 cap)``
+SEASON_CAP_SET_TOPIC: Final = event_topic("SeasonCapSet(bytes32,uint16,uint256)")
+#: ``AuditLogAnchored(uint64 indexed sequence, bytes32 head, address indexed anchoredBy)``
+AUDIT_LOG_ANCHORED_TOPIC: Final = event_topic("AuditLogAnchored(uint64,bytes32,address)")
 
 # ---------------------------------------------------------------- functions
 
-MINT_BATCH_SELECTOR: Final = selector("mintBatch(address[],uint256[],bytes32[])")
-MINT_SELECTOR: Final = selector("mint(address,uint256,bytes32)")
+MINT_BATCH_SELECTOR: Final = selector("mintBatch(uint16,address[],uint256[],bytes32[])")
+MINT_SELECTOR: Final = selector("mint(uint16,address,uint256,bytes32)")
 BURN_WITH_REFERENCE_SELECTOR: Final = selector("burnWithReference(address,uint256,bytes32,bytes32)")
-BURN_SELECTOR: Final = selector("burn(uint256)")
+ANCHOR_AUDIT_LOG_SELECTOR: Final = selector("anchorAuditLog(uint64,bytes32)")
 #: Read-only calls, as ``0x`` hex ready to prefix an ``eth_call``'s encoded arguments.
 BALANCE_OF_SELECTOR: Final = "0x" + selector("balanceOf(address)").hex()
 TOTAL_SUPPLY_SELECTOR: Final = "0x" + selector("totalSupply()").hex()
-MINTER_ALLOWANCE_SELECTOR: Final = "0x" + selector("minterAllowance(address)").hex()
+ALLOWANCE_LEFT_SELECTOR: Final = "0x" + selector("allowanceLeft(bytes32,uint16)").hex()
+
+#: ``keccak256("ANCHOR_ROLE")``: the role of the key that anchors the staff audit log.
+ANCHOR_ROLE: Final = keccak(text="ANCHOR_ROLE")
+#: ``keccak256("MINTER_ROLE")``: the towns' minter keys.
+MINTER_ROLE: Final = keccak(text="MINTER_ROLE")
 
 # ---------------------------------------------------------------- custom errors
 
 #: A burn whose ref was burned before: the operation is settled, by the earlier transaction.
 ALREADY_BURNED: Final = "AlreadyBurned"
-#: A mint past the minter's allowance: read the allowance again before minting more.
+#: A mint past the town's cap for the season: the town waits until the admin raises the cap.
 ALLOWANCE_EXCEEDED: Final = "AllowanceExceeded"
+#: An anchor of the audit log not newer than the last one: that head (or a later one) is anchored.
+ANCHOR_NOT_NEWER: Final = "AnchorNotNewer"
 
 #: Reverts a retry cannot cure; every other revert sends the operations back with backoff
-#: (``AllowanceExceeded`` after a top-up, ``AccessControlUnauthorizedAccount`` once an
-#: administrator restores the minter, a revert without data, ...).
+#: (``AllowanceExceeded`` once the admin raises the town's cap, ``AccessControlUnauthorizedAccount``
+#: once an administrator restores the town's minter, a revert without data, ...).
 PERMANENT_REVERTS: Final = frozenset(
     {
         "ERC20InsufficientBalance",  # a burn from a wallet that no longer holds the tokens
@@ -90,6 +107,7 @@ PERMANENT_REVERTS: Final = frozenset(
         "InvalidRef",
         "ZeroAmount",
         "LengthMismatch",
+        "TransfersDisabled",
     }
 )
 

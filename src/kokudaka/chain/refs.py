@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["REF_SIZE", "issuance_ref", "ref_to_uuid", "uuid_from_ref"]
+__all__ = ["REF_SIZE", "issuance_ref", "ref_to_uuid", "town_id", "uuid_from_ref"]
 
 REF_SIZE = 32
 _PAD = bytes(16)
@@ -48,3 +48,11 @@ def uuid_from_ref(ref: bytes | str) -> uuid.UUID:
 
 #: Alias read naturally at call sites that think in refs first.
 ref_to_uuid = uuid_from_ref
+
+
+def town_id(municipality_id: uuid.UUID) -> bytes:
+    """The contract's ``bytes32 town`` for a municipality: its UUID encoded like a ref.
+
+    Caps, minters and the namespace of refs are kept per town on chain (see contracts/Koku.sol).
+    """
+    return issuance_ref(municipality_id)

@@ -1,0 +1,293 @@
+"""Transactions of the KOKU contract: the admin's (deploy, towns' minters, caps, the anchor role),
+sent and awaited at once, and the hot keys' (mints, burns, anchors), signed offline.
+
+Gas for mint batches is computed, not estimated: the limit is a measured worst case per item
+(new recipient, new ref), so a batch can be signed offline and is never under-funded by an
+estimate taken against a state that changed before it was mined. Every batch stays under the
+EIP-7825 per-transaction cap of 2**24 gas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from eth_abi.abi import encode
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
+
+from kokudaka.chain.connection import (
+    TX_GAS_CAP,
+    ChainConnection,
+    Fees,
+    PrivateKey,
+    SignedTx,
+    hex0x,
+    require_address,
+    require_amount,
+    require_ref,
+)
+from kokudaka.chain.errors import ChainError
+from kokudaka.chain.interface import (
+    ANCHOR_AUDIT_LOG_SELECTOR,
+    ANCHOR_ROLE,
+    BURN_WITH_REFERENCE_SELECTOR,
+    MINT_BATCH_SELECTOR,
+    MINT_SELECTOR,
+)
+
+__all__ = [
+    "ANCHOR_GAS_LIMIT",
+    "BURN_GAS_LIMIT",
+    "MAX_BATCH_SIZE",
+    "MINT_BATCH_BASE_GAS",
+    "MINT_BATCH_ITEM_GAS",
+    "MINT_GAS_LIMIT",
+    "KokuTransactions",
+    "encode_mint_batch",
+    "mint_batch_gas_limit",
+    "require_season",
+]
+
+# Measured with bench/chain_gas.py (anvil 1.7.1, solc 0.8.28, optimizer 200 runs). The worst case
+# per item is a recipient with no balance and a fresh ref: two zero-to-nonzero storage writes
+# (balance and ref, 22,100 gas each with the cold read), the Transfer and Minted logs (~3.9k) and
+# ~0.9k of calldata: 50,452 gas measured per item, up to ~50.9k with large amounts; the per-town
+# key of a ref adds a hash of two words (~0.1k). The fixed part is 35,400 (21,000 intrinsic,
+# role, town and the season's minted total), plus ~17k once in the contract's life, when
+# totalSupply first leaves zero, and ~17k once per town and season, when its minted total does.
+#: Fixed part of a ``mintBatch`` gas limit (worst case, the first batch of a town's first season
+#: on a fresh contract, ~70k).
+MINT_BATCH_BASE_GAS: Final = 80_000
+#: Worst-case gas per ``mintBatch`` item (measured 50.5k-51k), with ~4% margin.
+MINT_BATCH_ITEM_GAS: Final = 53_000
+#: Largest batch whose computed gas limit stays under :data:`TX_GAS_CAP` (315).
+MAX_BATCH_SIZE: Final = (TX_GAS_CAP - MINT_BATCH_BASE_GAS) // MINT_BATCH_ITEM_GAS
+#: Gas limit of a single ``mint`` (measured 84k; ~118k for a fresh contract and season).
+MINT_GAS_LIMIT: Final = 140_000
+#: Gas limit of ``burnWithReference`` (measured, see tests/chain).
+BURN_GAS_LIMIT: Final = 80_000
+#: Gas limit of ``anchorAuditLog`` (two storage words and a log; ~50k the first time).
+ANCHOR_GAS_LIMIT: Final = 80_000
+
+
+def require_season(season: int) -> int:
+    """A season (the rice's year) as the contract's ``uint16``."""
+    if isinstance(season, bool) or not isinstance(season, int) or not 0 < season < 2**16:
+        raise ValueError(f"a season is a year between 1 and 65535, got {season!r}")
+    return season
+
+
+def mint_batch_gas_limit(size: int) -> int:
+    """A gas limit that covers a ``mintBatch`` of ``size`` items in the worst case."""
+    if size < 1:
+        raise ValueError("a batch has at least one item")
+    return MINT_BATCH_BASE_GAS + size * MINT_BATCH_ITEM_GAS
+
+
+def encode_mint_batch(
+    season: int, recipients: Sequence[str], amounts: Sequence[int], refs: Sequence[bytes]
+) -> bytes:
+    """Calldata of ``mintBatch(season, recipients, amounts, refs)``, validated item by item.
+
+    Encoded with eth_abi and a precomputed selector rather than web3's contract machinery, which
+    re-validates every argument against the ABI and costs milliseconds per large batch.
+    """
+    size = len(recipients)
+    if size != len(amounts) or size != len(refs):
+        raise ValueError(
+            f"recipients, amounts and refs differ in length: {size}, {len(amounts)}, {len(refs)}"
+        )
+    return MINT_BATCH_SELECTOR + encode(
+        ["uint16", "address[]", "uint256[]", "bytes32[]"],
+        [
+            require_season(season),
+            [require_address(r) for r in recipients],
+            [require_amount(a) for a in amounts],
+            [require_ref(r) for r in refs],
+        ],
+    )
+
+
+class KokuTransactions(ChainConnection):
+    """Every transaction the service sends to KOKU."""
+
+    # ------------------------------------------------------------ the admin (synchronous)
+
+    def deploy_koku(
+        self,
+        deployer_key: PrivateKey,
+        *,
+        admin: str | None = None,
+        admin_delay: int = 0,
+        timeout: float = 60.0,
+    ) -> ChecksumAddress:
+        """Deploy KOKU (admin = ``admin`` or the deployer), wait for it and start using it.
+
+        ``admin_delay`` is the seconds a handover of the admin role must wait once scheduled.
+        """
+        deployer = self.account(deployer_key)
+        admin_address = to_checksum_address(require_address(admin or deployer.address))
+        if not 0 <= admin_delay < 2**48:
+            raise ValueError(f"the admin delay is a uint48 of seconds, got {admin_delay!r}")
+        data = (
+            self._artifact.bytecode
+            + encode(["uint48", "address"], [admin_delay, admin_address]).hex()
+        )
+        receipt = self._transact(deployer_key, None, data, context="deploy", timeout=timeout)
+        address = receipt.get("contractAddress")
+        if address is None:
+            raise ChainError("deployment receipt has no contract address")
+        self.use_koku(address)
+        return to_checksum_address(address)
+
+    def set_town_minter(
+        self, admin_key: PrivateKey, town: bytes, minter: str, *, timeout: float = 60.0
+    ) -> str:
+        """Make ``minter`` the minter of ``town`` (its previous one loses the role); tx hash."""
+        return self._admin_call(
+            admin_key,
+            "setTownMinter",
+            [require_ref(town), to_checksum_address(require_address(minter))],
+            timeout,
+        )
+
+    def remove_town_minter(
+        self, admin_key: PrivateKey, town: bytes, *, timeout: float = 60.0
+    ) -> str:
+        """Leave ``town`` without a minter; returns the tx hash."""
+        return self._admin_call(admin_key, "removeTownMinter", [require_ref(town)], timeout)
+
+    def set_season_cap(
+        self, admin_key: PrivateKey, town: bytes, season: int, cap: int, *, timeout: float = 60.0
+    ) -> str:
+        """Set ``town``'s cap for ``season`` to ``cap`` go (absolute, idempotent); tx hash."""
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise ValueError(f"a cap is a non-negative integer of go, got {cap!r}")
+        return self._admin_call(
+            admin_key, "setSeasonCap", [require_ref(town), require_season(season), cap], timeout
+        )
+
+    def grant_anchor_role(
+        self, admin_key: PrivateKey, anchor: str, *, timeout: float = 60.0
+    ) -> str:
+        """Let ``anchor`` anchor the staff audit log (and nothing else); returns the tx hash."""
+        return self._admin_call(
+            admin_key,
+            "grantRole",
+            [ANCHOR_ROLE, to_checksum_address(require_address(anchor))],
+            timeout,
+        )
+
+    def _admin_call(
+        self, admin_key: PrivateKey, function: str, args: list[object], timeout: float
+    ) -> str:
+        data = self._contract().encode_abi(function, args)
+        receipt = self._transact(
+            admin_key, self.koku_address, data, context=function, timeout=timeout
+        )
+        return hex0x(receipt["transactionHash"])
+
+    # ------------------------------------------------------------ the hot keys (offline)
+
+    def build_mint_batch_tx(
+        self,
+        minter_key: PrivateKey,
+        season: int,
+        recipients: Sequence[str],
+        amounts: Sequence[int],
+        refs: Sequence[bytes],
+        nonce: int,
+        gas: int | None = None,
+        fees: Fees | None = None,
+    ) -> SignedTx:
+        """Sign ``mintBatch(season, recipients, amounts, refs)`` with ``nonce``; nothing is sent.
+
+        Refs the minter's town already minted are skipped by the contract, so re-signing and
+        resending a batch whose fate is unknown is safe. ``gas`` defaults to
+        :func:`mint_batch_gas_limit`; batches above :data:`MAX_BATCH_SIZE` are refused so none
+        can exceed :data:`TX_GAS_CAP`.
+        """
+        size = len(recipients)
+        if gas is None:
+            if size > MAX_BATCH_SIZE:
+                raise ValueError(f"batch of {size} exceeds MAX_BATCH_SIZE={MAX_BATCH_SIZE}")
+            gas = mint_batch_gas_limit(size)
+        data = encode_mint_batch(season, recipients, amounts, refs)
+        return self._sign(self.account(minter_key), self.koku_address, data, nonce, gas, fees)
+
+    def build_mint_tx(
+        self,
+        minter_key: PrivateKey,
+        season: int,
+        to: str,
+        amount: int,
+        ref: bytes,
+        nonce: int,
+        gas: int = MINT_GAS_LIMIT,
+        fees: Fees | None = None,
+    ) -> SignedTx:
+        """Sign a single ``mint``; unlike a batch it reverts ``AlreadyMinted`` on a used ref."""
+        data = MINT_SELECTOR + encode(
+            ["uint16", "address", "uint256", "bytes32"],
+            [require_season(season), require_address(to), require_amount(amount), require_ref(ref)],
+        )
+        return self._sign(self.account(minter_key), self.koku_address, data, nonce, gas, fees)
+
+    def build_burn_with_reference_tx(
+        self,
+        minter_key: PrivateKey,
+        from_address: str,
+        amount: int,
+        ref: bytes,
+        issuance_ref: bytes,
+        nonce: int,
+        gas: int = BURN_GAS_LIMIT,
+        fees: Fees | None = None,
+    ) -> SignedTx:
+        """Sign ``burnWithReference``: a town's minter removes ``amount`` go from the wallet the
+        town's issuance ``issuance_ref`` was minted to, for the correction ``ref``."""
+        data = BURN_WITH_REFERENCE_SELECTOR + encode(
+            ["address", "uint256", "bytes32", "bytes32"],
+            [
+                require_address(from_address),
+                require_amount(amount),
+                require_ref(ref),
+                require_ref(issuance_ref),
+            ],
+        )
+        return self._sign(self.account(minter_key), self.koku_address, data, nonce, gas, fees)
+
+    def build_anchor_tx(
+        self,
+        anchor_key: PrivateKey,
+        sequence: int,
+        head: bytes,
+        nonce: int,
+        gas: int = ANCHOR_GAS_LIMIT,
+        fees: Fees | None = None,
+    ) -> SignedTx:
+        """Sign ``anchorAuditLog(sequence, head)``: the staff audit log's row ``sequence`` has the
+        hash ``head``."""
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 < sequence < 2**64:
+            raise ValueError(f"a sequence is a positive uint64, got {sequence!r}")
+        if not isinstance(head, bytes | bytearray) or len(head) != 32:
+            raise ValueError(f"a head is 32 bytes, got {head!r}")
+        data = ANCHOR_AUDIT_LOG_SELECTOR + encode(["uint64", "bytes32"], [sequence, bytes(head)])
+        return self._sign(self.account(anchor_key), self.koku_address, data, nonce, gas, fees)
+
+    def anchor_audit_log(
+        self, anchor_key: PrivateKey, sequence: int, head: bytes, *, timeout: float = 60.0
+    ) -> str:
+        """Anchor the staff audit log's head now and wait for it; returns the tx hash.
+
+        Raises :class:`~kokudaka.chain.errors.TransactionReverted` named ``AnchorNotNewer`` when
+        that row (or a later one) is anchored already.
+        """
+        account = self.account(anchor_key)
+        signed = self.build_anchor_tx(
+            anchor_key, sequence, head, self.pending_nonce(account.address)
+        )
+        tx_hash = self.send_raw(signed.raw)
+        self.raise_for_receipt(self.wait_receipt(tx_hash, timeout=timeout), context="anchor")
+        return tx_hash

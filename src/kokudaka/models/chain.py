@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
 from kokudaka.models.ledger import Issuance, JournalEntry
@@ -56,8 +57,54 @@ class ChainDeployment(IdMixin, CreatedAtMixin, Base):
     chain_id: Mapped[int] = mapped_column(unique=True)
     token_address: Mapped[str] = mapped_column(String(42))
     admin_address: Mapped[str] = mapped_column(String(42))
-    minter_address: Mapped[str] = mapped_column(String(42))
+    """The cold admin key's address (``DEFAULT_ADMIN_ROLE``) at deployment."""
+    anchor_address: Mapped[str] = mapped_column(String(42))
+    """The service's hot anchor key (``ANCHOR_ROLE``, ``settings.anchor_key``): it can only
+    anchor the staff audit log's head. Minters are per town: see :class:`TownMinter`."""
     deployed_block: Mapped[int]
+
+
+class TownMinterState(StrEnum):
+    active = "active"
+    """The key that signs the town's mints now; at most one per town."""
+    retired = "retired"
+    """Replaced by a rotation: no longer a minter on chain, kept so its past transactions
+    can still be attributed to the town."""
+
+
+class TownMinter(IdMixin, CreatedAtMixin, Base):
+    """One minter key a municipality has had: the hot key that signs its mints.
+
+    Each town is its own issuer on chain (``setTownMinter``): its key mints only within the
+    town's season caps, so a leaked key creates at most what is left of one town's allowance.
+    The private key is encrypted at rest like a custodial wallet key
+    (:func:`kokudaka.wallets.custody.encrypt_key`), bound to this row's id, so a ciphertext
+    copied onto another row or town does not open.
+    """
+
+    __tablename__ = "town_minters"
+    __table_args__ = (
+        UniqueConstraint("address"),
+        # A town signs with one key at a time: the chain knows one minter per town.
+        Index(
+            "uq_town_minters_active_municipality_id",
+            "municipality_id",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index("ix_town_minters_municipality_id", "municipality_id"),
+    )
+
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    address: Mapped[str] = mapped_column(String(42))
+    """Checksummed address of the key."""
+    key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    """``nonce || AES-GCM(private key)``, the row's id as associated data."""
+    state: Mapped[TownMinterState] = mapped_column(
+        Enum(TownMinterState, native_enum=False, length=16), default=TownMinterState.active
+    )
+    retired_at: Mapped[datetime | None]
 
 
 class TransactionState(StrEnum):

@@ -1,0 +1,1 @@
+"""Towns as issuers on chain: each municipality's minter key."""

@@ -47,10 +47,12 @@ def test_a_minter_key_is_stored_encrypted_and_opens_only_on_its_row(
     private_key = key.private_key(settings)
     assert Account.from_key(private_key).address == key.address
     assert key.town == town_id(town) == town.int.to_bytes(32, "big")
-    assert "key_ciphertext" not in repr(key) and private_key.hex() not in repr(key)
+    assert "key_ciphertext" not in repr(key)
+    assert private_key.hex() not in repr(key)
     with db() as session:
         stored = session.execute(text("SELECT key_ciphertext FROM town_minters")).scalar_one()
-        assert private_key not in bytes(stored) and private_key.hex().encode() not in bytes(stored)
+        assert private_key not in bytes(stored)
+        assert private_key.hex().encode() not in bytes(stored)
         # Moved onto another town's row, the ciphertext does not open.
         (other,) = _towns(session, 1)
         other_key = create_town_minter(session, settings, other)
@@ -74,7 +76,8 @@ def test_a_town_has_at_most_one_active_key(db: sessionmaker[Session], settings: 
         create_town_minter(session, settings, town)
     with db.begin() as session:
         old, new = rotate_town_minter(session, settings, town)
-    assert old is not None and old.address != new.address
+    assert old is not None
+    assert old.address != new.address
     with db() as session:
         assert minter_for(session, town) == new
         states = {
@@ -83,7 +86,8 @@ def test_a_town_has_at_most_one_active_key(db: sessionmaker[Session], settings: 
         }
         assert states == {old.address: TownMinterState.retired, new.address: TownMinterState.active}
         retired = session.scalar(select(TownMinter).where(TownMinter.address == old.address))
-        assert retired is not None and retired.retired_at is not None
+        assert retired is not None
+        assert retired.retired_at is not None
 
 
 def test_ensure_gives_a_key_to_every_town_that_has_none_once(

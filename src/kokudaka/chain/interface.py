@@ -33,7 +33,9 @@ __all__ = [
     "MINT_SELECTOR",
     "MINT_SKIPPED_TOPIC",
     "PERMANENT_REVERTS",
+    "SEASON_CAP_SELECTOR",
     "SEASON_CAP_SET_TOPIC",
+    "SEASON_MINTED_SELECTOR",
     "TOTAL_SUPPLY_SELECTOR",
     "TOWN_MINTER_SET_TOPIC",
     "ErrorSpec",
@@ -79,6 +81,8 @@ ANCHOR_AUDIT_LOG_SELECTOR: Final = selector("anchorAuditLog(uint64,bytes32)")
 BALANCE_OF_SELECTOR: Final = "0x" + selector("balanceOf(address)").hex()
 TOTAL_SUPPLY_SELECTOR: Final = "0x" + selector("totalSupply()").hex()
 ALLOWANCE_LEFT_SELECTOR: Final = "0x" + selector("allowanceLeft(bytes32,uint16)").hex()
+SEASON_CAP_SELECTOR: Final = "0x" + selector("seasonCap(bytes32,uint16)").hex()
+SEASON_MINTED_SELECTOR: Final = "0x" + selector("seasonMinted(bytes32,uint16)").hex()
 
 #: ``keccak256("ANCHOR_ROLE")``: the role of the key that anchors the staff audit log.
 ANCHOR_ROLE: Final = keccak(text="ANCHOR_ROLE")

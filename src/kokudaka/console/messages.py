@@ -248,7 +248,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "discrepancy_operation_failed": ("An operation failed on the chain", "チェーンへの記録に失敗"),
     "discrepancy_balance_mismatch": ("A balance differs", "残高が異なる"),
     "discrepancy_total_supply_mismatch": ("The total supply differs", "総発行量が異なる"),
-    "discrepancy_minter_allowance_mismatch": ("The minter's allowance differs", "発行枠が異なる"),
+    "discrepancy_season_minted_mismatch": (
+        "A town's minted amount for the season differs",
+        "町の年度発行量がチェーンと異なる",
+    ),
+    "discrepancy_mint_town_mismatch": ("Minted for another town", "別の自治体の発行として記録"),
+    "discrepancy_burn_town_mismatch": ("Burned for another town", "別の自治体の焼却として記録"),
     "discrepancy_issuance_without_mint": ("An issuance without a mint", "発行に対応する記録がない"),
     "discrepancy_issuance_mint_mismatch": ("An issuance and its mint differ", "発行と記録が異なる"),
     "discrepancy_duplicate_mint_operation": ("A mint queued twice", "発行の記録が重複"),

@@ -1,6 +1,6 @@
-"""Comparing the outbox with the chain for a reconciliation: operations vs events by reference,
-the expected balance of each address, totalSupply and the minter allowance, per-town totals, and
-the names and ids that make a discrepancy readable."""
+"""Comparing the outbox with the chain for a reconciliation: operations vs events by reference
+(and town), the expected balance of each address, totalSupply, per-town totals, each town's
+season caps and minted amounts, and the names and ids that make a discrepancy readable."""
 
 from __future__ import annotations
 
@@ -17,16 +17,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.interface import (
-    MINTER_ALLOWANCE_SELECTOR,
-    TOTAL_SUPPLY_SELECTOR,
-)
+from kokudaka.chain.interface import TOTAL_SUPPLY_SELECTOR
+from kokudaka.core.schemas import Amount
 from kokudaka.models import (
     Account,
     AccountKind,
     ChainDeployment,
     ChainOperation,
     Municipality,
+    MunicipalityPolicy,
     Posting,
     User,
 )
@@ -39,13 +38,14 @@ from kokudaka.reconcile.ledger import (
     known_references,
     scope_filter,
 )
-from kokudaka.reconcile.onchain import Chain, address_topic, eth_calls
+from kokudaka.reconcile.onchain import Chain, eth_calls, town_seasons_at, town_topic
 from kokudaka.reconcile.report import (
     Discrepancy,
     DiscrepancyKind,
     Findings,
     KokuTotals,
     MunicipalityTotals,
+    TownSeason,
     chunks,
 )
 
@@ -55,6 +55,7 @@ _MINT_KINDS: Final = (
     DiscrepancyKind.mint_recipient_mismatch,
     DiscrepancyKind.unknown_mint,
     DiscrepancyKind.duplicate_mint_event,
+    DiscrepancyKind.mint_town_mismatch,
 )
 _BURN_KINDS: Final = (
     DiscrepancyKind.burn_missing_on_chain,
@@ -62,6 +63,7 @@ _BURN_KINDS: Final = (
     DiscrepancyKind.burn_address_mismatch,
     DiscrepancyKind.unknown_burn,
     DiscrepancyKind.duplicate_burn_event,
+    DiscrepancyKind.burn_town_mismatch,
 )
 _ADDRESS_VALUED: Final = frozenset(
     {DiscrepancyKind.mint_recipient_mismatch, DiscrepancyKind.burn_address_mismatch}
@@ -75,7 +77,10 @@ class Addresses(set[str]):
         super().__init__()
         self.expected: defaultdict[str, int] = defaultdict(int)
         self.confirmed = self.in_flight = self.not_yet = self.failed = 0
-        self.allowance_spent = 0
+        self.season_minted: defaultdict[tuple[str, int], int] = defaultdict(int)
+        """Per (town topic, season), every town: the go of its ``Minted`` events."""
+        self.season_unsettled: defaultdict[tuple[str, int], int] = defaultdict(int)
+        """Per (town topic, season) in scope: the go of its mints with no event yet."""
         self.on_chain: defaultdict[str, int] = defaultdict(int)
         """Per town in scope (id as text): its operations' events, mints minus burns."""
         self.unsettled: defaultdict[str, int] = defaultdict(int)
@@ -94,16 +99,38 @@ def compare(
     result = Addresses()
     expected = result.expected
     scoped_addresses: set[str] = set()
-    confirmed = in_flight = not_yet = failed = allowance_spent = 0
+    confirmed = in_flight = not_yet = failed = 0
     on_chain, unsettled = result.on_chain, result.unsettled
+    season_minted, season_unsettled = result.season_minted, result.season_unsettled
+    topics: dict[str, str] = {}
     add = findings.add
     for sign, ops, events, kinds in (
         (1, ledger.mints, chain.minted, _MINT_KINDS),
         (-1, ledger.burns, chain.burned, _BURN_KINDS),
     ):
-        missing, amount_mismatch, address_mismatch, _, _ = kinds
-        for reference, (state, amount, address, in_scope, town) in ops.items():
+        missing, amount_mismatch, address_mismatch, _, _, town_mismatch = kinds
+        for reference, (state, amount, address, in_scope, town, season) in ops.items():
             event = events.pop(reference, None)
+            topic = topics.get(town)
+            if topic is None:
+                topic = topics[town] = town_topic(town)
+            if event is not None and event[3] != topic:
+                # Minted in another town's namespace: not this operation's event.
+                if in_scope:
+                    add(
+                        town_mismatch,
+                        reference=reference,
+                        address=event[0],
+                        expected=topic,
+                        actual=event[3],
+                        tx_hash=event[2],
+                    )
+                event = None
+            if sign == 1:
+                if event is not None:
+                    season_minted[(topic, season)] += event[1]
+                elif in_scope:
+                    season_unsettled[(topic, season)] += amount
             if in_scope:
                 if event is None:
                     unsettled[town] += sign * amount
@@ -144,7 +171,7 @@ def compare(
                 # Mined, not yet marked confirmed: the worker is between send and receipt.
                 in_flight += in_scope
                 expected[event[0]] += sign * event[1]
-            event_address, event_amount, tx_hash, spends = event
+            event_address, event_amount, tx_hash, _ = event
             if in_scope:
                 if event_amount != amount:
                     add(
@@ -164,8 +191,6 @@ def compare(
                         actual=event_address,
                         tx_hash=tx_hash,
                     )
-            if spends:
-                allowance_spent += amount
 
     # Events left over: operations created after the snapshot, or unknown to SQL.
     leftovers = [*chain.minted, *chain.burned]
@@ -177,7 +202,7 @@ def compare(
         (-1, chain.burned, chain.burned_duplicates, BURN, ledger.burns, _BURN_KINDS),
     ):
         unknown, duplicate = kinds[3], kinds[4]
-        for reference, (event_address, event_amount, tx_hash, spends) in events.items():
+        for reference, (event_address, event_amount, tx_hash, topic) in events.items():
             known = late.get(reference)
             if known is not None and known[0] == op_kind:
                 in_scope = scope is None or known[1] in scope_set
@@ -186,8 +211,8 @@ def compare(
                     scoped_addresses.add(event_address)
                     on_chain[str(known[1])] += sign * event_amount
                 expected[event_address] += sign * event_amount
-                if spends:
-                    allowance_spent += event_amount
+                if sign == 1:
+                    season_minted[(topic, known[2])] += event_amount
                 continue
             unknown_addresses.add(event_address)
             if scope is None or event_address in scoped_addresses:
@@ -216,7 +241,6 @@ def compare(
         not_yet,
         failed,
     )
-    result.allowance_spent = allowance_spent
     return result
 
 
@@ -266,34 +290,77 @@ def check_supply(
     client: ChainClient,
     deployment: ChainDeployment,
     block: int,
-    chain: Chain,
     addresses: Addresses,
     findings: Findings,
 ) -> None:
-    """totalSupply vs the sum of what every address should hold; the minter's allowance vs
-    its last configured allowance minus what the ledger minted since."""
-    minter = deployment.minter_address.lower()
-    calls = [TOTAL_SUPPLY_SELECTOR]
-    if chain.allowance is not None:
-        calls.append(MINTER_ALLOWANCE_SELECTOR + address_topic(minter)[2:])
-    total_supply, *rest = eth_calls(
-        client, to_checksum_address(deployment.token_address), calls, hex(block)
+    """totalSupply vs the sum of what every address should hold."""
+    (total_supply,) = eth_calls(
+        client, to_checksum_address(deployment.token_address), [TOTAL_SUPPLY_SELECTOR], hex(block)
     )
     expected_supply = sum(addresses.expected.values())
     if expected_supply != total_supply:
         findings.add(
             DiscrepancyKind.total_supply_mismatch, expected=expected_supply, actual=total_supply
         )
-    if chain.allowance is not None:
-        configured, (configured_block, _) = chain.allowance
-        if configured - addresses.allowance_spent != rest[0]:
+
+
+def town_seasons(
+    session: Session,
+    client: ChainClient,
+    deployment: ChainDeployment,
+    block: int,
+    scope: Sequence[uuid.UUID] | None,
+    addresses: Addresses,
+    findings: Findings,
+) -> list[TownSeason]:
+    """Each town's seasons in scope: SQL's cap and issuance, the chain's cap and minted amount.
+
+    The contract counts what each town minted per season; that must equal the town's
+    ``Minted`` events of the season's operations (``season_minted_mismatch`` otherwise). A
+    chain cap below SQL's is not a discrepancy: the admin has not signed the new cap yet, and
+    the town's mints past the old one wait (``cap_on_chain`` false says so).
+    """
+    p, m = MunicipalityPolicy, Municipality
+    rows = session.execute(
+        select(p.municipality_id, m.name, p.season, p.yearly_cap_go, p.issued_go, p.reserved_go)
+        .join(m, m.id == p.municipality_id)
+        .where(scope_filter(p.municipality_id, scope))
+        .order_by(m.name, p.municipality_id, p.season)
+    ).all()
+    if not rows:
+        return []
+    pairs = [(town_topic(str(town)), season) for town, _, season, _, _, _ in rows]
+    on_chain = town_seasons_at(client, deployment.token_address, pairs, block)
+    seasons: list[TownSeason] = []
+    for (town, name, season, cap, issued, reserved), key, (chain_cap, chain_minted) in zip(
+        rows, pairs, on_chain, strict=True
+    ):
+        by_events = addresses.season_minted.get(key, 0)
+        if chain_minted != by_events:
             findings.add(
-                DiscrepancyKind.minter_allowance_mismatch,
-                address=minter,
-                expected=configured - addresses.allowance_spent,
-                actual=rest[0],
-                detail=f"{configured} go configured at block {configured_block}",
+                DiscrepancyKind.season_minted_mismatch,
+                municipality_id=town,
+                expected=by_events,
+                actual=chain_minted,
+                detail=f"season {season}",
             )
+        seasons.append(
+            TownSeason(
+                municipality_id=town,
+                municipality_name=name,
+                season=season,
+                cap=Amount.of(cap),
+                issued=Amount.of(issued),
+                reserved=Amount.of(reserved),
+                cap_left=Amount.of(max(cap - issued - reserved, 0)),
+                chain_cap=Amount.of(chain_cap),
+                chain_minted=Amount.of(chain_minted),
+                allowance_left=Amount.of(max(chain_cap - chain_minted, 0)),
+                unsettled=Amount.of(addresses.season_unsettled.get(key, 0)),
+                cap_on_chain=chain_cap == cap,
+            )
+        )
+    return seasons
 
 
 def enrich(session: Session, items: list[Discrepancy]) -> None:

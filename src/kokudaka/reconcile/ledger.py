@@ -60,19 +60,26 @@ class Ledger:
 def operations_statement(scope: Sequence[uuid.UUID] | None) -> Any:
     """Every chain operation (all towns: balances and unknown events need them)."""
     op = ChainOperation.__table__.c
-    return select(
-        type_coerce(op.kind, String),
-        type_coerce(op.state, String),
-        op.reference,
-        op.amount_go,
-        op.recipient_address,
-        scope_filter(op.municipality_id, scope),
-        cast(op.municipality_id, String),
-    ).execution_options(yield_per=_YIELD_PER)
+    issuance = Issuance.__table__.c
+    return (
+        select(
+            type_coerce(op.kind, String),
+            type_coerce(op.state, String),
+            op.reference,
+            op.amount_go,
+            op.recipient_address,
+            scope_filter(op.municipality_id, scope),
+            cast(op.municipality_id, String),
+            issuance.season,
+        )
+        # The season a mint spends on chain is its issuance's (a burn's: the reversed one's).
+        .join(Issuance.__table__, issuance.id == op.issuance_id)
+        .execution_options(yield_per=_YIELD_PER)
+    )
 
 
 def collect_operations(
-    result: Result[str, str, str, int, str | None, bool, str], tick: Ticker
+    result: Result[str, str, str, int, str | None, bool, str, int], tick: Ticker
 ) -> Ledger:
     ledger = Ledger()
     mints, burns, addresses = ledger.mints, ledger.burns, ledger.addresses
@@ -80,7 +87,7 @@ def collect_operations(
     towns: dict[str, str] = {}
     done = scoped_count = 0
     for partition in result.partitions():
-        for kind, state, reference, amount, address, scoped, town in partition:
+        for kind, state, reference, amount, address, scoped, town, season in partition:
             scoped = bool(scoped)
             town = towns.setdefault(town, town)
             if address:
@@ -89,7 +96,14 @@ def collect_operations(
                     addresses.add(address)
             else:
                 address = None
-            (mints if kind == MINT else burns)[reference] = (state, amount, address, scoped, town)
+            (mints if kind == MINT else burns)[reference] = (
+                state,
+                amount,
+                address,
+                scoped,
+                town,
+                season,
+            )
             scoped_count += scoped
         done += len(partition)
         tick("operations", done)
@@ -250,17 +264,17 @@ def check_ledger_vs_outbox(
 
 def known_references(
     session: Session, references: Sequence[str]
-) -> dict[str, tuple[str, uuid.UUID]]:
+) -> dict[str, tuple[str, uuid.UUID, int]]:
     """Operations created after the snapshot, looked up again (a statement of its own, so
-    under READ COMMITTED it sees what the worker committed since)."""
-    found: dict[str, tuple[str, uuid.UUID]] = {}
+    under READ COMMITTED it sees what the worker committed since): kind, town, season."""
+    found: dict[str, tuple[str, uuid.UUID, int]] = {}
     op = ChainOperation
     for chunk in chunks(references):
         rows = session.execute(
-            select(op.reference, type_coerce(op.kind, String), op.municipality_id).where(
-                op.reference.in_(chunk)
-            )
+            select(op.reference, type_coerce(op.kind, String), op.municipality_id, Issuance.season)
+            .join(Issuance, Issuance.id == op.issuance_id)
+            .where(op.reference.in_(chunk))
         )
-        for reference, kind, town in rows:
-            found[reference] = (kind, town)
+        for reference, kind, town, season in rows:
+            found[reference] = (kind, town, season)
     return found

@@ -1,6 +1,7 @@
-"""Reading the chain for a reconciliation: every ``Minted``/``Burned`` event by reference, the
-minter's last configured allowance, and balances, all pinned to one block and decoded by hand
-(lower-case hex, no checksum hashing): what makes a million events affordable."""
+"""Reading the chain for a reconciliation: every ``Minted``/``Burned`` event by reference (with
+the town whose namespace it is in), the towns' caps and minted amounts per season, and balances,
+all pinned to one block and decoded by hand (lower-case hex, no checksum hashing): what makes a
+million events affordable."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from kokudaka.chain.interface import (
     BALANCE_OF_SELECTOR,
     BURNED_TOPIC,
     MINTED_TOPIC,
-    MINTER_CONFIGURED_TOPIC,
-    MINTER_REMOVED_TOPIC,
+    SEASON_CAP_SELECTOR,
+    SEASON_MINTED_SELECTOR,
 )
 from kokudaka.models import (
     ChainDeployment,
@@ -74,43 +75,25 @@ def _logs(
             yield from logs
 
 
-def _last_allowance(
-    client: ChainClient, minter_topic: str, from_block: int, block: int
-) -> tuple[int, tuple[int, int]] | None:
-    """The minter's last configured allowance and where it was set (a removal sets zero)."""
-    last: tuple[int, tuple[int, int]] | None = None
-    for topic in (MINTER_CONFIGURED_TOPIC, MINTER_REMOVED_TOPIC):
-        for log in _logs(client, topic, from_block, block):
-            if log["topics"][1] != minter_topic:
-                continue
-            position = (int(log["blockNumber"], 16), int(log["logIndex"], 16))
-            allowance = int(log["data"], 16) if topic == MINTER_CONFIGURED_TOPIC else 0
-            if last is None or position > last[1]:
-                last = (allowance, position)
-    return last
-
-
 def _fetch_events(
     client: ChainClient,
     topic: str,
     from_block: int,
     block: int,
     *,
-    minter_topic: str,
-    allowance_set_at: tuple[int, int] | None,
     tick: Ticker,
     phase: str,
 ) -> tuple[dict[str, Event], list[tuple[str, Event]], int]:
-    """Events by reference (lower-case ``0x`` hex, as SQL stores it), duplicates, count."""
+    """Events by reference (lower-case ``0x`` hex, as SQL stores it), duplicates, count.
+
+    References are kept per town on chain, but SQL's are unique across towns, so one
+    reference in two towns' namespaces is a duplicate here (the town is in the event)."""
     events: dict[str, Event] = {}
     duplicates: list[tuple[str, Event]] = []
     count = 0
     for log in _logs(client, topic, from_block, block):
         topics = log["topics"]
-        spends = False
-        if allowance_set_at is not None and topics[3] == minter_topic:
-            spends = (int(log["blockNumber"], 16), int(log["logIndex"], 16)) > allowance_set_at
-        event = ("0x" + topics[2][-40:], int(log["data"], 16), log["transactionHash"], spends)
+        event = ("0x" + topics[2][-40:], int(log["data"], 16), log["transactionHash"], topics[3])
         reference = topics[1]
         if reference in events:
             duplicates.append((reference, event))
@@ -132,37 +115,36 @@ class Chain:
     burned: dict[str, Event]
     burned_duplicates: list[tuple[str, Event]]
     burned_count: int
-    allowance: tuple[int, tuple[int, int]] | None
 
 
-def read_chain(
-    client: ChainClient, deployment: ChainDeployment, block: int, everything: bool, tick: Ticker
-) -> Chain:
+def read_chain(client: ChainClient, deployment: ChainDeployment, block: int, tick: Ticker) -> Chain:
     chain = Chain()
-    minter_topic = address_topic(deployment.minter_address)
     start = deployment.deployed_block
-    chain.allowance = _last_allowance(client, minter_topic, start, block) if everything else None
     chain.minted, chain.minted_duplicates, chain.minted_count = _fetch_events(
-        client,
-        MINTED_TOPIC,
-        start,
-        block,
-        minter_topic=minter_topic,
-        allowance_set_at=chain.allowance[1] if chain.allowance else None,
-        tick=tick,
-        phase="minted events",
+        client, MINTED_TOPIC, start, block, tick=tick, phase="minted events"
     )
     chain.burned, chain.burned_duplicates, chain.burned_count = _fetch_events(
-        client,
-        BURNED_TOPIC,
-        start,
-        block,
-        minter_topic=minter_topic,
-        allowance_set_at=None,
-        tick=tick,
-        phase="burned events",
+        client, BURNED_TOPIC, start, block, tick=tick, phase="burned events"
     )
     return chain
+
+
+def town_topic(town_text: str) -> str:
+    """A town's ``bytes32`` as an event topic, from its id as the database gives it as text
+    (dashed on PostgreSQL, 32 hex digits on SQLite): the UUID left-padded to 32 bytes."""
+    return "0x" + "0" * 32 + town_text.replace("-", "").lower()
+
+
+def town_seasons_at(
+    client: ChainClient, token: str, pairs: Sequence[tuple[str, int]], block: int
+) -> list[tuple[int, int]]:
+    """``(seasonCap, seasonMinted)`` of each ``(town topic, season)`` at ``block``."""
+    calldata: list[str] = []
+    for topic, season in pairs:
+        arguments = topic[2:] + f"{season:064x}"
+        calldata += [SEASON_CAP_SELECTOR + arguments, SEASON_MINTED_SELECTOR + arguments]
+    values = eth_calls(client, to_checksum_address(token), calldata, hex(block))
+    return list(zip(values[0::2], values[1::2], strict=True))
 
 
 def balances_at(

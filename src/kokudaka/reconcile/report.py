@@ -23,6 +23,7 @@ __all__ = [
     "Progress",
     "ReconciliationCounts",
     "ReconciliationReport",
+    "TownSeason",
 ]
 
 Progress = Callable[[str, int], None]
@@ -43,6 +44,8 @@ class DiscrepancyKind(StrEnum):
     """SQL says confirmed, the chain has no ``Minted`` event for the reference."""
     mint_amount_mismatch = "mint_amount_mismatch"
     mint_recipient_mismatch = "mint_recipient_mismatch"
+    mint_town_mismatch = "mint_town_mismatch"
+    """The reference was minted in another town's namespace than the operation's town."""
     confirmed_without_address = "confirmed_without_address"
     """A confirmed operation with no recipient (or burned-from) address recorded."""
     unknown_mint = "unknown_mint"
@@ -51,6 +54,7 @@ class DiscrepancyKind(StrEnum):
     burn_missing_on_chain = "burn_missing_on_chain"
     burn_amount_mismatch = "burn_amount_mismatch"
     burn_address_mismatch = "burn_address_mismatch"
+    burn_town_mismatch = "burn_town_mismatch"
     unknown_burn = "unknown_burn"
     duplicate_burn_event = "duplicate_burn_event"
     operation_failed = "operation_failed"
@@ -58,7 +62,9 @@ class DiscrepancyKind(StrEnum):
     # chain state
     balance_mismatch = "balance_mismatch"
     total_supply_mismatch = "total_supply_mismatch"
-    minter_allowance_mismatch = "minter_allowance_mismatch"
+    season_minted_mismatch = "season_minted_mismatch"
+    """What the contract counts as minted by a town in a season differs from the town's
+    ``Minted`` events of that season's operations."""
     # ledger vs outbox
     issuance_without_mint = "issuance_without_mint"
     issuance_mint_mismatch = "issuance_mint_mismatch"
@@ -132,6 +138,29 @@ class MunicipalityTotals(KokuTotals):
     municipality_name: str
 
 
+class TownSeason(BaseModel):
+    """One town's season: its cap and issuance as SQL has them, beside the chain's cap, what
+    the town's minter minted and what it may still mint."""
+
+    municipality_id: uuid.UUID
+    municipality_name: str
+    season: int
+    cap: Amount = Field(description="The season's yearly cap in the town's policy (SQL)")
+    issued: Amount = Field(description="Issued in SQL this season (gross, like the chain's)")
+    reserved: Amount = Field(description="Held in SQL for investments awaiting payment")
+    cap_left: Amount = Field(description="cap - issued - reserved: what SQL may still issue")
+    chain_cap: Amount = Field(description="The town's cap for the season on chain")
+    chain_minted: Amount = Field(description="What the town's minters minted in the season")
+    allowance_left: Amount = Field(description="chain_cap - chain_minted: what may still mint")
+    unsettled: Amount = Field(
+        description="The season's mints SQL has that the chain has no event for yet"
+    )
+    cap_on_chain: bool = Field(
+        description="The chain's cap equals SQL's; false until the admin signs a changed cap "
+        "(`kokudaka chain allowances`), meanwhile the town's mints past the old cap wait"
+    )
+
+
 class ReconciliationReport(BaseModel):
     status: Literal["clean", "discrepancies"]
     checked_at: datetime
@@ -142,24 +171,27 @@ class ReconciliationReport(BaseModel):
     scope: Literal["all", "municipalities"]
     municipality_ids: list[uuid.UUID] | None
     supply_checked: bool = Field(
-        description="totalSupply and the minter allowance are only "
-        "meaningful when every municipality is in scope"
+        description="totalSupply is only meaningful when every municipality is in scope"
     )
     counts: ReconciliationCounts
     totals: KokuTotals = Field(description="KOKU of every town in scope, together")
     municipalities: list[MunicipalityTotals] = Field(description="KOKU per town in scope, by name")
+    seasons: list[TownSeason] = Field(
+        description="Per town in scope and season: SQL's cap and issuance beside the chain's "
+        "cap, minted amount and allowance left"
+    )
     discrepancies: list[Discrepancy]
     truncated: bool = Field(description="More discrepancies than listed; see counts.by_kind")
 
 
 # Plain tuples, not NamedTuples: a million of each are built, and a tuple display is ~5x faster.
-Op = tuple[str, int, str | None, bool, str]
+Op = tuple[str, int, str | None, bool, str, int]
 """One outbox row as the comparison needs it: (state, amount in go, address or None while
-unsent, in scope, town id as text). Addresses are lower-case hex; no UUIDs (parsing them is
-the slow part): a town's id is parsed once, when the totals are named."""
-Event = tuple[str, int, str, bool]
-"""One event: (address minted to or burned from, amount, tx hash, spends the allowance: a
-mint by the deployment's minter after its last allowance configuration)."""
+unsent, in scope, town id as text, season). Addresses are lower-case hex; no UUIDs (parsing
+them is the slow part): a town's id is parsed once, when the totals are named."""
+Event = tuple[str, int, str, str]
+"""One event: (address minted to or burned from, amount, tx hash, the town's topic: the
+``bytes32 town`` whose namespace the reference is in, as lower-case ``0x`` hex)."""
 
 
 class Findings:

@@ -12,8 +12,11 @@ agree, for the town's audit (``GET /v1/audit/reconciliation``, ``kokudaka audit 
 - balances: per ADDRESS, not per person, since a person who switched to a self-custody wallet
   keeps earlier KOKU at their custodial address: confirmed mints minus confirmed burns to the
   address (plus operations already mined but not yet marked confirmed) equals ``balanceOf``;
-- with every municipality in scope: the same sum equals ``totalSupply``, and the minter's
-  allowance equals its last configured allowance minus what SQL minted since.
+- with every municipality in scope: the same sum equals ``totalSupply``;
+- per town and season: what the contract counts as the town's minted amount equals the town's
+  ``Minted`` events of that season (each event is in its town's namespace of references, and
+  a reference minted in another town's namespace is a discrepancy); the report shows SQL's cap
+  and issuance beside the chain's cap, minted amount and allowance left.
 
 Speed: the ledger is read first, in a handful of streamed or aggregated statements; then every
 event is fetched with chunked ``eth_getLogs`` and decoded by hand (lower-case hex, no checksum
@@ -29,7 +32,7 @@ from __future__ import annotations
 import gc
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -41,7 +44,13 @@ from kokudaka.models import (
     ChainDeployment,
     utcnow,
 )
-from kokudaka.reconcile.compare import check_supply, compare, enrich, municipality_totals
+from kokudaka.reconcile.compare import (
+    check_supply,
+    compare,
+    enrich,
+    municipality_totals,
+    town_seasons,
+)
 from kokudaka.reconcile.ledger import (
     check_ledger_vs_outbox,
     collect_operations,
@@ -85,14 +94,20 @@ def reconcile(
     *,
     limit: int = DEFAULT_LIMIT,
     progress_every: int = PROGRESS_EVERY,
+    recent: Callable[[], Session] | None = None,
 ) -> ReconciliationReport:
     """Compare the ledger and outbox in ``session`` with the KOKU contract of ``deployment``.
 
-    ``municipality_ids=None`` checks everything, including ``totalSupply`` and the minter
-    allowance; a list restricts the report to those towns' operations, issuances, people and
-    the addresses their operations used (an address's balance is still compared with every
-    town's operations to it: the chain knows no towns). Chain failures raise
+    ``municipality_ids=None`` checks everything, including ``totalSupply``; a list restricts
+    the report to those towns' operations, issuances, people, seasons and the addresses their
+    operations used (an address's balance is still compared with every town's operations to
+    it: a holder's balance is one number, whichever towns minted it). Chain failures raise
     :class:`~kokudaka.chain.errors.ChainError`; SQL is only read.
+
+    ``session`` may read one snapshot throughout (:func:`kokudaka.core.db.read_snapshot`), so
+    that its statements agree with each other while writers go on. Events whose operation
+    the snapshot does not have are then looked up in a session of their own from ``recent``,
+    which sees what was committed since; without it they are looked up in ``session``.
     """
     started = time.monotonic()
     checked_at = utcnow()
@@ -113,7 +128,7 @@ def reconcile(
             try:
                 chain_id = client.chain_id()
                 block = client.block_number()
-                reading = pool.submit(read_chain, client, deployment, block, everything, tick)
+                reading = pool.submit(read_chain, client, deployment, block, tick)
                 ledger = collect_operations(result, tick)
             finally:
                 result.close()  # a server-side cursor on PostgreSQL
@@ -121,7 +136,11 @@ def reconcile(
             check_ledger_vs_outbox(session, scope, ledger, findings)
             chain = reading.result()
             balances = balancing.result()
-        addresses = compare(session, scope, ledger, chain, findings)
+        if recent is None:
+            addresses = compare(session, scope, ledger, chain, findings)
+        else:
+            with recent() as late:
+                addresses = compare(late, scope, ledger, chain, findings)
         missing = addresses - balances.keys()
         if missing:  # only addresses known from events alone: unknown or late operations
             balances |= balances_at(client, token, missing, block, tick)
@@ -136,7 +155,8 @@ def reconcile(
                     actual=actual,
                 )
         if everything:
-            check_supply(client, deployment, block, chain, addresses, findings)
+            check_supply(client, deployment, block, addresses, findings)
+        seasons = town_seasons(session, client, deployment, block, scope, addresses, findings)
     enrich(session, findings.items)
     town_totals = municipality_totals(session, scope, addresses)
     total = findings.total
@@ -170,6 +190,7 @@ def reconcile(
             sum(t.unsettled.go for t in town_totals),
         ),
         municipalities=town_totals,
+        seasons=seasons,
         discrepancies=findings.items,
         truncated=len(findings.items) < total,
     )

@@ -1,8 +1,9 @@
 """A real anvil for the chain tests: one per session, a snapshot reverted after every test.
 
 ``evm_snapshot``/``evm_revert`` is the chain's twin of a rolled-back database transaction: each
-test starts from the same deployed contract and configured minter, whatever the test before it
-minted, burned or revoked.
+test starts from the same deployed contract, the same two towns with their own minter keys and
+caps for :data:`SEASON`, and the anchor key, whatever the test before it minted, burned, rotated
+or revoked.
 """
 
 from __future__ import annotations
@@ -17,19 +18,46 @@ import pytest
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
-from kokudaka.chain.refs import issuance_ref
+from kokudaka.chain.refs import issuance_ref, town_id
 
+#: The contract admin (the cold key in production).
 ADMIN_KEY = ANVIL_DEV_KEYS[0]
+#: :data:`TOWN`'s minter.
 MINTER_KEY = ANVIL_DEV_KEYS[1]
+#: An account with no role at all.
 OUTSIDER_KEY = ANVIL_DEV_KEYS[2]
+#: A supporter's wallet.
 HOLDER_KEY = ANVIL_DEV_KEYS[3]
-#: The test minter's allowance at the start of every test: 1,000 KOKU.
-MINTER_ALLOWANCE = 1_000_000
+#: :data:`OTHER_TOWN`'s minter.
+OTHER_MINTER_KEY = ANVIL_DEV_KEYS[4]
+#: Holds ANCHOR_ROLE: it anchors the staff audit log and can do nothing else.
+ANCHOR_KEY = ANVIL_DEV_KEYS[5]
+#: No role at the start: the key a town's minter is rotated to.
+SPARE_KEY = ANVIL_DEV_KEYS[6]
+
+#: Two municipalities, as the contract knows them (fixed ids, so failures read the same).
+TOWN = town_id(uuid.UUID("0b5e5a1e-0000-4000-8000-00000000000a"))
+OTHER_TOWN = town_id(uuid.UUID("0b5e5a1e-0000-4000-8000-00000000000b"))
+#: The season both towns have a cap for.
+SEASON = 2026
+#: Caps at the start of every test, in go: 1,000 KOKU for TOWN, 500 for OTHER_TOWN.
+TOWN_CAP = 1_000_000
+OTHER_TOWN_CAP = 500_000
 
 
 def new_ref() -> bytes:
     """A fresh issuance ref, as the service makes them."""
     return issuance_ref(uuid.uuid4())
+
+
+def configure_towns(client: ChainClient) -> None:
+    """Both towns' minters and caps for :data:`SEASON`, and the anchor key, on the contract the
+    client uses (signed by :data:`ADMIN_KEY`)."""
+    client.set_town_minter(ADMIN_KEY, TOWN, client.account(MINTER_KEY).address)
+    client.set_town_minter(ADMIN_KEY, OTHER_TOWN, client.account(OTHER_MINTER_KEY).address)
+    client.set_season_cap(ADMIN_KEY, TOWN, SEASON, TOWN_CAP)
+    client.set_season_cap(ADMIN_KEY, OTHER_TOWN, SEASON, OTHER_TOWN_CAP)
+    client.grant_anchor_role(ADMIN_KEY, client.account(ANCHOR_KEY).address)
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +69,10 @@ def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
 
 @pytest.fixture(scope="session")
 def deployed(anvil: AnvilNode) -> str:
-    """KOKU deployed by the admin key, with MINTER_KEY as a minter."""
+    """KOKU deployed by the admin key, with the two towns configured (:func:`configure_towns`)."""
     client = ChainClient(anvil.rpc_url)
     address = client.deploy_koku(ADMIN_KEY)
-    client.configure_minter(ADMIN_KEY, client.account(MINTER_KEY).address, MINTER_ALLOWANCE)
+    configure_towns(client)
     return address
 
 
@@ -62,7 +90,14 @@ def chain(anvil: AnvilNode, deployed: str) -> Iterator[ChainClient]:
 
 @pytest.fixture
 def minter(chain: ChainClient) -> str:
+    """:data:`TOWN`'s minter address."""
     return chain.account(MINTER_KEY).address
+
+
+@pytest.fixture
+def other_minter(chain: ChainClient) -> str:
+    """:data:`OTHER_TOWN`'s minter address."""
+    return chain.account(OTHER_MINTER_KEY).address
 
 
 def nothing_listens(port: int, host: str = "127.0.0.1") -> bool:

@@ -189,6 +189,23 @@ class Database:
         self.read_engine.dispose()
 
 
+def read_snapshot(session: Session) -> None:
+    """Make a reader session's transaction see one snapshot of the database throughout.
+
+    For long reads whose statements must agree with each other (a reconciliation), without
+    blocking writers or being blocked by them. On SQLite a reader's transaction (deferred
+    ``BEGIN``, WAL mode) already reads one snapshot, fixed at its first read. On PostgreSQL
+    each statement of a ``READ COMMITTED`` transaction sees what was committed before it
+    started, so the transaction is made ``REPEATABLE READ`` (still ``READ ONLY``): one
+    snapshot, fixed at its first statement. Call before the session's first statement.
+    """
+    if session.in_transaction():
+        raise RuntimeError("read_snapshot() must come before the session's first statement")
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 async def get_session(request: Request) -> Session:
     """The request's session, not yet connected: dependencies only read the token and
     the request, and may register checks (:func:`check_at_begin`), but do no I/O.

@@ -169,6 +169,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The chain is unavailable. Try again later.",
         "チェーンに接続できません。後でもう一度お試しください。",
     ),
+    "reconciliations_busy": (
+        "Too many reconciliations are waiting; try again in {retry_after} seconds.",
+        "実行待ちの照合が多すぎます。{retry_after}秒後にもう一度お試しください。",
+    ),
     "wallet_challenge_invalid": (
         "The wallet challenge is unknown, used or expired.",
         "ウォレットのチャレンジが無効か使用済みか期限切れです。",
@@ -213,6 +217,7 @@ TERM_PARAMS = frozenset({"resource", "status"})
 TERMS: dict[str, str] = {
     "Resource": "リソース",
     "Page": "ページ",
+    "Reconciliation": "照合",
     "User": "ユーザー",
     "Region": "地域",
     "Municipality": "自治体",

@@ -1,0 +1,260 @@
+"""Reconciliations run in the background (``POST /v1/audit/reconciliations``), with progress.
+
+A reconciliation of a large ledger takes tens of seconds; a client should not hold a request
+open for it, and the service should not run two at once (each holds every operation of the
+ledger in memory). So a job is queued, runs in one background thread per process, one at a
+time, and is fetched later by its id.
+
+Jobs are kept in memory, per process, not in a table. A job is a derived, read-only report
+that can be run again at any moment, not a record of anything; its progress only exists in
+the process that runs it, and a table would keep, after a restart, jobs marked running that
+nothing runs any more. The service runs one process (``kokudaka serve``), so every request
+reaches the process that holds the job. The last :data:`KEEP` finished jobs are kept.
+
+Each job reads one snapshot of the database on the reader (:func:`read_snapshot`): its
+statements agree with each other while writes go on, it takes no write lock and no request's
+admission, and it is never blocked by a writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from kokudaka.chain.client import ChainClient
+from kokudaka.chain.errors import ChainError
+from kokudaka.core.db import Database, read_snapshot
+from kokudaka.core.errors import TooManyRequests
+from kokudaka.models import ChainDeployment, ChainOperation, utcnow
+from kokudaka.reconcile.report import ReconciliationReport
+from kokudaka.reconcile.service import reconcile
+
+__all__ = [
+    "JobState",
+    "ReconciliationJob",
+    "ReconciliationJobs",
+    "ReconciliationProgress",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Finished jobs kept for reading, per process (the oldest go first).
+KEEP: Final = 32
+#: Jobs waiting or running at once; a further start is refused with 429.
+PENDING_LIMIT: Final = 4
+#: Seconds a refused start is told to wait.
+RETRY_AFTER: Final = 30
+PROGRESS_EVERY: Final = 10_000
+
+
+class JobState(StrEnum):
+    """Where a reconciliation job stands."""
+
+    queued = "queued"
+    """Waiting for the one reconciliation the process runs at a time."""
+    running = "running"
+    done = "done"
+    """Finished: ``report`` says whether the ledger and the chain agree."""
+    failed = "failed"
+    """Stopped without a report: ``error`` is the problem code (``chain_unavailable``)."""
+
+
+class ReconciliationProgress(BaseModel):
+    """How far a running reconciliation is. Operations are read first, then compared
+    with the events read beside them; balances are read last."""
+
+    operations_total: int = Field(description="Chain operations in the job's snapshot")
+    operations_compared: int = Field(description="Operations read so far")
+    minted_events: int = Field(description="Minted events read so far")
+    burned_events: int = Field(description="Burned events read so far")
+    balances: int = Field(description="Balances read so far")
+
+
+class ReconciliationJob(BaseModel):
+    """A reconciliation run in the background, and its report once done."""
+
+    id: uuid.UUID
+    state: JobState
+    scope: str = Field(description="`all` or `municipalities`, as in the report")
+    municipality_ids: list[uuid.UUID] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: ReconciliationProgress
+    report: ReconciliationReport | None = Field(description="Once `done`")
+    error: str | None = Field(description="Once `failed`: the problem code")
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: uuid.UUID
+    scope: tuple[uuid.UUID, ...] | None
+    limit: int
+    client: ChainClient
+    deployment: ChainDeployment
+    created_at: datetime
+    state: JobState = JobState.queued
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: dict[str, int] = field(default_factory=dict)
+    report: ReconciliationReport | None = None
+    error: str | None = None
+
+    def visible_to(self, audited: Sequence[uuid.UUID] | None) -> bool:
+        """Whether a caller who audits ``audited`` (None: every town) may read the job."""
+        if audited is None:
+            return True
+        return self.scope is not None and set(self.scope) <= set(audited)
+
+    def read(self) -> ReconciliationJob:
+        done = self.progress
+        return ReconciliationJob(
+            id=self.id,
+            state=self.state,
+            scope="all" if self.scope is None else "municipalities",
+            municipality_ids=None if self.scope is None else list(self.scope),
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            progress=ReconciliationProgress(
+                operations_total=done.get("total", 0),
+                operations_compared=done.get("operations", 0),
+                minted_events=done.get("minted events", 0),
+                burned_events=done.get("burned events", 0),
+                balances=done.get("balances", 0),
+            ),
+            report=self.report,
+            error=self.error,
+        )
+
+
+class ReconciliationJobs:
+    """The process's reconciliation jobs: queued, run one at a time, kept for reading."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._lock = threading.Lock()
+        self._jobs: dict[uuid.UUID, _Job] = {}
+        self._queue: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+
+    def start(
+        self,
+        client: ChainClient,
+        deployment: ChainDeployment,
+        scope: Sequence[uuid.UUID] | None,
+        limit: int,
+    ) -> ReconciliationJob:
+        """Queue a reconciliation of ``scope`` (None: everything), or return the one of the
+        same scope and limit that is already waiting or running."""
+        key = None if scope is None else tuple(sorted(dict.fromkeys(scope)))
+        with self._lock:
+            pending = [j for j in self._jobs.values() if j.finished_at is None]
+            for job in pending:
+                if job.scope == key and job.limit == limit:
+                    return job.read()
+            if len(pending) >= PENDING_LIMIT:
+                raise TooManyRequests(
+                    "reconciliations_busy",
+                    retry_after=RETRY_AFTER,
+                    headers={"Retry-After": str(RETRY_AFTER)},
+                )
+            job = _Job(uuid.uuid4(), key, limit, client, deployment, utcnow())
+            self._jobs[job.id] = job
+            self._forget_old()
+            if self._worker is None or not self._worker.is_alive():
+                # A daemon: a reconciliation in progress never holds up the process's exit.
+                self._worker = threading.Thread(
+                    target=self._work, name="reconciliation-jobs", daemon=True
+                )
+                self._worker.start()
+        self._queue.put(job.id)
+        return job.read()
+
+    def get(self, job_id: uuid.UUID) -> _Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def _forget_old(self) -> None:
+        finished = sorted(
+            (j for j in self._jobs.values() if j.finished_at is not None),
+            key=lambda j: j.created_at,
+        )
+        for job in finished[: max(0, len(finished) - KEEP)]:
+            del self._jobs[job.id]
+
+    def _update(self, job_id: uuid.UUID, **changes: object) -> None:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            job = self.get(job_id)
+            if job is not None:
+                self._run(job)
+
+    def _run(self, job: _Job) -> None:
+        done: dict[str, int] = {}
+        self._update(job.id, state=JobState.running, started_at=utcnow())
+
+        def progress(phase: str, count: int) -> None:
+            # Called from the reconciliation's threads too; balances are read in two rounds.
+            done[phase] = max(count, done.get(phase, 0)) if phase == "balances" else count
+            self._update(job.id, progress=dict(done))
+
+        try:
+            with self._database.read_sessions() as session:
+                read_snapshot(session)
+                total = session.scalar(select(func.count()).select_from(ChainOperation)) or 0
+                progress("total", total)
+                report = reconcile(
+                    session,
+                    job.client,
+                    job.deployment,
+                    job.scope,
+                    progress,
+                    limit=job.limit,
+                    progress_every=PROGRESS_EVERY,
+                    recent=self._database.read_sessions,
+                )
+        except ChainError:
+            self._update(
+                job.id, state=JobState.failed, error="chain_unavailable", finished_at=utcnow()
+            )
+        except Exception:
+            logger.exception("reconciliation job %s failed", job.id)
+            self._update(job.id, state=JobState.failed, error="internal", finished_at=utcnow())
+        else:
+            # Balances tick per PROGRESS_EVERY only: the last batch is counted here.
+            done["balances"] = max(done.get("balances", 0), report.counts.addresses)
+            self._update(
+                job.id,
+                state=JobState.done,
+                report=report,
+                progress=dict(done),
+                finished_at=utcnow(),
+            )
+
+
+_CREATING = threading.Lock()
+
+
+def reconciliation_jobs(state: object, database: Database) -> ReconciliationJobs:
+    """The process's jobs, kept on the app's ``state`` (made on first use)."""
+    with _CREATING:
+        jobs: ReconciliationJobs | None = getattr(state, "reconciliation_jobs", None)
+        if jobs is None:
+            jobs = ReconciliationJobs(database)
+            setattr(state, "reconciliation_jobs", jobs)  # noqa: B010
+        return jobs

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from kokudaka.settlement.runtime import ChainRuntime
 
+from kokudaka.chain.commands import add_chain_commands, admin_key_refused
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings, get_settings
 
@@ -62,11 +63,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kokudaka.main import create_app
 
-    refused = _ports_refused(settings, args.host or settings.host, args.port or settings.port)
+    refused = admin_key_refused(settings, "serve") or _ports_refused(
+        settings, args.host or settings.host, args.port or settings.port
+    )
     if refused is not None:
         print(f"kokudaka serve: {refused}", file=sys.stderr)
         return 2
     migrate(settings)
+    _ensure_minter_keys(settings)
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port
@@ -176,8 +180,19 @@ def _command_name() -> str:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from kokudaka.settlement.runtime import run_worker
 
+    refused = admin_key_refused(settings, "worker")
+    if refused is not None:
+        print(f"kokudaka worker: {refused}", file=sys.stderr)
+        return 2
     migrate(settings)
+    _ensure_minter_keys(settings)
     return run_worker(settings, manage_anvil=args.manage_anvil)
+
+
+def _ensure_minter_keys(settings: Settings) -> None:
+    from kokudaka.chain.admin_commands import ensure_minter_keys
+
+    ensure_minter_keys(settings)
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +259,12 @@ def _audit_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return run_audit(settings, args.municipality, sys.stdout)
 
 
+def _audit_verify(_args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.audit.verify_command import run_verify
+
+    return run_verify(settings, sys.stdout)
+
+
 def _municipality_exists(settings: Settings, code: str) -> bool:
     from sqlalchemy import select
 
@@ -297,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_admin_create)
 
     sub.add_parser("demo", help="load a small realistic data set").set_defaults(handler=_demo)
+    add_chain_commands(sub, migrate)
 
     audit = sub.add_parser("audit", help="audits of the ledger")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -306,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--municipality", metavar="CODE", help="only this municipality")
     reconcile.set_defaults(handler=_audit_reconcile)
+    audit_sub.add_parser(
+        "verify",
+        help="recompute the staff audit log's hash chain and check it against its anchors on "
+        "chain; exit 1 naming the first row changed, removed or reordered",
+    ).set_defaults(handler=_audit_verify)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``/v1/audit``: issuances across the towns a reader may audit."""
+"""``/v1/audit``: issuances across the towns a reader may audit, and the staff audit log."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.audit import service
+from kokudaka.audit.log_listing import (
+    StaffLogFilters,
+    StaffLogPage,
+    list_staff_log,
+    staff_log_filters,
+)
 from kokudaka.audit.schemas import (
     CSV_COLUMNS,
     CSV_COLUMNS_JA,
@@ -25,6 +31,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["audit"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 Filters = Annotated[IssuanceFilters, Depends(issuance_filters)]
+LogFilters = Annotated[StaffLogFilters, Depends(staff_log_filters)]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {
@@ -84,3 +91,19 @@ def export_issuances(
             "Content-Language": language,
         },
     )
+
+
+@router.get(
+    "/v1/audit/log",
+    summary="The staff audit log, newest first (auditors)",
+    description="Every staff action (confirming a payment, approving or rejecting hours, "
+    "reversing, setting a policy, registering farmers and staff, disabling, enabling, "
+    "resetting a password, unlocking, changing allowances) in the order it was taken, "
+    "each row chained to the one before by `prev_hash` (SHA-256). Town administrators "
+    "see their own town's rows, regional auditors those of their region's towns, "
+    "platform administrators every row. `kokudaka audit verify` checks the chain and its "
+    "anchors on chain.",
+    responses=_REFUSALS,
+)
+def list_staff_actions(session: DbSession, user: Auditor, filters: LogFilters) -> StaffLogPage:
+    return list_staff_log(session, user, filters)

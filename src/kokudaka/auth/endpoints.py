@@ -95,7 +95,7 @@ def token(
     summary="Create a town administrator, regional auditor or platform administrator",
 )
 def create_staff(
-    body: StaffCreate, session: DbSession, settings: AppSettings, _admin: PlatformAdmin
+    body: StaffCreate, session: DbSession, settings: AppSettings, admin: PlatformAdmin
 ) -> UserRead:
     """Create a staff account: a town administrator (with `municipality_id`), a regional auditor
     (with `region_id`) or another platform administrator.
@@ -106,6 +106,7 @@ def create_staff(
     user = service.create_staff(
         session,
         settings,
+        admin,
         email=body.email,
         password=body.password,
         display_name=body.display_name,

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import hash_password, verify_password
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from kokudaka.core.settings import Settings
-from kokudaka.models import Municipality, Region, Role, SignInFailure, User
+from kokudaka.models import Municipality, Region, Role, SignInFailure, StaffAction, User
 from kokudaka.wallets.custody import CUSTODIAL_ROLES, assign_custodial_wallet
 
 # Verified against when the email is unknown, so that a wrong email costs the same
@@ -56,6 +57,7 @@ def create_user(
 def create_staff(
     session: Session,
     settings: Settings,
+    actor: Caller,
     *,
     email: str,
     password: str,
@@ -64,7 +66,8 @@ def create_staff(
     municipality_id: uuid.UUID | None,
     region_id: uuid.UUID | None,
 ) -> User:
-    """Town administrators belong to one town, auditors to one region."""
+    """Town administrators belong to one town, auditors to one region. Logged as a
+    staff action of ``actor``."""
     if role is Role.town_admin:
         if municipality_id is None or region_id is not None:
             raise Unprocessable("validation_error")
@@ -81,7 +84,7 @@ def create_staff(
     else:
         # Supporters sign up themselves; farmers are made by their town.
         raise Unprocessable("validation_error")
-    return create_user(
+    user = create_user(
         session,
         settings,
         email=email,
@@ -91,6 +94,22 @@ def create_staff(
         municipality_id=municipality_id,
         region_id=region_id,
     )
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.staff_register,
+        object_type="user",
+        object_id=user.id,
+        data={
+            "email": user.email,
+            "display_name": display_name,
+            "role": role,
+            "municipality_id": municipality_id,
+            "region_id": region_id,
+        },
+        municipality_id=municipality_id,
+    )
+    return user
 
 
 class SignInRefused(Exception):
@@ -174,4 +193,12 @@ def set_active(session: Session, actor: Caller, user_id: uuid.UUID, active: bool
             user.token_version += 1
     user.is_active = active
     session.flush()
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.account_enable if active else StaffAction.account_disable,
+        object_type="user",
+        object_id=user.id,
+        municipality_id=user.municipality_id,
+    )
     return user

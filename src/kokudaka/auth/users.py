@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.schemas import UserListItem
 from kokudaka.auth.security import hash_password
 from kokudaka.core.errors import Forbidden, NotFound
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.settings import Settings
-from kokudaka.models import Municipality, Role, SignInFailure, User
+from kokudaka.models import Municipality, Role, SignInFailure, StaffAction, User
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def set_password(
     user.token_version += 1
     session.execute(delete(SignInFailure).where(SignInFailure.email == user.email))
     session.flush()
+    # Only that it happened: the password is never logged.
+    _log(session, caller, StaffAction.account_password_reset, user)
     return user
 
 
@@ -129,4 +132,16 @@ def unlock(session: Session, caller: Caller, user_id: uuid.UUID) -> User:
     user = _helped_user(session, caller, user_id)
     session.execute(delete(SignInFailure).where(SignInFailure.email == user.email))
     session.flush()
+    _log(session, caller, StaffAction.account_unlock, user)
     return user
+
+
+def _log(session: Session, caller: Caller, action: StaffAction, user: User) -> None:
+    append_staff_action(
+        session,
+        caller,
+        action,
+        object_type="user",
+        object_id=user.id,
+        municipality_id=user.municipality_id,
+    )

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality
 from kokudaka.auth.service import create_user
@@ -32,6 +33,7 @@ from kokudaka.models import (
     Issuance,
     IssuanceKind,
     Role,
+    StaffAction,
     User,
     Work,
 )
@@ -110,6 +112,15 @@ def create_farmer(
     )
     session.add(farmer)
     session.flush()
+    append_staff_action(
+        session,
+        admin,
+        StaffAction.farmer_register,
+        object_type="farmer",
+        object_id=farmer.id,
+        data={**body.model_dump(mode="json", exclude={"password"}), "user_id": user.id},
+        municipality_id=admin.municipality_id,
+    )
     return farmer
 
 

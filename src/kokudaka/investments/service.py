@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, manages_municipality
 from kokudaka.core.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
@@ -49,6 +50,7 @@ from kokudaka.models import (
     MunicipalityPolicy,
     PaymentEvent,
     Role,
+    StaffAction,
     Work,
     Written,
     table_of,
@@ -339,7 +341,17 @@ def confirm_by_admin(
     investment = _locked_for_confirming(session.connection(), investment_id)
     if not manages_municipality(admin, investment.municipality_id):
         raise NotFound("Investment")
-    return _confirm(session, investment, payment_reference, admin)
+    confirmed = _confirm(session, investment, payment_reference, admin)
+    append_staff_action(
+        session,
+        admin,
+        StaffAction.investment_confirm,
+        object_type="investment",
+        object_id=investment.id,
+        data={"payment_reference": payment_reference},
+        municipality_id=investment.municipality_id,
+    )
+    return confirmed
 
 
 def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investment:
@@ -367,6 +379,16 @@ def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investme
     investment.status = InvestmentStatus.cancelled
     investment.cancelled_at = datetime.now(UTC)
     session.flush()
+    if investment.supporter_id != user.id:
+        # Staff cancelling someone's investment is a staff action; a supporter's own is not.
+        append_staff_action(
+            session,
+            user,
+            StaffAction.investment_cancel,
+            object_type="investment",
+            object_id=investment.id,
+            municipality_id=investment.municipality_id,
+        )
     return investment
 
 

@@ -27,10 +27,12 @@ from sqlalchemy import Connection, Update, bindparam, func, insert, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.core.errors import Conflict, NotFound
 from kokudaka.core.ids import new_id
+from kokudaka.ledger.daily import move_issuance_days
 from kokudaka.ledger.memos import Memo
 from kokudaka.models import (
     Account,
@@ -44,6 +46,7 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    StaffAction,
     SupporterSeason,
     Written,
     table_of,
@@ -387,6 +390,7 @@ def issue(
     conn.execute(_INSERT_ISSUANCE, vars(issuance))
     conn.execute(_INSERT_MINT, vars(mint))
     _move_supporter_season(conn, issuance, 1)
+    move_issuance_days(conn, issuance, 1)
     return Issued(issuance=issuance, mint=mint)
 
 
@@ -429,6 +433,7 @@ def reverse(
     )
     issuance.reversal_entry_id = reversal.id
     _move_supporter_season(session.connection(), issuance, -1)
+    move_issuance_days(session.connection(), issuance, -1)
     session.add(
         ChainOperation(
             kind=ChainOperationKind.burn,
@@ -441,6 +446,15 @@ def reverse(
         )
     )
     session.flush()
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.issuance_reverse,
+        object_type="journal_entry",
+        object_id=entry.id,
+        data={"reason": reason, "reversal_entry_id": reversal.id, "issuance_id": issuance.id},
+        municipality_id=entry.municipality_id,
+    )
     return reversal, issuance
 
 

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import manages_municipality
 from kokudaka.core.errors import Conflict, Forbidden, NotFound
 from kokudaka.core.pagination import PageParams, paginate
 from kokudaka.core.schemas import Amount
+from kokudaka.core.settings import Settings
 from kokudaka.ledger.service import issued_go
-from kokudaka.models import Municipality, MunicipalityPolicy, Region
+from kokudaka.models import Municipality, MunicipalityPolicy, Region, StaffAction
 from kokudaka.municipalities.schemas import (
     MunicipalityCreate,
     MunicipalityUpdate,
@@ -23,6 +25,7 @@ from kokudaka.municipalities.schemas import (
     PolicyUpdate,
     RegionCreate,
 )
+from kokudaka.towns.minters import create_town_minter
 
 # Japan has kept UTC+9 without daylight saving since 1951, so a fixed offset is exact
 # and needs no tz database in the image.
@@ -75,7 +78,10 @@ def _refuse_taken_national_code(
         raise Conflict("national_code_taken")
 
 
-def create_municipality(session: Session, body: MunicipalityCreate) -> Municipality:
+def create_municipality(
+    session: Session, settings: Settings, body: MunicipalityCreate
+) -> Municipality:
+    """A new town, with its minter key made in the same transaction (it is its own issuer)."""
     if session.get(Region, body.region_id) is None:
         raise NotFound("Region")
     if session.scalar(select(Municipality.id).where(Municipality.code == body.code)) is not None:
@@ -89,6 +95,7 @@ def create_municipality(session: Session, body: MunicipalityCreate) -> Municipal
     )
     session.add(municipality)
     session.flush()
+    create_town_minter(session, settings, municipality.id)
     return municipality
 
 
@@ -176,4 +183,13 @@ def put_policy(
     policy.volunteer_go_per_hour = body.volunteer_go_per_hour
     policy.yearly_cap_go = body.yearly_cap_go
     session.flush()
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.policy_set,
+        object_type="policy",
+        object_id=f"{municipality_id}:{body.season}",
+        data={**body.model_dump(mode="json"), "created": created},
+        municipality_id=municipality_id,
+    )
     return policy, created

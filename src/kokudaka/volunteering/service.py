@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
 from kokudaka.auth.scope import list_scope, town_conditions
@@ -34,6 +35,7 @@ from kokudaka.models import (
     IssuanceKind,
     MunicipalityPolicy,
     Role,
+    StaffAction,
     User,
     utcnow,
 )
@@ -318,19 +320,37 @@ def approve(
     contribution.reviewed_by_id = actor.id
     contribution.reviewed_at = utcnow()
     session.flush()
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.contribution_approve,
+        object_type="contribution",
+        object_id=contribution.id,
+        data={"note": note, "minutes": contribution.minutes, "amount_go": amount_go},
+        municipality_id=activity.municipality_id,
+    )
     return contribution
 
 
 def reject(
     session: Session, actor: Caller, contribution_id: uuid.UUID, reason: str
 ) -> Contribution:
-    contribution, _ = _locked_for_review(session, actor, contribution_id)
+    contribution, activity = _locked_for_review(session, actor, contribution_id)
     _require_pending(contribution)
     contribution.status = ContributionStatus.rejected
     contribution.rejection_reason = reason
     contribution.reviewed_by_id = actor.id
     contribution.reviewed_at = utcnow()
     session.flush()
+    append_staff_action(
+        session,
+        actor,
+        StaffAction.contribution_reject,
+        object_type="contribution",
+        object_id=contribution.id,
+        data={"reason": reason},
+        municipality_id=activity.municipality_id,
+    )
     return contribution
 
 

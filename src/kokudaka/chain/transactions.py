@@ -49,25 +49,30 @@ __all__ = [
     "require_season",
 ]
 
-# Measured with bench/chain_gas.py (anvil 1.7.1, solc 0.8.28, optimizer 200 runs). The worst case
-# per item is a recipient with no balance and a fresh ref: two zero-to-nonzero storage writes
-# (balance and ref, 22,100 gas each with the cold read), the Transfer and Minted logs (~3.9k) and
-# ~0.9k of calldata: 50,452 gas measured per item, up to ~50.9k with large amounts; the per-town
-# key of a ref adds a hash of two words (~0.1k). The fixed part is 35,400 (21,000 intrinsic,
-# role, town and the season's minted total), plus ~17k once in the contract's life, when
-# totalSupply first leaves zero, and ~17k once per town and season, when its minted total does.
-#: Fixed part of a ``mintBatch`` gas limit (worst case, the first batch of a town's first season
-#: on a fresh contract, ~70k).
+# Measured with bench/chain_gas.py (anvil 1.7.1, solc 0.8.28, optimizer 200 runs, KOKU v3): gas
+# needed (eth_estimateGas, which counts what a refund later gives back). The worst case per item
+# is a recipient with no balance and a fresh ref: two zero-to-nonzero storage writes (balance and
+# the town's ref, 22,100 gas each with the cold read), the Transfer and Minted logs and ~0.9k of
+# calldata: 50,614 gas per item, 50,734 with the largest amount (2**96 - 1); an existing holder
+# costs 33,341, a skipped item 5,204. The fixed part is 38,568 (21,000 intrinsic, role, town and
+# the season's slot, already non-zero once its cap is set, so a town's first batch of a season
+# costs no more), plus ~17k once in the contract's life, when totalSupply first leaves zero:
+# 55,668 for the first batch on a fresh contract.
+#: Fixed part of a ``mintBatch`` gas limit (worst case, the first batch on a fresh contract,
+#: 55,668 measured).
 MINT_BATCH_BASE_GAS: Final = 80_000
-#: Worst-case gas per ``mintBatch`` item (measured 50.5k-51k), with ~4% margin.
+#: Worst-case gas per ``mintBatch`` item (measured 50,614, 50,734 with the largest amount), with
+#: ~4% margin: the largest batch needs 16,036,772 of its 16,775,000.
 MINT_BATCH_ITEM_GAS: Final = 53_000
 #: Largest batch whose computed gas limit stays under :data:`TX_GAS_CAP` (315).
 MAX_BATCH_SIZE: Final = (TX_GAS_CAP - MINT_BATCH_BASE_GAS) // MINT_BATCH_ITEM_GAS
-#: Gas limit of a single ``mint`` (measured 84k; ~118k for a fresh contract and season).
+#: Gas limit of a single ``mint`` (measured 87,181; 104,389 the first on a fresh contract).
 MINT_GAS_LIMIT: Final = 140_000
-#: Gas limit of ``burnWithReference`` (measured, see tests/chain).
+#: Gas limit of ``burnWithReference`` (69,865 needed at most: a fresh correction ref written from
+#: zero; a burn that empties the balance uses ~4.8k less, refunded after it ran).
 BURN_GAS_LIMIT: Final = 80_000
-#: Gas limit of ``anchorAuditLog`` (two storage words and a log; ~50k the first time).
+#: Gas limit of ``anchorAuditLog`` (70,720 the first time, when both words are written from zero;
+#: 36,520 after).
 ANCHOR_GAS_LIMIT: Final = 80_000
 
 

@@ -19,6 +19,7 @@ from kokudaka.core.settings import Settings
 from kokudaka.investments import service as investments
 from kokudaka.investments.schemas import InvestmentCreate
 from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work
+from kokudaka.towns.minters import create_town_minter
 from kokudaka.volunteering import service as volunteering
 from kokudaka.volunteering.schemas import ActivityCreate, ContributionCreate
 
@@ -50,6 +51,7 @@ def load_demo(session: Session, settings: Settings) -> str:
         town = Municipality(region_id=region.id, code=code, name=name, national_code=national_code)
         session.add(town)
         session.flush()
+        create_town_minter(session, settings, town.id)
         towns[code] = town
         session.add(
             MunicipalityPolicy(

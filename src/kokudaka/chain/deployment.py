@@ -2,9 +2,21 @@
 
 :func:`ensure_deployment` runs at every start of the service or of a settlement worker.
 
-- First start on a chain (no ``chain_deployments`` row for its chain id): deploy KOKU with the
-  deployer key (the contract admin), make the minter key a minter with the allowance below, and
-  record chain id, addresses and deployment block.
+**The admin key is cold.** In production the service never holds the contract admin key
+(``serve`` and ``worker`` refuse to start with ``KOKUDAKA_DEPLOYER_KEY`` set): deployment, the
+towns' minters and their season caps are admin commands (``kokudaka chain deploy``,
+``kokudaka chain allowances``, ``kokudaka chain rotate-minter``) that take the key for that
+command only. There :func:`ensure_deployment` only checks the recorded deployment, and warns
+about what the admin still has to do (a town whose minter or cap the chain does not have yet).
+
+**In development** (``make run``, tests) the service does it all itself so that nothing needs
+setting up: on the first start on a chain it deploys with anvil's first key (or the configured
+one), and at every start it makes the towns' missing minter keys and sets every town's minter
+and season caps (:func:`~kokudaka.chain.allowances.sync_allowances`).
+
+- First start on a chain (no ``chain_deployments`` row for its chain id): :func:`deploy` KOKU,
+  grant ``ANCHOR_ROLE`` to the anchor key, set the towns' minters and caps, record chain id,
+  addresses and deployment block.
 - Later starts: check that code is still at the recorded address, and that it is the code of
   this version of ``contracts/Koku.sol``. A dev chain reset (anvil restarted without its state
   file) has none; the service then refuses to start rather than redeploy, because the ledger says
@@ -16,52 +28,42 @@
 enough for the towns to notice a scheduled handover they did not intend and cancel it, short
 enough for a planned key rotation; 0 elsewhere, so a development chain or a test can rotate its
 admin at once (the handover still takes two transactions, from both keys).
-
-**Minter allowance.** The contract gives the minter an allowance that every mint spends (the USDC
-minter model), so a leaked minter key can create at most what is left of it. The allowance is
-tied to the towns' policy: the sum of every municipality's yearly caps (all seasons) minus what
-has already been minted (confirmed in SQL). The per-town, per-season caps themselves are enforced
-in SQL when an issuance is written (``ledger.service.issue``); the on-chain allowance is the
-second fuse, a global ceiling that cannot be exceeded even if the SQL checks were bypassed. The
-allowance is set at deployment and topped up by :func:`top_up_minter_allowance` when the
-settlement worker runs short (a new season's caps, new towns). ``configureMinter`` *sets* the
-allowance, so the worker tops up only when none of its own transactions are in flight; another
-worker's in-flight mints can make the new allowance exceed the ideal figure by at most what those
-transactions carry, until the next top-up. Per-municipality minters would make the chain enforce
-each town's cap exactly, at the price of one key per town; that is the path if towns come to run
-their own minters.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.chain.client import ChainClient
+from kokudaka.chain.allowances import (
+    Change,
+    development_admin_key,
+    plan_allowances,
+    sync_allowances,
+    sync_development_allowances,
+)
+from kokudaka.chain.client import ChainClient, PrivateKey
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.errors import ChainError
+from kokudaka.chain.interface import ANCHOR_ROLE
 from kokudaka.core.settings import Environment, Settings
-from kokudaka.models import (
-    ChainDeployment,
-    ChainOperation,
-    ChainOperationKind,
-    ChainState,
-    MunicipalityPolicy,
-)
+from kokudaka.models import ChainDeployment
+from kokudaka.towns.minters import ensure_town_minters
 
 __all__ = [
     "PRODUCTION_ADMIN_DELAY_SECONDS",
     "DeploymentMismatch",
     "admin_delay_seconds",
-    "allowance_target_go",
-    "chain_keys",
+    "anchor_key",
+    "check_chain_id",
+    "deploy",
     "ensure_deployment",
     "load_deployment",
-    "top_up_minter_allowance",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,18 +78,14 @@ class DeploymentMismatch(ChainError):
     code = "deployment_mismatch"
 
 
-def chain_keys(settings: Settings) -> tuple[str, str]:
-    """The (deployer, minter) private keys.
-
-    Empty keys mean anvil's first two development keys, but only in development and test; the
-    settings validator refuses empty and development keys in production.
-    """
-    deployer, minter = settings.deployer_key, settings.minter_key
-    if settings.env is Environment.production and not (deployer and minter):
-        raise DeploymentMismatch(
-            "KOKUDAKA_DEPLOYER_KEY and KOKUDAKA_MINTER_KEY are required in production"
-        )
-    return deployer or ANVIL_DEV_KEYS[0], minter or ANVIL_DEV_KEYS[1]
+def anchor_key(settings: Settings) -> PrivateKey:
+    """The key that anchors the staff audit log: ``settings.anchor_key``, or anvil's second
+    key outside production (the settings refuse an empty or development key in production)."""
+    if settings.anchor_key:
+        return settings.anchor_key
+    if settings.env is Environment.production:
+        raise DeploymentMismatch("KOKUDAKA_ANCHOR_KEY is required in production")
+    return ANVIL_DEV_KEYS[1]
 
 
 def admin_delay_seconds(settings: Settings) -> int:
@@ -95,23 +93,22 @@ def admin_delay_seconds(settings: Settings) -> int:
     return PRODUCTION_ADMIN_DELAY_SECONDS if settings.env is Environment.production else 0
 
 
-def allowance_target_go(session: Session) -> int:
-    """What the minter should still be allowed to mint: all yearly caps minus confirmed mints."""
-    caps = session.scalar(select(func.coalesce(func.sum(MunicipalityPolicy.yearly_cap_go), 0)))
-    minted = session.scalar(
-        select(func.coalesce(func.sum(ChainOperation.amount_go), 0)).where(
-            ChainOperation.kind == ChainOperationKind.mint,
-            ChainOperation.state == ChainState.confirmed,
-        )
-    )
-    return max(int(caps or 0) - int(minted or 0), 0)
-
-
 def load_deployment(
     session_factory: sessionmaker[Session], chain_id: int
 ) -> ChainDeployment | None:
     with session_factory() as session:
         return session.scalar(select(ChainDeployment).where(ChainDeployment.chain_id == chain_id))
+
+
+def check_chain_id(client: ChainClient, settings: Settings) -> int:
+    """The node's chain id; :class:`DeploymentMismatch` unless it is the configured one."""
+    chain_id = client.chain_id()
+    if chain_id != settings.chain_id:
+        raise DeploymentMismatch(
+            f"the chain at {client.rpc_url} has chain id {chain_id}, "
+            f"but KOKUDAKA_CHAIN_ID is {settings.chain_id}"
+        )
+    return chain_id
 
 
 def _deployed_block(client: ChainClient, address: str, low: int, high: int) -> int:
@@ -134,39 +131,42 @@ def _deployed_block(client: ChainClient, address: str, low: int, high: int) -> i
     return high
 
 
-def ensure_deployment(
-    session_factory: sessionmaker[Session], client: ChainClient, settings: Settings
+def deploy(
+    session_factory: sessionmaker[Session],
+    client: ChainClient,
+    settings: Settings,
+    admin_key: PrivateKey,
+    *,
+    on_change: Callable[[Change], None] | None = None,
 ) -> ChainDeployment:
-    """Return this chain's recorded KOKU deployment, deploying it on the very first start.
+    """Deploy KOKU with ``admin_key`` as its admin, grant ``ANCHOR_ROLE`` to the anchor key, set
+    every town's minter and season caps, and record the deployment; return it.
 
-    Points ``client`` at the contract. Raises :class:`DeploymentMismatch` when the node answers
-    another chain id than configured, when the recorded contract has no code any more, or when
-    the configured minter is not the recorded one; chain errors (e.g.
-    :class:`~kokudaka.chain.errors.ChainUnavailable`) propagate for the caller to retry.
+    Refuses (:class:`DeploymentMismatch`) when this chain id has a deployment recorded already.
+    ``on_change`` is called after each minter and cap transaction (see
+    :func:`~kokudaka.chain.allowances.sync_allowances`). Towns without a minter key get one
+    first, committed before the chain is told about it, so a key the chain knows is never lost.
     """
-    chain_id = client.chain_id()
-    if chain_id != settings.chain_id:
+    chain_id = check_chain_id(client, settings)
+    recorded = load_deployment(session_factory, chain_id)
+    if recorded is not None:
         raise DeploymentMismatch(
-            f"the chain at {client.rpc_url} has chain id {chain_id}, "
-            f"but KOKUDAKA_CHAIN_ID is {settings.chain_id}"
+            f"KOKU is already deployed on chain {chain_id} at {recorded.token_address} "
+            f"(block {recorded.deployed_block}); a database settles on one contract"
         )
-    deployer_key, minter_key = chain_keys(settings)
-    minter = client.account(minter_key).address
-    deployment = load_deployment(session_factory, chain_id)
-    if deployment is not None:
-        return _check_existing(client, deployment, minter)
-
+    with session_factory.begin() as session:
+        ensure_town_minters(session, settings)
+    anchor = client.account(anchor_key(settings)).address
     head_before = client.block_number()
-    address = client.deploy_koku(deployer_key, admin_delay=admin_delay_seconds(settings))
+    address = client.deploy_koku(admin_key, admin_delay=admin_delay_seconds(settings))
     block = _deployed_block(client, address, head_before, client.block_number())
-    with session_factory() as session:
-        allowance = allowance_target_go(session)
-    client.configure_minter(deployer_key, minter, allowance)
+    client.grant_anchor_role(admin_key, anchor)
+    changes = sync_allowances(session_factory, client, admin_key, on_change=on_change)
     deployment = ChainDeployment(
         chain_id=chain_id,
         token_address=address,
-        admin_address=client.account(deployer_key).address,
-        minter_address=minter,
+        admin_address=client.account(admin_key).address,
+        anchor_address=anchor,
         deployed_block=block,
     )
     try:
@@ -179,21 +179,53 @@ def ensure_deployment(
         recorded = load_deployment(session_factory, chain_id)
         if recorded is None:
             raise
-        return _check_existing(client, recorded, minter)
+        return recorded
     logger.info(
-        "deployed KOKU at %s on chain %s (block %s); minter %s allowed %s go",
+        "deployed KOKU at %s on chain %s (block %s); anchor %s; %s minter and cap change(s)",
         address,
         chain_id,
         block,
-        minter,
-        allowance,
+        anchor,
+        len(changes),
     )
     return deployment
 
 
-def _check_existing(
-    client: ChainClient, deployment: ChainDeployment, minter: str
+def ensure_deployment(
+    session_factory: sessionmaker[Session], client: ChainClient, settings: Settings
 ) -> ChainDeployment:
+    """Return this chain's recorded KOKU deployment and point ``client`` at it.
+
+    In development, deploy it on the very first start and sync the towns' minters and caps at
+    every start; in production only check (see the module notes). Raises
+    :class:`DeploymentMismatch` when the node answers another chain id than configured, when
+    production has no deployment recorded, when the recorded contract has no code any more or
+    runs another version; chain errors (e.g. :class:`~kokudaka.chain.errors.ChainUnavailable`)
+    propagate for the caller to retry.
+    """
+    chain_id = check_chain_id(client, settings)
+    admin_key = development_admin_key(settings)
+    deployment = load_deployment(session_factory, chain_id)
+    if deployment is None:
+        if admin_key is None:
+            raise DeploymentMismatch(
+                f"no KOKU deployment is recorded for chain {chain_id}: deploy it with "
+                "`kokudaka chain deploy` (KOKUDAKA_DEPLOYER_KEY set for that command only)"
+            )
+        deployment = deploy(session_factory, client, settings, admin_key)
+    _check_code(client, deployment)
+    client.use_koku(deployment.token_address)
+    anchor = client.account(anchor_key(settings)).address
+    if admin_key is not None:
+        if not client.has_role(ANCHOR_ROLE, anchor):
+            client.grant_anchor_role(admin_key, anchor)
+        sync_development_allowances(session_factory, client, settings)
+        return deployment
+    _warn_what_the_admin_has_to_do(session_factory, client, anchor)
+    return deployment
+
+
+def _check_code(client: ChainClient, deployment: ChainDeployment) -> None:
     if not client.code_exists(deployment.token_address):
         raise DeploymentMismatch(
             f"the chain at {client.rpc_url} lost the KOKU contract deployed at "
@@ -212,40 +244,36 @@ def _check_existing(
             "together) and run it again. A production chain needs a planned migration to the "
             "new contract."
         )
-    if to_checksum_address(minter) != to_checksum_address(deployment.minter_address):
-        raise DeploymentMismatch(
-            f"KOKUDAKA_MINTER_KEY is the key of {minter}, but KOKU at {deployment.token_address} "
-            f"was set up for minter {deployment.minter_address}; configure the new minter on the "
-            "contract and update chain_deployments before switching keys"
-        )
-    client.use_koku(deployment.token_address)
-    if not client.is_minter(minter):
+
+
+def _warn_what_the_admin_has_to_do(
+    session_factory: sessionmaker[Session], client: ChainClient, anchor: str
+) -> None:
+    """Production: name what the chain lacks; settlement of those towns waits for the admin."""
+    if not client.has_role(ANCHOR_ROLE, anchor):
         logger.warning(
-            "%s is not a minter of KOKU at %s: settlement will fail until an administrator "
-            "configures it",
-            minter,
-            deployment.token_address,
+            "the anchor key %s does not hold ANCHOR_ROLE on KOKU: the staff audit log is not "
+            "anchored until an administrator grants it",
+            anchor,
         )
-    return deployment
-
-
-def top_up_minter_allowance(
-    session_factory: sessionmaker[Session],
-    client: ChainClient,
-    settings: Settings,
-    deployment: ChainDeployment,
-) -> int:
-    """Set the minter's allowance to :func:`allowance_target_go` if it is below; return it.
-
-    Sends one admin transaction and waits for it (no database transaction is open meanwhile).
-    Call it only while the calling worker has no mint in flight: see the module notes.
-    """
-    deployer_key, _ = chain_keys(settings)
     with session_factory() as session:
-        target = allowance_target_go(session)
-    current = client.minter_allowance(deployment.minter_address)
-    if current >= target:
-        return current
-    client.configure_minter(deployer_key, deployment.minter_address, target)
-    logger.info("minter %s allowance topped up to %s go", deployment.minter_address, target)
-    return target
+        plan = plan_allowances(session, client)
+    for minter in plan.minters:
+        if minter.differs:
+            logger.warning(
+                "town %s: its minter on chain is %s, not its key %s; run `kokudaka chain "
+                "allowances` with the admin key",
+                minter.code,
+                minter.chain_minter or "none",
+                minter.sql_minter,
+            )
+    for cap in plan.caps:
+        if cap.difference_go > 0:
+            logger.warning(
+                "town %s season %s: the chain's cap is %s go, its policy's %s go; run "
+                "`kokudaka chain allowances` with the admin key",
+                cap.code,
+                cap.season,
+                cap.chain_cap_go,
+                cap.sql_cap_go,
+            )

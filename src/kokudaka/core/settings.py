@@ -79,9 +79,13 @@ class Settings(BaseSettings):
     """Seconds between the managed anvil's state dumps: what a ``kill -9`` of anvil can lose
     (the settlement worker mints it again). The state is also written on every clean stop."""
     deployer_key: str = ""
-    """Private key of the contract admin; empty in development means the first anvil key."""
-    minter_key: str = ""
-    """Private key of the municipalities' minter; empty in development means an anvil key."""
+    """Private key of the contract admin (the cold key); empty in development means the first
+    anvil key. In production it is given only to the ``kokudaka chain`` commands, for that
+    command: ``serve`` and ``worker`` refuse to start with it set."""
+    anchor_key: str = ""
+    """Private key that anchors the staff audit log's head on chain (``ANCHOR_ROLE``, nothing
+    else); empty in development means anvil's second key. Each town's minter key is in the
+    database (``town_minters``), not here."""
     settlement_batch_size: int = Field(default=300, ge=1, le=315)
     """Mints per transaction; 315 is the most that stays under the 2**24 gas cap."""
     settlement_poll_seconds: float = Field(default=0.5, gt=0)
@@ -124,14 +128,13 @@ class Settings(BaseSettings):
         # Anvil's keys are public: whoever reads a foundry tutorial could mint or administer.
         from kokudaka.chain.devkeys import is_dev_key
 
-        keys = {"KOKUDAKA_DEPLOYER_KEY": self.deployer_key, "KOKUDAKA_MINTER_KEY": self.minter_key}
+        keys = {"KOKUDAKA_DEPLOYER_KEY": self.deployer_key, "KOKUDAKA_ANCHOR_KEY": self.anchor_key}
         dev = [name for name, key in keys.items() if key and is_dev_key(key)]
         if dev:
             raise ValueError(f"anvil development keys refused in production: {', '.join(dev)}")
-        if self.chain_enabled:
-            empty = [name for name, key in keys.items() if not key]
-            if empty:
-                raise ValueError(f"required in production: {', '.join(empty)}")
+        # The deployer (admin) key is not required: it is cold, given to admin commands only.
+        if self.chain_enabled and not self.anchor_key:
+            raise ValueError("required in production: KOKUDAKA_ANCHOR_KEY")
 
 
 @lru_cache

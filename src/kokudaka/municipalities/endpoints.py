@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from kokudaka.auth.dependencies import CurrentUser, PlatformAdmin
+from kokudaka.auth.dependencies import AppSettings, CurrentUser, PlatformAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.municipalities import service
@@ -68,12 +68,12 @@ def list_municipalities(
     responses={404: {"description": "No such region"}, 409: {"description": "Code taken"}},
 )
 def create_municipality(
-    body: MunicipalityCreate, session: DbSession, _admin: PlatformAdmin
+    body: MunicipalityCreate, session: DbSession, settings: AppSettings, _admin: PlatformAdmin
 ) -> MunicipalityRead:
     """Create a municipality in a region, with its national municipality code. For platform
-    administrators; the code must be unused in its region.
+    administrators; the code must be unused in its region. The town gets its own minter key.
     """
-    return MunicipalityRead.model_validate(service.create_municipality(session, body))
+    return MunicipalityRead.model_validate(service.create_municipality(session, settings, body))
 
 
 @router.patch(

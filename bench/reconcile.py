@@ -308,6 +308,42 @@ def insert_ledger(
     engine.dispose()
 
 
+def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, seed: int) -> None:
+    """Deploy KOKU on the node of ``client``, mint ``count`` issuances to ``users`` addresses
+    and write them to the database at ``url`` (migrated here) as the service would have."""
+    token = client.deploy_koku(ADMIN_KEY)
+    deployed_block = client.block_number()
+    minter = client.account(MINTER_KEY).address
+    client.configure_minter(ADMIN_KEY, minter, 10**15)
+    plan = Plan(count, users, seed)
+
+    log(f"minting {count:,} issuances to {users:,} addresses on anvil (batches of {batch})")
+    started = time.perf_counter()
+    mined = mint_everything(client, plan, batch)
+    log(
+        f"minted in {time.perf_counter() - started:.1f} s "
+        f"({len(mined)} transactions, up to block {client.block_number()})"
+    )
+
+    log(f"writing the ledger ({make_url(url).get_backend_name()})")
+    started = time.perf_counter()
+    migrate(url)
+    insert_ledger(
+        url,
+        plan,
+        mined,
+        batch,
+        {
+            "chain_id": client.chain_id(),
+            "token_address": token,
+            "admin_address": client.account(ADMIN_KEY).address,
+            "minter_address": minter,
+            "deployed_block": deployed_block,
+        },
+    )
+    log(f"ledger written in {time.perf_counter() - started:.1f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000, help="issuances (default 100,000)")
@@ -328,40 +364,7 @@ def main() -> int:
         tmp = Path(tmp_dir)
         with AnvilNode(tmp / "anvil") as node, database(args.postgres, tmp) as url:
             client = ChainClient(node.rpc_url, request_timeout=120)
-            token = client.deploy_koku(ADMIN_KEY)
-            deployed_block = client.block_number()
-            minter = client.account(MINTER_KEY).address
-            client.configure_minter(ADMIN_KEY, minter, 10**15)
-            plan = Plan(args.count, users, args.seed)
-
-            log(
-                f"minting {args.count:,} issuances to {users:,} addresses on anvil "
-                f"(batches of {args.batch})"
-            )
-            started = time.perf_counter()
-            mined = mint_everything(client, plan, args.batch)
-            log(
-                f"minted in {time.perf_counter() - started:.1f} s "
-                f"({len(mined)} transactions, up to block {client.block_number()})"
-            )
-
-            log(f"writing the ledger ({make_url(url).get_backend_name()})")
-            started = time.perf_counter()
-            migrate(url)
-            insert_ledger(
-                url,
-                plan,
-                mined,
-                args.batch,
-                {
-                    "chain_id": client.chain_id(),
-                    "token_address": token,
-                    "admin_address": client.account(ADMIN_KEY).address,
-                    "minter_address": minter,
-                    "deployed_block": deployed_block,
-                },
-            )
-            log(f"ledger written in {time.perf_counter() - started:.1f} s")
+            prepare(client, url, args.count, users, args.batch, args.seed)
 
             engine = create_db_engine(url)
             with Session(engine) as session:

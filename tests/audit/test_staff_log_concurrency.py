@@ -7,6 +7,7 @@ it last in each transaction deadlocks with nothing); on SQLite, ``BEGIN IMMEDIAT
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,7 +80,7 @@ def test_parallel_staff_requests_append_a_gap_free_chain(world: World, base_url:
     assert [row.sequence for row in rows] == list(range(1, confirms + policies + 1))
     assert sum(row.action == StaffAction.investment_confirm for row in rows) == confirms
     assert sum(row.action == StaffAction.policy_set for row in rows) == policies
-    for before, row in zip(rows, rows[1:], strict=False):
+    for before, row in itertools.pairwise(rows):
         assert row.prev_hash == before.hash
     with world.db() as session:
         report = verify_log(session)

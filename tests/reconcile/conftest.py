@@ -1,9 +1,9 @@
 """Reconciliation against a real anvil and the real database.
 
-The chain tests' fixtures give an anvil per session with KOKU deployed and a minter
-configured, reverted to that state after every test; ``deployment`` records it in SQL as
-the service would. ``runtime_client`` is the real app served over HTTP with a chain runtime
-pointing at that anvil.
+The chain tests' fixtures give an anvil per session with KOKU deployed, reverted to that state
+after every test; ``deployment`` records it in SQL as the service would and makes each of the
+world's towns an issuer on it (its own minter key, its season's cap). ``runtime_client`` is
+the real app served over HTTP with a chain runtime pointing at that anvil.
 """
 
 from __future__ import annotations
@@ -17,31 +17,31 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment
-from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, anvil, chain, deployed, minter
-from tests.reconcile.helpers import Settler
+from tests.chain.conftest import ADMIN_KEY, anvil, chain, deployed
+from tests.reconcile.helpers import Settler, put_towns_on_chain
 from tests.world import World
 
-__all__ = ["anvil", "chain", "deployed", "minter"]
+__all__ = ["anvil", "chain", "deployed"]
 
 
 @pytest.fixture
-def deployment(chain: ChainClient, db: sessionmaker[Session]) -> ChainDeployment:
-    with db.begin() as session:
+def deployment(chain: ChainClient, world: World) -> ChainDeployment:
+    with world.db.begin() as session:
         row = ChainDeployment(
             chain_id=chain.chain_id(),
             token_address=chain.koku_address,
             admin_address=chain.account(ADMIN_KEY).address,
-            minter_address=chain.account(MINTER_KEY).address,
+            anchor_address=chain.account(ADMIN_KEY).address,
             deployed_block=0,
         )
         session.add(row)
+    put_towns_on_chain(world, chain)
     return row
 
 

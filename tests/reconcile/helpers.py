@@ -22,8 +22,26 @@ from kokudaka.models import (
 )
 from kokudaka.reconcile.report import ReconciliationReport
 from kokudaka.reconcile.service import reconcile
-from tests.chain.conftest import MINTER_KEY
-from tests.world import SEASON, Person, World
+from kokudaka.towns.minters import TownMinterKey, active_minters, ensure_town_minters, minter_for
+from tests.chain.conftest import ADMIN_KEY
+from tests.world import SEASON, YEARLY_CAP_GO, Person, World
+
+#: Gas money for a town's minter key on the test chain (anvil_setBalance), in wei.
+MINTER_FUNDS = hex(10**21)
+
+
+def put_towns_on_chain(world: World, chain: ChainClient, cap_go: int = YEARLY_CAP_GO) -> None:
+    """Make each of the world's towns an issuer, as ``kokudaka chain deploy`` does: its
+    minter key funded and set on the contract, its cap for the season."""
+    with world.db.begin() as session:
+        # The world's towns are inserted directly, as towns made before keys were per town.
+        ensure_town_minters(session, world.settings)
+    with world.db() as session:
+        minters = active_minters(session)
+    for minter in minters:
+        chain.rpc("anvil_setBalance", [minter.address, MINTER_FUNDS])
+        chain.set_town_minter(ADMIN_KEY, minter.town, minter.address)
+        chain.set_season_cap(ADMIN_KEY, minter.town, SEASON, cap_go)
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,12 @@ class Settler:
     def __init__(self, world: World, chain: ChainClient) -> None:
         self.world = world
         self.chain = chain
-        self.minter = chain.account(MINTER_KEY).address
+
+    def minter(self, municipality_id: uuid.UUID) -> tuple[TownMinterKey, bytes]:
+        """The town's minter and its private key."""
+        with self.world.db() as session:
+            minter = minter_for(session, municipality_id)
+        return minter, minter.private_key(self.world.settings)
 
     def issue(self, municipality_id: uuid.UUID, person: Person, amount_go: int) -> Issued:
         with self.world.db.begin() as session:
@@ -76,39 +99,53 @@ class Settler:
         """Mint every pending mint in one batch and burn every pending burn; mark them
         confirmed (or leave them submitted, as a worker between send and receipt)."""
         state = ChainState.confirmed if confirm else ChainState.submitted
+        with self.world.db() as session:
+            keys = {m.municipality_id: m for m in active_minters(session)}
         with self.world.db.begin() as session:
             pending = session.scalars(
                 select(ChainOperation)
                 .where(ChainOperation.state == ChainState.pending)
                 .order_by(ChainOperation.id)
             ).all()
-            mints = [op for op in pending if op.kind is ChainOperationKind.mint]
-            burns = [op for op in pending if op.kind is ChainOperationKind.burn]
-            nonce = self.chain.pending_nonce(self.minter)
-            if mints:
-                for op in mints:
-                    op.recipient_address = self._wallet(session, op.user_id)
-                signed = self.chain.build_mint_batch_tx(
-                    MINTER_KEY,
-                    [op.recipient_address or "" for op in mints],
-                    [op.amount_go for op in mints],
-                    [bytes.fromhex(op.reference[2:]) for op in mints],
-                    nonce,
-                )
-                nonce += 1
-                self._send(signed.raw, mints, state)
-            for op in burns:
-                op.recipient_address = self._minted_to(session, op.issuance_id)
-                signed = self.chain.build_burn_with_reference_tx(
-                    MINTER_KEY,
-                    op.recipient_address,
-                    op.amount_go,
-                    bytes.fromhex(op.reference[2:]),
-                    issuance_ref(op.issuance_id),
-                    nonce,
-                )
-                nonce += 1
-                self._send(signed.raw, [op], state)
+            for town in dict.fromkeys(op.municipality_id for op in pending):
+                minter = keys[town]
+                key = minter.private_key(self.world.settings)
+                nonce = self.chain.pending_nonce(minter.address)
+                mints = [
+                    op
+                    for op in pending
+                    if op.kind is ChainOperationKind.mint and op.municipality_id == town
+                ]
+                burns = [
+                    op
+                    for op in pending
+                    if op.kind is ChainOperationKind.burn and op.municipality_id == town
+                ]
+                if mints:
+                    for op in mints:
+                        op.recipient_address = self._wallet(session, op.user_id)
+                    signed = self.chain.build_mint_batch_tx(
+                        key,
+                        SEASON,
+                        [op.recipient_address or "" for op in mints],
+                        [op.amount_go for op in mints],
+                        [bytes.fromhex(op.reference[2:]) for op in mints],
+                        nonce,
+                    )
+                    nonce += 1
+                    self._send(signed.raw, mints, state)
+                for op in burns:
+                    op.recipient_address = self._minted_to(session, op.issuance_id)
+                    signed = self.chain.build_burn_with_reference_tx(
+                        key,
+                        op.recipient_address,
+                        op.amount_go,
+                        bytes.fromhex(op.reference[2:]),
+                        issuance_ref(op.issuance_id),
+                        nonce,
+                    )
+                    nonce += 1
+                    self._send(signed.raw, [op], state)
             return len(pending)
 
     def _send(self, raw: bytes, ops: list[ChainOperation], state: ChainState) -> None:
@@ -139,13 +176,18 @@ class Settler:
 
     # ------------------------------------------------------------ tampering with the chain
 
-    def mint_outside_the_ledger(self, to: str, amount_go: int) -> str:
+    def mint_outside_the_ledger(
+        self, municipality_id: uuid.UUID, to: str, amount_go: int, ref: bytes | None = None
+    ) -> str:
+        """A mint by the town's key that the ledger does not know (a fresh ref by default)."""
+        minter, key = self.minter(municipality_id)
         signed = self.chain.build_mint_tx(
-            MINTER_KEY,
+            key,
+            SEASON,
             to,
             amount_go,
-            issuance_ref(uuid.uuid4()),
-            self.chain.pending_nonce(self.minter),
+            ref or issuance_ref(uuid.uuid4()),
+            self.chain.pending_nonce(minter.address),
         )
         self.chain.raise_for_receipt(self.chain.wait_receipt(self.chain.send_raw(signed.raw)))
         return signed.tx_hash
@@ -153,20 +195,22 @@ class Settler:
     def burn_outside_the_ledger(self, holder: str, amount_go: int) -> str:
         """A correction the ledger does not know, of an issuance minted to ``holder``."""
         with self.world.db() as session:
-            minted = session.scalar(
-                select(ChainOperation.reference).where(
+            row = session.execute(
+                select(ChainOperation.reference, ChainOperation.municipality_id).where(
                     ChainOperation.kind == ChainOperationKind.mint,
                     ChainOperation.recipient_address == holder,
                 )
-            )
-        assert minted is not None
+            ).first()
+        assert row is not None
+        minted, town = row
+        minter, key = self.minter(town)
         signed = self.chain.build_burn_with_reference_tx(
-            MINTER_KEY,
+            key,
             holder,
             amount_go,
             issuance_ref(uuid.uuid4()),
             bytes.fromhex(minted[2:]),
-            self.chain.pending_nonce(self.minter),
+            self.chain.pending_nonce(minter.address),
         )
         self.chain.raise_for_receipt(self.chain.wait_receipt(self.chain.send_raw(signed.raw)))
         return signed.tx_hash

@@ -53,7 +53,7 @@ def test_exit_codes_follow_the_outcome(
     assert "clean" in clean.stdout
     assert "2 operations" in clean.stdout
 
-    settler.mint_outside_the_ledger(settler.wallet(in_b), 1)
+    settler.mint_outside_the_ledger(world.b.municipality_id, settler.wallet(in_b), 1)
     dirty = audit(settings, anvil.rpc_url, tmp_path)
     assert dirty.returncode == 1, dirty.stdout + dirty.stderr
     assert "unknown_mint" in dirty.stdout

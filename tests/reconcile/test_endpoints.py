@@ -145,12 +145,16 @@ def test_discrepancies_reach_the_towns_they_concern(
     settler.issue(world.a.municipality_id, in_a, 100)
     settler.issue(world.b.municipality_id, in_b, 200)
     settler.settle()
-    settler.mint_outside_the_ledger(settler.wallet(in_b), 9)
+    settler.mint_outside_the_ledger(world.b.municipality_id, settler.wallet(in_b), 9)
 
     assert _report(runtime_client, world.a.admin)["status"] == "clean"
     town_b = _report(runtime_client, world.b.admin)
     assert town_b["status"] == "discrepancies"
-    assert town_b["counts"]["by_kind"] == {"balance_mismatch": 1, "unknown_mint": 1}  # type: ignore[index]
+    assert town_b["counts"]["by_kind"] == {  # type: ignore[index]
+        "balance_mismatch": 1,
+        "season_minted_mismatch": 1,
+        "unknown_mint": 1,
+    }
     unknown = next(d for d in town_b["discrepancies"] if d["kind"] == "unknown_mint")  # type: ignore[attr-defined]
     assert unknown["address"] == settler.wallet(in_b)
     assert unknown["actual"] == 9

@@ -42,6 +42,7 @@ from kokudaka.reconcile.onchain import Chain, eth_calls, town_seasons_at, town_t
 from kokudaka.reconcile.report import (
     Discrepancy,
     DiscrepancyKind,
+    Event,
     Findings,
     KokuTotals,
     MunicipalityTotals,
@@ -104,9 +105,9 @@ def compare(
     season_minted, season_unsettled = result.season_minted, result.season_unsettled
     topics: dict[str, str] = {}
     add = findings.add
-    for sign, ops, events, kinds in (
-        (1, ledger.mints, chain.minted, _MINT_KINDS),
-        (-1, ledger.burns, chain.burned, _BURN_KINDS),
+    for sign, ops, events, duplicates, kinds in (
+        (1, ledger.mints, chain.minted, chain.minted_duplicates, _MINT_KINDS),
+        (-1, ledger.burns, chain.burned, chain.burned_duplicates, _BURN_KINDS),
     ):
         missing, amount_mismatch, address_mismatch, _, _, town_mismatch = kinds
         for reference, (state, amount, address, in_scope, town, season) in ops.items():
@@ -115,17 +116,18 @@ def compare(
             if topic is None:
                 topic = topics[town] = town_topic(town)
             if event is not None and event[3] != topic:
-                # Minted in another town's namespace: not this operation's event.
+                # In another town's namespace: not this operation's event. The town's own
+                # may be among the duplicates (both towns minted the reference).
+                foreign, event = event, _own_duplicate(duplicates, reference, topic)
                 if in_scope:
                     add(
                         town_mismatch,
                         reference=reference,
-                        address=event[0],
+                        address=foreign[0],
                         expected=topic,
-                        actual=event[3],
-                        tx_hash=event[2],
+                        actual=foreign[3],
+                        tx_hash=foreign[2],
                     )
-                event = None
             if sign == 1:
                 if event is not None:
                     season_minted[(topic, season)] += event[1]
@@ -242,6 +244,15 @@ def compare(
         failed,
     )
     return result
+
+
+def _own_duplicate(duplicates: list[tuple[str, Event]], reference: str, topic: str) -> Event | None:
+    """Take the event of ``reference`` in the town ``topic`` out of ``duplicates``, if any."""
+    for index, (duplicate, event) in enumerate(duplicates):
+        if duplicate == reference and event[3] == topic:
+            del duplicates[index]
+            return event
+    return None
 
 
 def _town_id(text: str) -> uuid.UUID:

@@ -41,6 +41,7 @@ from kokudaka.auth.service import create_user
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
+from kokudaka.ledger.daily import recompute_issuance_days
 from kokudaka.ledger.derived import recompute_supporter_seasons
 from kokudaka.ledger.service import chain_reference
 from kokudaka.main import create_app
@@ -267,6 +268,7 @@ def seed(url: str, settings: Settings) -> dict[str, str]:
     with Session(engine) as session, session.begin():
         # The issuances were written directly, not through the ledger's issue().
         recompute_supporter_seasons(session)
+        recompute_issuance_days(session)
         for town, amount in zip(towns, issued, strict=True):
             session.execute(
                 insert(MunicipalityPolicy).values(

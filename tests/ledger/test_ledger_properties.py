@@ -9,7 +9,7 @@ every step the ledger's invariants are checked against the database:
 - the go issued per town and season, plus the go reserved by investments awaiting
   payment, never passes the town's cap; an accepted investment is always confirmable;
 - the running totals (issued and reserved go, subscribed yen, each supporter's standing
-  issuances per town and season) equal their sums;
+  issuances per town and season, each town's and farmer's go per day) equal their sums;
 - no cause (investment, contribution, reversal) is issued twice.
 """
 
@@ -38,6 +38,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.core.settings import Settings
 from kokudaka.investments.service import signature_for
+from kokudaka.ledger.daily import (
+    as_date,
+    farmer_day_totals,
+    farmer_days,
+    town_day_totals,
+    town_days,
+)
 from kokudaka.ledger.derived import supporter_season_totals
 from kokudaka.models import (
     Account,
@@ -343,6 +350,27 @@ def test_ledger_invariants_hold_under_random_operations(
                     )
                 }
             assert running == counted
+
+        @invariant()
+        def issuance_days_equal_their_issuances(self) -> None:
+            """The weekly charts' running day rows of towns and farmers, moved by issuing
+            and reversing, equal the standing issuances summed afresh per day."""
+            with db() as session:
+                dialect = session.get_bind().dialect.name
+                for table, recount in (
+                    (town_days, town_day_totals(dialect)),
+                    (farmer_days, farmer_day_totals(dialect)),
+                ):
+                    running = {
+                        (owner, season, day, kind): go
+                        for owner, season, day, kind, go in session.execute(table.select())
+                        if go
+                    }
+                    summed = {
+                        (owner, season, as_date(day), kind): go
+                        for owner, season, day, kind, go in session.execute(recount)
+                    }
+                    assert running == summed
 
         @invariant()
         def running_totals_equal_their_sums(self) -> None:

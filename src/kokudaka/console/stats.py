@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.models import (
     ChainOperation,
     ChainState,
     Farmer,
-    Issuance,
+    FarmerIssuanceDay,
     IssuanceKind,
     Municipality,
     MunicipalityPolicy,
     SupporterSeason,
+    TownIssuanceDay,
 )
 
 
@@ -42,29 +43,43 @@ class WeeklySeries:
         return {"labels": self.weeks, "series": self.go_by_kind, "unit": "go", "stacked": True}
 
 
-def _japan_day(session: Session) -> ColumnElement[Any]:
-    """The issuance's calendar day in Japan (which keeps no daylight saving time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("Asia/Tokyo", Issuance.created_at))
-    return func.date(Issuance.created_at, "+9 hours")
+def town_weekly(
+    session: Session, municipality_ids: Sequence[uuid.UUID], season: int
+) -> WeeklySeries:
+    """The towns' standing issuance in ``season`` per week and kind, from their running
+    day rows (:class:`TownIssuanceDay`): a few hundred rows a season, however many
+    issuances."""
+    return _weekly(
+        session,
+        select(TownIssuanceDay.day, TownIssuanceDay.kind, func.sum(TownIssuanceDay.amount_go))
+        .where(
+            TownIssuanceDay.municipality_id.in_(list(municipality_ids)),
+            TownIssuanceDay.season == season,
+            # A day whose issuances were all reversed keeps its row, at zero.
+            TownIssuanceDay.amount_go > 0,
+        )
+        .group_by(TownIssuanceDay.day, TownIssuanceDay.kind),
+    )
 
 
-def weekly_issuance(session: Session, conditions: Sequence[ColumnElement[bool]]) -> WeeklySeries:
-    """Standing issuances matching ``conditions``, summed per week and kind.
+def farmer_weekly(session: Session, farmer_id: uuid.UUID, season: int) -> WeeklySeries:
+    """The standing issuance made for support of the farmer in ``season``, per week and
+    kind, from the farmer's running day rows (:class:`FarmerIssuanceDay`)."""
+    return _weekly(
+        session,
+        select(FarmerIssuanceDay.day, FarmerIssuanceDay.kind, FarmerIssuanceDay.amount_go).where(
+            FarmerIssuanceDay.farmer_id == farmer_id,
+            FarmerIssuanceDay.season == season,
+            FarmerIssuanceDay.amount_go > 0,
+        ),
+    )
 
-    The database sums per day in Japan time (a season has at most a few hundred days);
-    the days are folded into weeks here, since a week has no portable SQL spelling on
-    both SQLite and PostgreSQL.
-    """
-    day = _japan_day(session)
-    rows = session.execute(
-        select(day, Issuance.kind, func.sum(Issuance.amount_go))
-        .where(*conditions, Issuance.reversal_entry_id.is_(None))
-        .group_by(day, Issuance.kind)
-    ).all()
+
+def _weekly(session: Session, days: Select[date, IssuanceKind, int]) -> WeeklySeries:
+    """Rows of (day, kind, go) folded into weeks: a week has no portable SQL spelling on
+    both SQLite and PostgreSQL, and a season has at most a few hundred days."""
     sums: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for on, kind, amount_go in rows:
-        on_day = on if isinstance(on, date) else date.fromisoformat(str(on))
+    for on_day, kind, amount_go in session.execute(days):
         sums[on_day - timedelta(days=on_day.weekday())][kind.value] += int(amount_go)
     if not sums:
         return WeeklySeries([], {kind.value: [] for kind in IssuanceKind})
@@ -74,12 +89,6 @@ def weekly_issuance(session: Session, conditions: Sequence[ColumnElement[bool]])
         [week.isoformat() for week in weeks],
         {kind.value: [sums[week][kind.value] for week in weeks] for kind in IssuanceKind},
     )
-
-
-def town_conditions(
-    municipality_ids: Sequence[uuid.UUID], season: int
-) -> list[ColumnElement[bool]]:
-    return [Issuance.municipality_id.in_(list(municipality_ids)), Issuance.season == season]
 
 
 def percent(part: int, whole: int) -> float:
@@ -224,7 +233,3 @@ def region_charts(rows: Sequence[TownRow]) -> tuple[dict[str, object], dict[str,
         "unit": "percent",
     }
     return issued, cap_used
-
-
-def farmer_conditions(farmer_id: uuid.UUID, season: int) -> list[ColumnElement[bool]]:
-    return [Issuance.farmer_id == farmer_id, Issuance.season == season]

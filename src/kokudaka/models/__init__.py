@@ -29,11 +29,13 @@ from kokudaka.models.ledger import (
     Account,
     AccountKind,
     EntryKind,
+    FarmerIssuanceDay,
     Issuance,
     IssuanceKind,
     JournalEntry,
     Posting,
     SupporterSeason,
+    TownIssuanceDay,
 )
 from kokudaka.models.municipality import Municipality, MunicipalityPolicy, Region
 from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
@@ -57,6 +59,7 @@ __all__ = [
     "ContributionStatus",
     "EntryKind",
     "Farmer",
+    "FarmerIssuanceDay",
     "IdempotencyRecord",
     "Investment",
     "InvestmentStatus",
@@ -75,6 +78,7 @@ __all__ = [
     "StaffLogEntry",
     "StaffLogHead",
     "SupporterSeason",
+    "TownIssuanceDay",
     "TransactionState",
     "User",
     "WalletChallenge",

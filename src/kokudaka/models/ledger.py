@@ -10,6 +10,7 @@ whatever races or retries happen.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -160,3 +161,46 @@ class SupporterSeason(Base):
     contributions: Mapped[int]
     """Standing contribution issuances: each is one volunteer visit (one approved
     contribution of hours to one activity)."""
+
+
+class TownIssuanceDay(Base):
+    """A town's standing issuance of one kind on one day of a season (the day in Japan
+    time, when the issuance was made).
+
+    A running total of :class:`Issuance` like :class:`SupporterSeason`, moved in the
+    issuance's own transaction (issuing adds its go, reversing takes them back), so that
+    a town's weekly chart reads a few hundred rows instead of every issuance of the
+    season. The ledger property tests check it against the issuances.
+    """
+
+    __tablename__ = "town_issuance_days"
+
+    municipality_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("municipalities.id"), primary_key=True
+    )
+    season: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    """The calendar day in Japan (UTC+9, no daylight saving time)."""
+    kind: Mapped[IssuanceKind] = mapped_column(
+        Enum(IssuanceKind, native_enum=False, length=16), primary_key=True
+    )
+    amount_go: Mapped[int]
+    """Go of the standing (not reversed) issuances; zero once all were reversed."""
+
+
+class FarmerIssuanceDay(Base):
+    """A farmer's standing issuance of one kind on one day of a season: the same running
+    total as :class:`TownIssuanceDay` for the issuances made for support of the farmer,
+    which the farmer's weekly chart reads."""
+
+    __tablename__ = "farmer_issuance_days"
+
+    farmer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("farmers.id"), primary_key=True)
+    season: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    """The calendar day in Japan (UTC+9, no daylight saving time)."""
+    kind: Mapped[IssuanceKind] = mapped_column(
+        Enum(IssuanceKind, native_enum=False, length=16), primary_key=True
+    )
+    amount_go: Mapped[int]
+    """Go of the standing (not reversed) issuances; zero once all were reversed."""

@@ -74,7 +74,7 @@ def season_at_a_glance(request: Request, session: DbSession, season: Text = "") 
     page, farmer = _farmer_page(request, session)
     chosen = _season(season)
     totals = support_ledger_totals(session, farmer, work_id=None, season=chosen)
-    weekly = stats.weekly_issuance(session, stats.farmer_conditions(farmer.id, chosen))
+    weekly = stats.farmer_weekly(session, farmer.id, chosen)
     return page.render(
         "farmer/season.html",
         farmer=farmer,

@@ -78,7 +78,7 @@ def town(request: Request, session: DbSession, municipality_id: str, season: Tex
         raise NotFound("Municipality")
     chosen = parse_int(season) or municipalities.current_season()
     row = stats.town_rows(session, [chosen_town], chosen)[0]
-    weekly = stats.weekly_issuance(session, stats.town_conditions([chosen_town.id], chosen))
+    weekly = stats.town_weekly(session, [chosen_town.id], chosen)
     latest = audit.list_issuances(
         session,
         page.signed_in.caller,

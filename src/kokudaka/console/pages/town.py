@@ -79,8 +79,7 @@ def dashboard(request: Request, session: DbSession, season: Text = "") -> Respon
         policy = municipalities.get_policy(session, town.id, chosen)
     except NotFound:
         policy = None
-    conditions = stats.town_conditions([town.id], chosen)
-    weekly = stats.weekly_issuance(session, conditions)
+    weekly = stats.town_weekly(session, [town.id], chosen)
     return page.render(
         "town/dashboard.html",
         town=town,

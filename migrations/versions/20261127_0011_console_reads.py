@@ -1,0 +1,64 @@
+"""The console's weekly charts read running totals: each town's and each farmer's standing
+issuance per season, day (Japan time) and kind, filled from the standing issuances already
+there.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-27 11:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _day_table(name: str, owner: str, referred: str) -> None:
+    op.create_table(
+        name,
+        sa.Column(owner, sa.Uuid(), nullable=False),
+        sa.Column("season", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "investment", "contribution", name="issuancekind", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column("amount_go", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            [owner], [f"{referred}.id"], name=op.f(f"fk_{name}_{owner}_{referred}")
+        ),
+        sa.PrimaryKeyConstraint(owner, "season", "day", "kind", name=op.f(f"pk_{name}")),
+    )
+
+
+def upgrade() -> None:
+    _day_table("town_issuance_days", "municipality_id", "municipalities")
+    _day_table("farmer_issuance_days", "farmer_id", "farmers")
+    # The same day as kokudaka.ledger.daily.japan_day: Japan keeps no daylight saving time.
+    if op.get_bind().dialect.name == "postgresql":
+        day = "date(timezone('Asia/Tokyo', created_at))"
+    else:
+        day = "date(created_at, '+9 hours')"
+    for table, owner, only in (
+        ("town_issuance_days", "municipality_id", ""),
+        ("farmer_issuance_days", "farmer_id", " AND farmer_id IS NOT NULL"),
+    ):
+        op.execute(
+            f"INSERT INTO {table} ({owner}, season, day, kind, amount_go)"  # noqa: S608
+            f" SELECT {owner}, season, {day}, kind, SUM(amount_go)"
+            f" FROM issuances WHERE reversal_entry_id IS NULL{only}"
+            f" GROUP BY {owner}, season, {day}, kind"
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("farmer_issuance_days")
+    op.drop_table("town_issuance_days")

@@ -19,14 +19,14 @@ from kokudaka.chain.errors import (
     decode_revert,
 )
 from kokudaka.chain.processes import free_port
-from tests.chain.conftest import MINTER_KEY, new_ref
+from tests.chain.conftest import MINTER_KEY, SEASON, new_ref
 
 
 def test_used_nonce_is_nonce_too_low(chain: ChainClient, minter: str) -> None:
     nonce = chain.pending_nonce(minter)
-    first = chain.build_mint_tx(MINTER_KEY, minter, 1, new_ref(), nonce)
+    first = chain.build_mint_tx(MINTER_KEY, SEASON, minter, 1, new_ref(), nonce)
     chain.wait_receipt(chain.send_raw(first.raw))
-    reuse = chain.build_mint_tx(MINTER_KEY, minter, 1, new_ref(), nonce)
+    reuse = chain.build_mint_tx(MINTER_KEY, SEASON, minter, 1, new_ref(), nonce)
     with pytest.raises(NonceTooLow):
         chain.send_raw(reuse.raw)
     # Resending the very transaction that landed is the same error: the worker's cue to look
@@ -38,7 +38,7 @@ def test_used_nonce_is_nonce_too_low(chain: ChainClient, minter: str) -> None:
 def test_pending_transaction_resent_is_already_known(chain: ChainClient, minter: str) -> None:
     chain.rpc("evm_setAutomine", [False])
     nonce = chain.pending_nonce(minter)
-    signed = chain.build_mint_tx(MINTER_KEY, minter, 1, new_ref(), nonce)
+    signed = chain.build_mint_tx(MINTER_KEY, SEASON, minter, 1, new_ref(), nonce)
     chain.send_raw(signed.raw)
     with pytest.raises(TransactionAlreadyKnown):
         chain.send_raw(signed.raw)
@@ -56,7 +56,7 @@ def test_pending_transaction_resent_is_already_known(chain: ChainClient, minter:
 
 def test_unfunded_sender_is_insufficient_funds(chain: ChainClient) -> None:
     pauper_key = os.urandom(32)
-    signed = chain.build_burn_tx(pauper_key, 1, 0)
+    signed = chain.build_anchor_tx(pauper_key, 1, bytes(32), 0)
     with pytest.raises(InsufficientFunds):
         chain.send_raw(signed.raw)
 

@@ -17,18 +17,27 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_ADDRESSES, ANVIL_DEV_KEYS
 from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainUnavailable
 from kokudaka.chain.node import AnvilNode, find_anvil_binary
-from tests.chain.conftest import ADMIN_KEY, MINTER_KEY, new_ref, nothing_listens
+from tests.chain.conftest import (
+    ADMIN_KEY,
+    MINTER_KEY,
+    SEASON,
+    configure_towns,
+    new_ref,
+    nothing_listens,
+)
 
 
 def _mint(client: ChainClient, to: str, amount: int) -> None:
     minter = client.account(MINTER_KEY).address
-    signed = client.build_mint_tx(MINTER_KEY, to, amount, new_ref(), client.pending_nonce(minter))
+    signed = client.build_mint_tx(
+        MINTER_KEY, SEASON, to, amount, new_ref(), client.pending_nonce(minter)
+    )
     client.raise_for_receipt(client.wait_receipt(client.send_raw(signed.raw), timeout=10))
 
 
 def _deploy_with_minter(client: ChainClient) -> str:
     address = client.deploy_koku(ADMIN_KEY)
-    client.configure_minter(ADMIN_KEY, client.account(MINTER_KEY).address, 10**9)
+    configure_towns(client)
     return address
 
 

@@ -21,7 +21,7 @@ from kokudaka.wallets.custody import (
     decrypt_wallet_key,
     encrypt_key,
 )
-from tests.chain.conftest import MINTER_KEY
+from tests.chain.conftest import MINTER_KEY, SEASON
 from tests.world import PASSWORD, World
 
 
@@ -135,15 +135,17 @@ def test_encryption_uses_a_fresh_nonce_and_round_trips(settings: Settings) -> No
     assert decrypt_key(settings, user_id, one) == key == decrypt_key(settings, user_id, two)
 
 
-def test_the_decrypted_key_spends_from_the_custodial_address_on_chain(
+def test_the_decrypted_key_signs_for_the_custodial_address_on_chain(
     world: World, settings: Settings, chain: ChainClient, minter: str
 ) -> None:
-    """The redemption path: KOKU minted to a custodial address is burned with the stored key."""
+    """KOKU minted to a custodial address is the stored key's: a transaction it signs comes
+    from that address (transfers are closed on KOKU, so it signs a plain one)."""
     user = _user(world.db, world.new_supporter().id)
     assert user.wallet_address is not None
     tx_hash = chain.send_raw(
         chain.build_mint_tx(
             MINTER_KEY,
+            SEASON,
             user.wallet_address,
             1_500,
             issuance_ref(uuid.uuid4()),
@@ -153,10 +155,24 @@ def test_the_decrypted_key_spends_from_the_custodial_address_on_chain(
     chain.raise_for_receipt(chain.wait_receipt(tx_hash))
     chain.rpc("anvil_setBalance", [user.wallet_address, hex(10**18)])
 
-    key = decrypt_wallet_key(settings, user)
-    burn = chain.build_burn_tx(key, 500, chain.pending_nonce(user.wallet_address))
-    chain.raise_for_receipt(chain.wait_receipt(chain.send_raw(burn.raw)))
-    assert chain.balance_of(user.wallet_address) == 1_000
+    account = chain.account(decrypt_wallet_key(settings, user))
+    assert account.address == user.wallet_address
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain.chain_id(),
+            "nonce": chain.pending_nonce(user.wallet_address),
+            "to": user.wallet_address,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 1,
+        }
+    )
+    receipt = chain.wait_receipt(chain.send_raw(bytes(signed.raw_transaction)))
+    assert receipt["status"] == 1
+    assert receipt["from"] == user.wallet_address
+    assert chain.balance_of(user.wallet_address) == 1_500
 
 
 def test_no_response_or_log_line_carries_a_key_or_its_ciphertext(

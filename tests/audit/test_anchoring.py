@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.audit.anchoring import AnchorSchedule, anchor_head, chain_anchors
+from kokudaka.audit.anchoring import anchor_head, anchor_schedule, chain_anchors
 from kokudaka.audit.staff_log import StaffLogRow, append_staff_action, heads, log_rows
 from kokudaka.audit.verification import BreakKind, verify_log
 from kokudaka.chain.client import ChainClient
@@ -144,9 +144,15 @@ def test_a_rewritten_log_is_caught_by_its_anchor_on_chain(
 
 
 def test_the_schedule_anchors_every_interval_until_stopped(
-    db: sessionmaker[Session], chain: ChainClient
+    db: sessionmaker[Session], chain: ChainClient, settings: Settings, anvil: AnvilNode
 ) -> None:
-    schedule = AnchorSchedule(db, lambda: chain, ANCHOR_KEY, interval_seconds=0.1)
+    schedule = anchor_schedule(
+        settings.model_copy(update={"anchor_key": ANCHOR_KEY, "audit_anchor_seconds": 0.1}),
+        db,
+        anvil.rpc_url,
+        chain.koku_address,
+    )
+    assert schedule.interval_seconds == 0.1
     stop = threading.Event()
     thread = threading.Thread(target=schedule.run, args=(stop,), daemon=True)
     thread.start()

@@ -27,13 +27,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.audit.staff_log import heads
 from kokudaka.audit.verification import ChainAnchor
 from kokudaka.chain.client import ChainClient, PrivateKey
+from kokudaka.chain.deployment import anchor_key as deployment_anchor_key
 from kokudaka.chain.errors import ChainError, TransactionReverted
 from kokudaka.chain.interface import ANCHOR_NOT_NEWER
+from kokudaka.core.settings import Settings
 from kokudaka.models import AnchorState, StaffLogAnchor
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ANCHOR_SECONDS = 60
+DEFAULT_ANCHOR_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,20 @@ def chain_anchors(client: ChainClient, from_block: int = 0) -> list[ChainAnchor]
         )
         for event in client.anchored_events(from_block)
     ]
+
+
+def anchor_schedule(
+    settings: Settings, sessions: sessionmaker[Session], rpc_url: str, token_address: str
+) -> AnchorSchedule:
+    """The chain runtime's schedule: the anchor key of ``settings``, every
+    ``KOKUDAKA_AUDIT_ANCHOR_SECONDS``. Run it in a thread with the runtime's stop event:
+    ``schedule.run(stop)``."""
+    return AnchorSchedule(
+        sessions,
+        lambda: ChainClient(rpc_url, koku_address=token_address),
+        deployment_anchor_key(settings),
+        settings.audit_anchor_seconds,
+    )
 
 
 class AnchorSchedule:

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     """Private key that anchors the staff audit log's head on chain (``ANCHOR_ROLE``, nothing
     else); empty in development means anvil's second key. Each town's minter key is in the
     database (``town_minters``), not here."""
+    audit_anchor_seconds: float = Field(default=60, gt=0)
+    """Seconds between anchors of the staff audit log's head on chain (only when it moved):
+    the most of the log's tail a forger who rewrites the database, head and all, can hide."""
     settlement_batch_size: int = Field(default=300, ge=1, le=315)
     """Mints per transaction; 315 is the most that stays under the 2**24 gas cap."""
     settlement_poll_seconds: float = Field(default=0.5, gt=0)

@@ -1,14 +1,15 @@
 """How fast is reconciliation? Target: 1,000,000 issuances within 60 s.
 
-Sets up COUNT confirmed issuances (default 100,000) as the service would leave them (journal
-entries, postings, issuances and confirmed chain operations, bulk-inserted) and mints the same
-issuances on a throwaway anvil in ``mintBatch`` transactions of 300, signed offline and sent
-back to back. That setup is not measured. Then it times ``reconcile()`` over everything and
-prints the rate and the time extrapolated to 1,000,000 issuances (every phase is linear in the
-number of issuances, events or addresses; the default keeps 10 issuances per address).
+Sets up COUNT confirmed issuances (default 100,000) of TOWNS towns as the service would leave
+them (journal entries, postings, issuances and confirmed chain operations, bulk-inserted) and
+mints the same issuances on a throwaway anvil, each town with its own minter key and its
+season's cap, in ``mintBatch`` transactions of 300 signed offline and sent back to back. That
+setup is not measured. Then it times ``reconcile()`` over everything and prints the rate, and,
+for a count below 1,000,000, the time extrapolated to it (every phase is linear in the number
+of issuances, events or addresses; the default keeps 10 issuances per address).
 
     .venv/bin/python bench/reconcile.py                       # SQLite file, 100,000 issuances
-    .venv/bin/python bench/reconcile.py --count 20000
+    .venv/bin/python bench/reconcile.py --count 1000000       # the target, actually run
     .venv/bin/python bench/reconcile.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from eth_account import Account as EthAccount
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -36,6 +38,7 @@ from sqlalchemy.orm import Session
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.refs import town_id
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.derived import recompute_balances
@@ -62,9 +65,9 @@ from kokudaka.reconcile.service import reconcile
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = ANVIL_DEV_KEYS[0]
-MINTER_KEY = ANVIL_DEV_KEYS[1]
 SEASON = 2026
-TOWNS = 4
+#: The towns of Aizu: each mints its own issuances with its own key.
+TOWNS = 13
 INSERT_CHUNK = 10_000
 TARGET = 1_000_000
 
@@ -113,40 +116,56 @@ class Plan:
         """(issuance id, entry id, town index, user index, amount in go)"""
 
 
-def mint_everything(client: ChainClient, plan: Plan, batch: int) -> dict[int, tuple[str, int]]:
-    """Mint every issuance in batches; returns batch index -> (tx hash, block number)."""
-    minter = client.account(MINTER_KEY).address
-    nonce = client.pending_nonce(minter)
+def mint_everything(
+    client: ChainClient, plan: Plan, keys: list[bytes], batch: int
+) -> list[tuple[str, int]]:
+    """Mint every issuance, each town's with its key in batches; returns, per issuance in
+    plan order, the (tx hash, block number) that minted it."""
+    by_town: dict[int, list[int]] = {}
+    for index, (_, _, town, _, _) in enumerate(plan.issuances):
+        by_town.setdefault(town, []).append(index)
+    nonces = {town: client.pending_nonce(client.account(keys[town]).address) for town in by_town}
     fees = client.fees()
-    hashes: list[str] = []
+    sent: list[tuple[str, list[int]]] = []
     started = time.perf_counter()
-    for index, start in enumerate(range(0, len(plan.issuances), batch)):
-        items = plan.issuances[start : start + batch]
-        signed = client.build_mint_batch_tx(
-            MINTER_KEY,
-            [plan.addresses[user] for _, _, _, user, _ in items],
-            [amount for *_, amount in items],
-            [bytes.fromhex(chain_reference(issuance_id)[2:]) for issuance_id, *_ in items],
-            nonce + index,
-            fees=fees,
-        )
-        client.send_raw(signed.raw)
-        hashes.append(signed.tx_hash)
-        if (index + 1) % 50 == 0:
-            log(f"  sent {index + 1} batches ({time.perf_counter() - started:.0f} s)")
-    outcome: dict[int, tuple[str, int]] = {}
-    for index, tx_hash in enumerate(hashes):
+    # Round-robin over the towns, one batch each, as the per-town workers interleave.
+    cursors = dict.fromkeys(by_town, 0)
+    while cursors:
+        for town in list(cursors):
+            start = cursors[town]
+            indexes = by_town[town][start : start + batch]
+            if not indexes:
+                del cursors[town]
+                continue
+            cursors[town] = start + batch
+            items = [plan.issuances[i] for i in indexes]
+            signed = client.build_mint_batch_tx(
+                keys[town],
+                SEASON,
+                [plan.addresses[user] for _, _, _, user, _ in items],
+                [amount for *_, amount in items],
+                [bytes.fromhex(chain_reference(issuance_id)[2:]) for issuance_id, *_ in items],
+                nonces[town],
+                fees=fees,
+            )
+            nonces[town] += 1
+            client.send_raw(signed.raw)
+            sent.append((signed.tx_hash, indexes))
+            if len(sent) % 200 == 0:
+                log(f"  sent {len(sent)} batches ({time.perf_counter() - started:.0f} s)")
+    outcome: list[tuple[str, int]] = [("", 0)] * len(plan.issuances)
+    for tx_hash, indexes in sent:
         receipt = client.wait_receipt(tx_hash, timeout=600)
         client.raise_for_receipt(receipt, context="mintBatch")
-        outcome[index] = (tx_hash, int(receipt["blockNumber"]))
+        for index in indexes:
+            outcome[index] = (tx_hash, int(receipt["blockNumber"]))
     return outcome
 
 
 def insert_ledger(
     url: str,
     plan: Plan,
-    mined: dict[int, tuple[str, int]],
-    batch: int,
+    mined: list[tuple[str, int]],
     deployment: dict[str, object],
 ) -> None:
     engine = create_db_engine(url)
@@ -227,7 +246,7 @@ def insert_ledger(
         chunk = plan.issuances[start : start + INSERT_CHUNK]
         entries, postings, issuances, operations = [], [], [], []
         for offset, (issuance_id, entry_id, town, user, amount) in enumerate(chunk):
-            tx_hash, block = mined[(start + offset) // batch]
+            tx_hash, block = mined[start + offset]
             entries.append(
                 {
                     "id": entry_id,
@@ -313,17 +332,18 @@ def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, s
     and write them to the database at ``url`` (migrated here) as the service would have."""
     token = client.deploy_koku(ADMIN_KEY)
     deployed_block = client.block_number()
-    minter = client.account(MINTER_KEY).address
-    client.configure_minter(ADMIN_KEY, minter, 10**15)
     plan = Plan(count, users, seed)
+    keys = [bytes(EthAccount.create().key) for _ in plan.towns]
+    for town, key in zip(plan.towns, keys, strict=True):
+        minter = client.account(key).address
+        client.rpc("anvil_setBalance", [minter, hex(10**22)])
+        client.set_town_minter(ADMIN_KEY, town_id(town), minter)
+        client.set_season_cap(ADMIN_KEY, town_id(town), SEASON, 10**12)
 
     log(f"minting {count:,} issuances to {users:,} addresses on anvil (batches of {batch})")
     started = time.perf_counter()
-    mined = mint_everything(client, plan, batch)
-    log(
-        f"minted in {time.perf_counter() - started:.1f} s "
-        f"({len(mined)} transactions, up to block {client.block_number()})"
-    )
+    mined = mint_everything(client, plan, keys, batch)
+    log(f"minted in {time.perf_counter() - started:.1f} s (up to block {client.block_number()})")
 
     log(f"writing the ledger ({make_url(url).get_backend_name()})")
     started = time.perf_counter()
@@ -332,12 +352,11 @@ def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, s
         url,
         plan,
         mined,
-        batch,
         {
             "chain_id": client.chain_id(),
             "token_address": token,
             "admin_address": client.account(ADMIN_KEY).address,
-            "minter_address": minter,
+            "anchor_address": client.account(ADMIN_KEY).address,
             "deployed_block": deployed_block,
         },
     )
@@ -402,11 +421,18 @@ def main() -> int:
         f"people: {counts.users:,}"
     )
     print(f"reconcile(): {elapsed:.2f} s = {counts.issuances / elapsed:,.0f} issuances/s")
-    projected = elapsed * TARGET / counts.issuances
-    print(
-        f"extrapolated to {TARGET:,} issuances: {projected:.1f} s "
-        f"({'within' if projected <= 60 else 'OVER'} the 60 s target)"
-    )
+    if counts.issuances >= TARGET:
+        print(
+            f"{counts.issuances:,} issuances reconciled in {elapsed:.1f} s "
+            f"({'within' if elapsed <= 60 else 'OVER'} the 60 s target)"
+        )
+    else:
+        projected = elapsed * TARGET / counts.issuances
+        print(
+            f"extrapolated to {TARGET:,} issuances: {projected:.1f} s "
+            f"({'within' if projected <= 60 else 'OVER'} the 60 s target; run --count "
+            f"{TARGET} to measure it)"
+        )
     return 0 if report.status == "clean" else 1
 
 

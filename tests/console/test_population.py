@@ -21,12 +21,12 @@ def _from(world: World, person: Person, code: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def _last_season_investment(world: World, supporter: Person) -> None:
-    """An investment confirmed in the season before, in town a."""
+def _last_season_investment(world: World, supporter: Person, season: int = SEASON - 1) -> None:
+    """An investment confirmed in an earlier season (the one before), in town a."""
     policy = world.client.put(
         f"/v1/municipalities/{world.a.municipality_id}/policy",
         json={
-            "season": SEASON - 1,
+            "season": season,
             "price_yen_per_go": 10,
             "volunteer_go_per_hour": 500,
             "yearly_cap_go": 1_000_000,
@@ -37,7 +37,7 @@ def _last_season_investment(world: World, supporter: Person) -> None:
     work = world.client.post(
         "/v1/works",
         json={
-            "season": SEASON - 1,
+            "season": season,
             "title": "去年のコシヒカリ",
             "variety": "コシヒカリ",
             "field_area_m2": 1000,
@@ -117,3 +117,19 @@ def test_the_towns_relationship_population(world: World) -> None:
     assert "その他の都道府県" in page
     assert "福島県" not in page
     assert "alice" not in page
+
+
+def test_back_after_years_away_is_returning(world: World) -> None:
+    """A first season before those shown still makes a person returning, not new."""
+    _last_season_investment(world, world.alice, season=SEASON - 3)
+    confirmed(world, world.a, invested(world, world.a, world.alice, 1_000))
+    confirmed(world, world.a, invested(world, world.a, world.bob, 1_000))
+    with world.db() as session:
+        people = relationship_population(session, [world.a.municipality_id], SEASON)
+    assert [(row.season, row.new, row.returning) for row in people.seasons] == [
+        (SEASON - 2, 0, 0),
+        (SEASON - 1, 0, 0),
+        (SEASON, 1, 1),
+    ]
+    assert people.supporters == 2
+    assert people.volunteers == 0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.models import SupporterSeason, User
@@ -57,15 +57,23 @@ def relationship_population(
     each person counted once).
 
     One query on the running :class:`SupporterSeason` rows (one per person, town and
-    season, a few thousand for a region where the issuances are a hundred thousand),
-    summed per person and season; the figures are counted from those rows here.
+    season, a few thousand for a region where the issuances are a hundred thousand):
+    summed per person and season, each person's first season beside, and counted in
+    the database per season, first season, prefecture and kind of support, so that a
+    few dozen rows come back instead of one per person.
     """
+    first_shown = season - SEASONS_SHOWN + 1
     people = (
         select(
             SupporterSeason.user_id,
             SupporterSeason.season,
             func.sum(SupporterSeason.investments).label("investments"),
             func.sum(SupporterSeason.contributions).label("contributions"),
+            # Over every season up to this one, not only those shown: a person back
+            # after years away is returning, not new.
+            func.min(SupporterSeason.season)
+            .over(partition_by=SupporterSeason.user_id)
+            .label("first_season"),
         )
         .where(
             SupporterSeason.municipality_id.in_(list(municipality_ids)),
@@ -76,35 +84,61 @@ def relationship_population(
         .group_by(SupporterSeason.user_id, SupporterSeason.season)
         .subquery()
     )
+    # Labelled in a subquery and grouped outside it: PostgreSQL would not take an
+    # expression with a bound parameter as its own GROUP BY twin.
+    shown = (
+        select(
+            people.c.season,
+            people.c.first_season,
+            case((people.c.season == season, User.home_prefecture_code)).label("prefecture"),
+            (people.c.investments > 0).label("invested"),
+            (people.c.contributions > 0).label("volunteered"),
+            people.c.contributions,
+        )
+        .join(User, User.id == people.c.user_id)
+        .where(people.c.season >= first_shown)
+        .subquery()
+    )
     rows = session.execute(
         select(
-            people.c.user_id,
-            people.c.season,
-            people.c.investments,
-            people.c.contributions,
-            User.home_prefecture_code,
-        ).join(User, User.id == people.c.user_id)
+            shown.c.season,
+            shown.c.first_season,
+            shown.c.prefecture,
+            shown.c.invested,
+            shown.c.volunteered,
+            func.count(),
+            func.sum(shown.c.contributions),
+        ).group_by(
+            shown.c.season,
+            shown.c.first_season,
+            shown.c.prefecture,
+            shown.c.invested,
+            shown.c.volunteered,
+        )
     ).all()
-    first_seasons: dict[uuid.UUID, int] = {}
     per_season: Counter[int] = Counter()
+    new: Counter[int] = Counter()
     prefectures: Counter[str] = Counter()
     visits = volunteers = both = 0
-    for user_id, of_season, invested, contributed, prefecture in rows:
-        first_seasons[user_id] = min(of_season, first_seasons.get(user_id, of_season))
-        per_season[of_season] += 1
+    for of_season, first_season, prefecture, invested, volunteered, count, contributed in rows:
+        per_season[of_season] += count
+        if first_season == of_season:
+            new[of_season] += count
         if of_season == season:
-            prefectures[prefecture or NOT_GIVEN] += 1
-            visits += contributed
-            volunteers += contributed > 0
-            both += invested > 0 and contributed > 0
-    new = Counter(first_seasons.values())
-    shown = range(season - SEASONS_SHOWN + 1, season + 1)
+            prefectures[prefecture or NOT_GIVEN] += count
+            visits += int(contributed)
+            if volunteered:
+                volunteers += count
+                both += count if invested else 0
     return RelationshipPopulation(
         season=season,
         supporters=per_season[season],
         by_prefecture=_by_prefecture(prefectures),
-        seasons=[SeasonCount(of, new[of], per_season[of] - new[of]) for of in shown],
-        volunteer_visits=int(visits),
+        seasons=[
+            SeasonCount(of, new[of], per_season[of] - new[of])
+            for of in range(first_shown, season + 1)
+        ],
+        volunteer_visits=visits,
         volunteers=volunteers,
         invested_and_volunteered=both,
     )

@@ -189,20 +189,23 @@ def support_ledger_totals(
 ) -> FarmerLedgerTotals:
     """What the filtered ledger adds up to, over every page. Reversed issuances are
     left out: a reversal took their KOKU back, so they supported nothing."""
-    standing = _ledger_conditions(farmer.id, work_id, season, kind)
-    standing.append(Issuance.reversal_entry_id.is_(None))
+    # Standing is an aggregate FILTER, not a WHERE: given "reversal_entry_id IS NULL",
+    # SQLite walks its unique index through every standing issuance of every town
+    # instead of the farmer's own through the farmer's index (40 ms against 4 ms at
+    # 100,000 issuances).
+    standing = Issuance.reversal_entry_id.is_(None)
     row = session.execute(
         select(
-            func.coalesce(func.sum(Investment.amount_yen), 0),
-            func.coalesce(func.sum(Issuance.amount_go), 0),
-            func.coalesce(func.sum(Contribution.minutes), 0),
-            func.count(distinct(Issuance.recipient_id)),
-            func.count(),
+            func.coalesce(func.sum(Investment.amount_yen).filter(standing), 0),
+            func.coalesce(func.sum(Issuance.amount_go).filter(standing), 0),
+            func.coalesce(func.sum(Contribution.minutes).filter(standing), 0),
+            func.count(distinct(Issuance.recipient_id)).filter(standing),
+            func.count().filter(standing),
         )
         .select_from(Issuance)
         .outerjoin(Investment, Investment.id == Issuance.investment_id)
         .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
-        .where(*standing)
+        .where(*_ledger_conditions(farmer.id, work_id, season, kind))
     ).one()
     yen, go, minutes, supporters, issuances = (int(value) for value in row)
     return FarmerLedgerTotals(

@@ -220,3 +220,29 @@ def test_rotating_a_minter_keeps_the_towns_allowance_and_its_confirmed_mints(
     assert last.object_type == "town_minter"
     assert new.address in last.data
     assert recorded.token_address == fresh_chain.koku_address
+
+
+def test_a_cap_below_what_the_chain_minted_is_reported_not_sent(
+    db: sessionmaker[Session],
+    fresh_chain: ChainClient,
+    chain_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (town,) = _towns(db, "nishiaizu")
+    ensure_deployment(db, fresh_chain, chain_settings)
+    with db() as session:
+        key = minter_for(session, town)
+    _mint(fresh_chain, chain_settings, key, 400, issuance_ref(uuid.uuid4()))
+    # Only a direct edit can do this (the policy refuses a cap below what was issued).
+    with db.begin() as session:
+        session.execute(update(MunicipalityPolicy).values(yearly_cap_go=100))
+    head = fresh_chain.block_number()
+    code, shown = _run("run_allowances", chain_settings, dry_run=False, municipality="nishiaizu")
+    assert code == 0
+    assert "below minted: not settable" in shown
+    assert "nothing to change" in shown
+    assert fresh_chain.block_number() == head
+    assert fresh_chain.season_cap(key.town, SEASON) == CAP_GO
+
+    assert _run("run_rotate_minter", chain_settings, code="nowhere")[0] == 2
+    assert "unknown municipality: nowhere" in capsys.readouterr().err

@@ -4,6 +4,7 @@ minter keys made at the start of ``serve`` and ``worker`` (:func:`ensure_minter_
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from typing import TextIO
 
@@ -46,7 +47,7 @@ def ensure_minter_keys(settings: Settings) -> None:
 
 
 def run_deploy(_args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with _Context.open(settings, out) as context:
+    with _Context(settings) as context:
         if context.admin_key is None:
             return 2
         deployment = deploy(
@@ -69,7 +70,7 @@ def run_deploy(_args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 
 def run_allowances(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with _Context.open(settings, out) as context:
+    with _Context(settings) as context:
         deployment = context.deployment()
         if deployment is None:
             return 2
@@ -104,7 +105,7 @@ def run_allowances(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 def run_rotate_minter(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    with _Context.open(settings, out) as context:
+    with _Context(settings) as context:
         if context.deployment() is None or context.admin_key is None:
             return 2
         municipality_id = context.municipality(args.code)
@@ -122,7 +123,7 @@ def run_rotate_minter(args: argparse.Namespace, settings: Settings, out: TextIO)
             print(
                 f"{args.code}: new minter key {new.address} recorded, but setTownMinter failed "
                 f"({error}); run `kokudaka chain allowances` to set it",
-                file=out,
+                file=sys.stderr,
             )
             return 1
         context.log_change(
@@ -149,19 +150,14 @@ def run_rotate_minter(args: argparse.Namespace, settings: Settings, out: TextIO)
 
 
 class _Context:
-    """The database and chain of one command; prints why it cannot go on, on ``out``."""
+    """The database and chain of one command; prints why it cannot go on, on stderr."""
 
-    def __init__(self, settings: Settings, out: TextIO) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.out = out
         self.engine = create_db_engine(settings.sqlalchemy_url)
         self.sessions: sessionmaker[Session] = create_sessionmaker(self.engine)
         rpc_url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.anvil_port}"
         self.client = ChainClient(rpc_url, request_timeout=60.0)
-
-    @classmethod
-    def open(cls, settings: Settings, out: TextIO) -> _Context:
-        return cls(settings, out)
 
     def __enter__(self) -> _Context:
         return self
@@ -169,7 +165,7 @@ class _Context:
     def __exit__(self, exc_type: object, exc: BaseException | None, _tb: object) -> bool:
         self.engine.dispose()
         if isinstance(exc, ChainError):  # DeploymentMismatch and ChainUnavailable among them
-            print(f"kokudaka chain: {exc}", file=self.out)
+            print(f"kokudaka chain: {exc}", file=sys.stderr)
             return True  # the command returns 2 after its `with`
         return False
 
@@ -177,7 +173,7 @@ class _Context:
     def admin_key(self) -> PrivateKey | None:
         key = self.settings.deployer_key or development_admin_key(self.settings)
         if key is None:
-            print("KOKUDAKA_DEPLOYER_KEY (the contract admin key) is required", file=self.out)
+            print("KOKUDAKA_DEPLOYER_KEY (the contract admin key) is required", file=sys.stderr)
         return key
 
     def deployment(self) -> ChainDeployment | None:
@@ -186,7 +182,7 @@ class _Context:
         if deployment is None:
             print(
                 f"no KOKU deployment recorded for chain {chain_id}: run `kokudaka chain deploy`",
-                file=self.out,
+                file=sys.stderr,
             )
             return None
         if not self.client.runs_this_koku(deployment.token_address):
@@ -200,7 +196,7 @@ class _Context:
         with self.sessions() as session:
             found = session.scalar(select(Municipality.id).where(Municipality.code == code))
         if found is None:
-            print(f"unknown municipality: {code}", file=self.out)
+            print(f"unknown municipality: {code}", file=sys.stderr)
         return found
 
     def log_change(self, change: Change) -> None:

@@ -1,4 +1,5 @@
-"""Issuing through the real ledger service, workers, and the checks every test ends with."""
+"""Issuing through the real ledger service, the towns' workers, and the checks every test ends
+with."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from eth_typing import HexStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.auth.caller import Caller
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.interface import MINT_BATCH_SELECTOR
+from kokudaka.chain.refs import town_id
 from kokudaka.core.settings import Settings
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, balance_go, issue, reverse
@@ -33,7 +36,9 @@ from kokudaka.models import (
     Role,
     User,
 )
-from kokudaka.settlement.worker import SettlementWorker
+from kokudaka.models.chain import TownMinter
+from kokudaka.settlement.pool import SettlementPool
+from kokudaka.towns.minters import minter_for
 from tests.world import SEASON
 
 
@@ -59,14 +64,19 @@ def add_supporters(
 
 
 def issue_to(
-    db: sessionmaker[Session], municipality_id: uuid.UUID, user_id: uuid.UUID, amount_go: int
+    db: sessionmaker[Session],
+    municipality_id: uuid.UUID,
+    user_id: uuid.UUID,
+    amount_go: int,
+    *,
+    season: int = SEASON,
 ) -> tuple[uuid.UUID, str]:
     """One issuance through ledger.service.issue; returns (journal entry id, chain reference)."""
     with db.begin() as session:
         issued = issue(
             session,
             municipality_id=municipality_id,
-            season=SEASON,
+            season=season,
             recipient_id=user_id,
             amount_go=amount_go,
             cause=IssuanceCause(
@@ -87,28 +97,44 @@ def reverse_entry(db: sessionmaker[Session], entry_id: uuid.UUID, admin_id: uuid
     with db.begin() as session:
         admin = session.get(User, admin_id)
         assert admin is not None
-        reverse(session, entry_id=entry_id, actor=admin, reason="settlement test correction")
+        reverse(
+            session, entry_id=entry_id, actor=Caller.of(admin), reason="settlement test correction"
+        )
 
 
-def new_worker(
+def new_settlement(
     db: sessionmaker[Session],
     rpc_url: str,
     settings: Settings,
     deployment: ChainDeployment,
     **options: object,
-) -> SettlementWorker:
-    """A worker with its own client, tuned to react within the tests' time."""
+) -> SettlementPool:
+    """The towns' workers (one per town minter, each with its own client), tuned to react
+    within the tests' time. No cap top-up unless ``top_up`` is given: as in production."""
     tuned: dict[str, object] = {
+        "refresh_seconds": 0.5,
         "resend_after": 1.0,
         "hold_seconds": 0.3,
+        "cap_wait_seconds": 0.5,
         "retry_base_seconds": 0.1,
         "retry_max_seconds": 1.0,
         "reorg_check_seconds": 2.0,
         "backoff_max_seconds": 0.5,
     }
     tuned.update(options)
-    client = ChainClient(rpc_url, request_timeout=5, read_retries=0)
-    return SettlementWorker(db, client, settings, deployment, **tuned)  # type: ignore[arg-type]
+
+    def client() -> ChainClient:
+        return ChainClient(
+            rpc_url, koku_address=deployment.token_address, request_timeout=5, read_retries=0
+        )
+
+    return SettlementPool(db, client, settings, deployment, **tuned)  # type: ignore[arg-type]
+
+
+def minter_address(db: sessionmaker[Session], municipality_id: uuid.UUID) -> str:
+    """The town's active minter key's address."""
+    with db() as session:
+        return minter_for(session, municipality_id).address
 
 
 def states(db: sessionmaker[Session]) -> Counter[ChainState]:
@@ -119,7 +145,7 @@ def states(db: sessionmaker[Session]) -> Counter[ChainState]:
         return Counter({state: count for state, count in rows})
 
 
-def settle_all(worker: SettlementWorker, db: sessionmaker[Session], timeout: float = 20.0) -> None:
+def settle_all(worker: SettlementPool, db: sessionmaker[Session], timeout: float = 20.0) -> None:
     """Run cycles until no operation is pending or submitted (held ones included)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -147,8 +173,9 @@ def assert_exactly_once(
     db: sessionmaker[Session], chain: ChainClient, deployment: ChainDeployment
 ) -> None:
     """Every operation confirmed; each mint ref minted exactly once and each burn ref burned
-    exactly once on chain, to the recorded address and amount; every wallet's balance equals
-    its ledger balance; totalSupply equals the KOKU in circulation by the ledger."""
+    exactly once on chain, in its town's namespace, to the recorded address and amount, by a
+    transaction its town's minter sent; every wallet's balance equals its ledger balance;
+    totalSupply equals the KOKU in circulation by the ledger."""
     chain.use_koku(deployment.token_address)
     with db() as session:
         ops = session.execute(
@@ -161,8 +188,15 @@ def assert_exactly_once(
                 ChainOperation.tx_hash,
                 ChainOperation.block_number,
                 ChainOperation.user_id,
-            )
+                ChainOperation.municipality_id,
+                ChainTransaction.sender,
+            ).outerjoin(ChainTransaction, ChainTransaction.id == ChainOperation.transaction_id)
         ).all()
+        minters: dict[uuid.UUID, set[str]] = {}
+        for municipality_id, address in session.execute(
+            select(TownMinter.municipality_id, TownMinter.address)
+        ):
+            minters.setdefault(municipality_id, set()).add(address)
         wallets: dict[uuid.UUID, str] = {
             user_id: address
             for user_id, address in session.execute(
@@ -184,18 +218,23 @@ def assert_exactly_once(
         ("0x" + e.ref.hex(), e.tx_hash.lower()): e
         for e in chain.minted_events(deployment.deployed_block)
     }
+    burns = {"0x" + e.ref.hex(): e for e in chain.burned_events(deployment.deployed_block)}
     for op in ops:
         ref = bytes.fromhex(op.reference[2:])
         assert op.block_number is not None
         assert op.tx_hash is not None
+        # Signed by a minter key of the op's own town (its active one, or one rotated out).
+        assert op.sender in minters[op.municipality_id], op.reference
         if op.kind is ChainOperationKind.mint:
             assert minted[ref] == 1, f"{op.reference} minted {minted[ref]} times"
             event = events[(op.reference, op.tx_hash.lower())]
             assert event.amount == op.amount_go
             assert event.to.lower() == (op.recipient_address or "").lower()
             assert event.block_number == op.block_number
+            assert event.town == town_id(op.municipality_id)
         else:
             assert burned[ref] == 1, f"{op.reference} burned {burned[ref]} times"
+            assert burns[op.reference].town == town_id(op.municipality_id)
     assert sum(minted.values()) == sum(1 for op in ops if op.kind is ChainOperationKind.mint)
     assert sum(burned.values()) == sum(1 for op in ops if op.kind is ChainOperationKind.burn)
     for user_id, address in wallets.items():
@@ -214,7 +253,7 @@ def refs_per_transaction(db: sessionmaker[Session], chain: ChainClient) -> Count
         data = bytes(tx["input"])
         if data[:4] != MINT_BATCH_SELECTOR:
             continue
-        _, _, refs = decode(["address[]", "uint256[]", "bytes32[]"], data[4:])
+        _, _, _, refs = decode(["uint16", "address[]", "uint256[]", "bytes32[]"], data[4:])
         carried.update("0x" + bytes(ref).hex() for ref in refs)
     return carried
 

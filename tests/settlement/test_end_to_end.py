@@ -13,7 +13,7 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.node import AnvilNode
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment, ChainState
-from tests.settlement.helpers import new_worker, settle_all, states
+from tests.settlement.helpers import new_settlement, settle_all, states
 from tests.volunteering.helpers import post_activity
 from tests.world import World
 
@@ -57,7 +57,7 @@ def test_sign_up_invest_volunteer_settle_and_read_the_balance_from_the_chain(
     )
     assert approved.status_code == 200, approved.text
 
-    settle_all(new_worker(db, node.rpc_url, chain_settings, deployment), db)
+    settle_all(new_settlement(db, node.rpc_url, chain_settings, deployment), db)
     assert states(db) == {ChainState.confirmed: 2}
 
     api_balance = client.get("/v1/me/balance", headers=supporter.headers).json()["balance"]

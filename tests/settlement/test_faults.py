@@ -1,6 +1,6 @@
 """Faults: a killed chain, a crashed worker, concurrent workers, a restarted database, a
-stopped chain. After each, every issuance is minted exactly once and the chain agrees with the
-ledger."""
+stopped chain. After each, every issuance is minted exactly once, by its town's minter, and the
+chain agrees with the ledger. Both towns issue, so each fault hits two minters' nonce streams."""
 
 from __future__ import annotations
 
@@ -17,31 +17,38 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment, ChainState, ChainTransaction, TransactionState
-from kokudaka.settlement.worker import SettlementWorker
+from kokudaka.settlement.pool import SettlementPool
+from kokudaka.towns.minters import minter_for
 from tests.settlement.helpers import (
     add_supporters,
     amounts,
     assert_exactly_once,
     issue_to,
-    new_worker,
+    new_settlement,
     refs_per_transaction,
     settle_all,
     states,
     wait_until_settled,
 )
-from tests.world import World
+from tests.world import SEASON, Town, World
 
 
-def issue_many(world: World, db: sessionmaker[Session], count: int, users: int = 8) -> None:
+def issue_many(
+    world: World,
+    db: sessionmaker[Session],
+    count: int,
+    users: int = 8,
+    towns: tuple[Town, ...] | None = None,
+) -> None:
+    """``count`` issuances, alternating between ``towns`` (both of the world's by default)."""
     people = add_supporters(db, users)
+    towns = towns or (world.b, world.a)
     for i, amount in enumerate(amounts(count)):
-        town = world.a if i % 2 else world.b
-        issue_to(db, town.municipality_id, people[i % users], amount)
+        issue_to(db, towns[i % len(towns)].municipality_id, people[i % users], amount)
 
 
 def transactions(db: sessionmaker[Session]) -> list[ChainTransaction]:
@@ -50,9 +57,9 @@ def transactions(db: sessionmaker[Session]) -> list[ChainTransaction]:
 
 
 class Running:
-    """A worker's run_forever in a thread, stopped and joined at the end."""
+    """The towns' workers' run_forever in a thread, stopped and joined at the end."""
 
-    def __init__(self, worker: SettlementWorker) -> None:
+    def __init__(self, worker: SettlementPool) -> None:
         self.worker = worker
         self.stop = threading.Event()
         self.thread = threading.Thread(target=worker.run_forever, args=(self.stop,), daemon=True)
@@ -75,7 +82,7 @@ def test_anvil_killed_mid_batch_and_restarted_from_its_state_file(
     chain_settings: Settings,
     deployment: ChainDeployment,
 ) -> None:
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=20)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=20)
     issue_many(world, db, 40)
     settle_all(worker, db)
     node.stop()  # a clean stop writes the state file: everything so far survives
@@ -85,7 +92,7 @@ def test_anvil_killed_mid_batch_and_restarted_from_its_state_file(
     settle_all(worker, db)  # confirmed in SQL, but never written to the state file
     confirmed_before_kill = {tx.tx_hash for tx in transactions(db)}
     issue_many(world, db, 60)
-    worker.submit()  # three batches sent, not yet mined or not yet seen mined
+    worker.submit()  # four batches (two per town) sent, not yet mined or not yet seen mined
     node.kill()  # kill -9: anvil loses everything since its last state dump
     node.start()
     assert chain.block_number() < max(tx.block_number or 0 for tx in transactions(db))
@@ -98,12 +105,12 @@ def test_anvil_killed_mid_batch_and_restarted_from_its_state_file(
         lost, resent = lost + report.lost, resent + report.resent
         time.sleep(0.05)
 
-    assert lost == 2  # the two batches confirmed after the last state dump
-    assert resent >= 2 + 3  # their bytes, and the three batches the node forgot
+    assert lost == 2  # the two batches (one per town) confirmed after the last state dump
+    assert resent >= 2 + 4  # their bytes, and the four batches the node forgot
     assert states(db) == {ChainState.confirmed: 140}
     assert_exactly_once(db, chain, deployment)
     assert {tx.state for tx in transactions(db)} == {TransactionState.confirmed}
-    assert len(transactions(db)) == 2 + 2 + 3  # no transaction was signed twice
+    assert len(transactions(db)) == 2 + 2 + 4  # no transaction was signed twice
     assert confirmed_before_kill <= {tx.tx_hash for tx in transactions(db)}
 
 
@@ -116,16 +123,16 @@ def test_a_worker_that_crashed_after_sending_is_finished_by_a_new_one(
     deployment: ChainDeployment,
 ) -> None:
     issue_many(world, db, 50)
-    crashed = new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=20)
+    crashed = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=20)
     report = crashed.submit()  # recorded, committed and sent; no receipt recorded
     assert report.claimed == 50
-    assert report.sent == 3
+    assert report.sent == 4  # 20 + 5 per town
     del crashed
     assert states(db) == {ChainState.submitted: 50}
 
-    successor = new_worker(db, node.rpc_url, chain_settings, deployment)
+    successor = new_settlement(db, node.rpc_url, chain_settings, deployment)
     settle_all(successor, db)
-    assert len(transactions(db)) == 3
+    assert len(transactions(db)) == 4
     assert set(refs_per_transaction(db, chain).values()) == {1}
     assert_exactly_once(db, chain, deployment)
 
@@ -139,18 +146,18 @@ def test_a_worker_that_crashed_between_commit_and_send_is_resent_by_a_new_one(
     deployment: ChainDeployment,
 ) -> None:
     issue_many(world, db, 30)
-    crashed = new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=20)
+    crashed = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=20)
     crashed.submit(send=False)
     recorded = transactions(db)
-    assert len(recorded) == 2
+    assert len(recorded) == 2  # one batch per town
     assert all(chain.get_receipt(tx.tx_hash) is None for tx in recorded)
     del crashed
 
-    successor = new_worker(db, node.rpc_url, chain_settings, deployment)
+    successor = new_settlement(db, node.rpc_url, chain_settings, deployment)
     first = successor.run_once()
     assert first.resent == 2  # the recorded bytes, not a new signature
     settle_all(successor, db)
-    assert [tx.tx_hash for tx in transactions(db)] == [tx.tx_hash for tx in recorded]
+    assert {tx.tx_hash for tx in transactions(db)} == {tx.tx_hash for tx in recorded}
     assert_exactly_once(db, chain, deployment)
 
 
@@ -162,18 +169,19 @@ def test_a_nonce_taken_by_another_transaction_requeues_its_operations(
     chain_settings: Settings,
     deployment: ChainDeployment,
 ) -> None:
-    issue_many(world, db, 10)
-    crashed = new_worker(db, node.rpc_url, chain_settings, deployment)
+    issue_many(world, db, 10, towns=(world.a,))
+    crashed = new_settlement(db, node.rpc_url, chain_settings, deployment)
     crashed.submit(send=False)
     [orphan] = transactions(db)
-    # Someone else with the minter key uses that nonce first.
-    minter_key = ANVIL_DEV_KEYS[1]
+    # Someone else with town a's minter key uses that nonce first.
+    with db() as session:
+        minter_key = minter_for(session, world.a.municipality_id).private_key(chain_settings)
     intruder = chain.build_mint_tx(
-        minter_key, "0x" + "cd" * 20, 1, issuance_ref(uuid.uuid4()), orphan.nonce
+        minter_key, SEASON, "0x" + "cd" * 20, 1, issuance_ref(uuid.uuid4()), orphan.nonce
     )
     chain.wait_receipt(chain.send_raw(intruder.raw), timeout=10)
 
-    successor = new_worker(db, node.rpc_url, chain_settings, deployment)
+    successor = new_settlement(db, node.rpc_url, chain_settings, deployment)
     settle_all(successor, db)
     orphan_now, replacement = transactions(db)[0], transactions(db)[1]
     assert orphan_now.state is TransactionState.replaced
@@ -206,7 +214,7 @@ def test_two_workers_at_once_never_submit_an_operation_twice(
 ) -> None:
     issue_many(world, db, 300, users=30)
     workers = [
-        new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=15, name=f"w{i}")
+        new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=15, name=f"w{i}")
         for i in range(2)
     ]
     with Running(workers[0]), Running(workers[1]):
@@ -215,8 +223,11 @@ def test_two_workers_at_once_never_submit_an_operation_twice(
     txs = transactions(db)
     assert {tx.state for tx in txs} == {TransactionState.confirmed}
     assert sum(tx.operation_count for tx in txs) == 300
-    nonces = sorted(tx.nonce for tx in txs)
-    assert nonces == list(range(nonces[0], nonces[0] + len(txs)))
+    senders = {tx.sender for tx in txs}
+    assert len(senders) == 2  # each town's minter
+    for sender in senders:  # each minter's nonces without a gap or a double
+        nonces = sorted(tx.nonce for tx in txs if tx.sender == sender)
+        assert nonces == list(range(len(nonces)))
     carried = refs_per_transaction(db, chain)
     assert len(carried) == 300
     assert set(carried.values()) == {1}
@@ -262,7 +273,7 @@ def test_the_worker_survives_a_database_restart(
     postgres_cluster: tuple[str, str],
 ) -> None:
     issue_many(world, db, 200, users=20)
-    worker = new_worker(
+    worker = new_settlement(
         db, node.rpc_url, chain_settings, deployment, batch_size=10, max_in_flight=4
     )
     version, name = postgres_cluster
@@ -288,7 +299,7 @@ def test_a_stopped_chain_only_delays_settlement(
     deployment: ChainDeployment,
 ) -> None:
     issue_many(world, db, 20)
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=10)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=10)
     with Running(worker):
         wait_until_settled(db, timeout=15)
         node.stop()

@@ -1,16 +1,23 @@
-"""The settlement worker on the normal paths: batches, burns, held operations, allowance."""
+"""The towns' settlement workers on the normal paths: each town's batches signed by its own
+minter, burns, held operations, and a town at its on-chain cap."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 import pytest
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.chain.allowances import sync_allowances
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.refs import town_id
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.models import (
     ChainDeployment,
@@ -22,22 +29,25 @@ from kokudaka.models import (
     User,
 )
 from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
+from kokudaka.settlement.runtime import development_top_up
+from kokudaka.towns.minters import rotate_town_minter
 from tests.settlement.helpers import (
     add_supporters,
     amounts,
     assert_exactly_once,
     issue_to,
-    new_worker,
+    minter_address,
+    new_settlement,
     refs_per_transaction,
     reverse_entry,
     settle_all,
     states,
     wallet_of,
 )
-from tests.world import YEARLY_CAP_GO, World
+from tests.world import SEASON, YEARLY_CAP_GO, Town, World
 
 
-def test_issuances_settle_in_batches_and_the_chain_agrees_with_the_ledger(
+def test_each_town_settles_in_batches_signed_by_its_own_minter(
     world: World,
     db: sessionmaker[Session],
     chain: ChainClient,
@@ -49,23 +59,41 @@ def test_issuances_settle_in_batches_and_the_chain_agrees_with_the_ledger(
     for i, amount in enumerate(amounts(70)):
         town = world.a if i % 3 else world.b
         issue_to(db, town.municipality_id, users[i % len(users)], amount)
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment, batch_size=25)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=25)
 
     settle_all(worker, db)
 
     assert states(db) == {ChainState.confirmed: 70}
+    minter_a = minter_address(db, world.a.municipality_id)
+    minter_b = minter_address(db, world.b.municipality_id)
+    assert minter_a != minter_b
     with db() as session:
         txs = session.scalars(select(ChainTransaction).order_by(ChainTransaction.nonce)).all()
-    assert [tx.operation_count for tx in txs] == [25, 25, 20]
+    # Town a has 46 issuances, town b 24: each in its own batches, from its own sender, with
+    # the sender's own nonces.
+    by_sender: dict[str, list[ChainTransaction]] = {}
+    for tx in txs:
+        by_sender.setdefault(tx.sender, []).append(tx)
+    assert sorted(by_sender) == sorted([minter_a, minter_b])
+    assert [tx.operation_count for tx in by_sender[minter_a]] == [25, 21]
+    assert [tx.operation_count for tx in by_sender[minter_b]] == [24]
+    for sent in by_sender.values():
+        assert [tx.nonce for tx in sent] == list(range(len(sent)))
+        for tx in sent:
+            assert chain.web3.eth.get_transaction(HexStr(tx.tx_hash))["from"] == tx.sender
     assert all(tx.state is TransactionState.confirmed for tx in txs)
     assert all(tx.gas_used and tx.block_number for tx in txs)
-    nonces = [tx.nonce for tx in txs]
-    assert nonces == list(range(nonces[0], nonces[0] + 3))
     assert set(refs_per_transaction(db, chain).values()) == {1}
+    # Each town's Minted events carry its town id.
+    towns = Counter(e.town for e in chain.minted_events(deployment.deployed_block))
+    assert towns == {town_id(world.a.municipality_id): 46, town_id(world.b.municipality_id): 24}
     assert_exactly_once(db, chain, deployment)
-    # The allowance was spent by exactly what was minted.
-    minted = sum(amounts(70))
-    assert chain.minter_allowance(deployment.minter_address) == 2 * YEARLY_CAP_GO - minted
+    # Each town's cap for the season was spent by exactly what it minted.
+    minted_a = sum(amount for i, amount in enumerate(amounts(70)) if i % 3)
+    minted_b = sum(amounts(70)) - minted_a
+    a, b = town_id(world.a.municipality_id), town_id(world.b.municipality_id)
+    assert chain.allowance_left(a, SEASON) == YEARLY_CAP_GO - minted_a
+    assert chain.allowance_left(b, SEASON) == YEARLY_CAP_GO - minted_b
 
 
 def test_a_reversal_burns_after_its_mint_is_confirmed(
@@ -80,7 +108,7 @@ def test_a_reversal_burns_after_its_mint_is_confirmed(
     entry_id, _ = issue_to(db, world.a.municipality_id, user, 2_500)
     kept_entry, _ = issue_to(db, world.a.municipality_id, user, 700)
     reverse_entry(db, entry_id, world.a.admin.id)  # before anything reached the chain
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment)
 
     report = worker.run_once()
     assert report.held == 1  # the burn waits for its mint
@@ -111,7 +139,7 @@ def test_an_issuance_to_a_user_without_a_wallet_is_held_until_one_is_assigned(
     [other] = add_supporters(db, 1)
     issue_to(db, world.a.municipality_id, walletless, 1_000)
     issue_to(db, world.a.municipality_id, other, 1_000)
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment)
 
     worker.settle(timeout=10)  # returns once only the held operation is left
     with db() as session:
@@ -133,7 +161,19 @@ def test_an_issuance_to_a_user_without_a_wallet_is_held_until_one_is_assigned(
     assert_exactly_once(db, chain, deployment)
 
 
-def test_a_short_allowance_is_topped_up_and_a_reverted_batch_retried(
+def waiting_mints(db: sessionmaker[Session], town: Town) -> list[ChainOperation]:
+    with db() as session:
+        return list(
+            session.scalars(
+                select(ChainOperation).where(
+                    ChainOperation.municipality_id == town.municipality_id,
+                    ChainOperation.state == ChainState.pending,
+                )
+            )
+        )
+
+
+def test_a_town_at_its_cap_waits_while_another_settles_until_the_admin_raises_it(
     world: World,
     db: sessionmaker[Session],
     chain: ChainClient,
@@ -142,25 +182,80 @@ def test_a_short_allowance_is_topped_up_and_a_reverted_batch_retried(
     deployment: ChainDeployment,
 ) -> None:
     users = add_supporters(db, 3)
-    worker = new_worker(db, node.rpc_url, chain_settings, deployment)
+    worker = new_settlement(db, node.rpc_url, chain_settings, deployment)  # no top-up
     issue_to(db, world.a.municipality_id, users[0], 1_000)
-    settle_all(worker, db)  # the worker now believes it has the full allowance left
+    settle_all(worker, db)  # town a's worker now counts nearly its whole cap as left
 
-    # An administrator cuts the allowance behind the worker's back: its next batch reverts.
-    chain.configure_minter(ANVIL_DEV_KEYS[0], deployment.minter_address, 10)
+    # The admin cuts town a's cap behind the worker's back: 500 go left.
+    a = town_id(world.a.municipality_id)
+    chain.set_season_cap(ANVIL_DEV_KEYS[0], a, SEASON, 1_500)
     for user in users:
-        issue_to(db, world.b.municipality_id, user, 3_000)
-    settle_all(worker, db)
-
+        issue_to(db, world.a.municipality_id, user, 3_000)
+        issue_to(db, world.b.municipality_id, user, 2_000)
+    deadline = time.monotonic() + 20
+    while states(db)[ChainState.confirmed] < 4 or len(waiting_mints(db, world.a)) < 3:
+        assert time.monotonic() < deadline, states(db)
+        worker.run_once()
+        time.sleep(0.05)
+    # Town b settled; town a's batch reverted once, then its mints wait with the reason.
     with db() as session:
         failed = session.scalars(
             select(ChainTransaction).where(ChainTransaction.state == TransactionState.failed)
         ).all()
     assert len(failed) == 1
     assert "AllowanceExceeded" in (failed[0].last_error or "")
+    for _ in range(30):  # past the wait: the chain is asked again, nothing more is sent
+        worker.run_once()
+        time.sleep(0.05)
+    waiting = waiting_mints(db, world.a)
+    assert len(waiting) == 3
+    assert {op.last_error for op in waiting} == {
+        "waiting for the town's on-chain cap for 2026: 500 go left, the next mint needs "
+        "3,000 go; an administrator raises it with `kokudaka chain allowances`"
+    }
+    with db() as session:
+        assert (
+            session.scalar(
+                select(func.count()).where(ChainTransaction.state == TransactionState.failed)
+            )
+            == 1
+        )
+    assert states(db) == {ChainState.confirmed: 4, ChainState.pending: 3}
+
+    # `kokudaka chain allowances`: the chain's cap back to the town's policy.
+    sync_allowances(db, chain, ANVIL_DEV_KEYS[0])
+    settle_all(worker, db)
     assert_exactly_once(db, chain, deployment)
-    # Topped up to all caps minus what was minted, then spent by the retried batch.
-    assert chain.minter_allowance(deployment.minter_address) == 2 * YEARLY_CAP_GO - 10_000
+    assert chain.allowance_left(a, SEASON) == YEARLY_CAP_GO - 10_000
+
+
+def test_in_development_a_town_at_its_cap_has_it_raised_to_its_policy(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+) -> None:
+    a = town_id(world.a.municipality_id)
+    chain.set_season_cap(ANVIL_DEV_KEYS[0], a, SEASON, 100)
+    users = add_supporters(db, 2)
+    for user in users:
+        issue_to(db, world.a.municipality_id, user, 3_000)
+    top_up = development_top_up(db, node.rpc_url, deployment.token_address, chain_settings)
+    assert top_up is not None
+    settle_all(new_settlement(db, node.rpc_url, chain_settings, deployment, top_up=top_up), db)
+
+    assert_exactly_once(db, chain, deployment)
+    assert chain.season_cap(a, SEASON) == YEARLY_CAP_GO
+    with db() as session:  # it waited instead of sending a batch bound to revert
+        assert {tx.state for tx in session.scalars(select(ChainTransaction))} == {
+            TransactionState.confirmed
+        }
+    production = chain_settings.model_copy(
+        update={"env": Environment.production, "anchor_key": "0x" + "22" * 32}
+    )
+    assert development_top_up(db, node.rpc_url, deployment.token_address, production) is None
 
 
 def test_the_deployment_is_recorded_once_and_a_chain_that_lost_it_is_refused(
@@ -175,8 +270,11 @@ def test_the_deployment_is_recorded_once_and_a_chain_that_lost_it_is_refused(
     assert again.token_address == deployment.token_address
     with db() as session:
         assert len(session.scalars(select(ChainDeployment)).all()) == 1
-    assert chain.is_minter(deployment.minter_address)
-    assert chain.minter_allowance(deployment.minter_address) == 2 * YEARLY_CAP_GO
+    for town in (world.a, world.b):
+        assert chain.minter_of(town_id(town.municipality_id)) == minter_address(
+            db, town.municipality_id
+        )
+        assert chain.season_cap(town_id(town.municipality_id), SEASON) == YEARLY_CAP_GO
     assert deployment.deployed_block >= 1
     token = to_checksum_address(deployment.token_address)
     assert not chain.web3.eth.get_code(token, deployment.deployed_block - 1)
@@ -205,15 +303,15 @@ def test_a_contract_from_another_version_of_koku_is_refused_with_instructions(
 
 
 @pytest.mark.parametrize(
-    ("deployer", "minter", "problem"),
+    ("deployer", "anchor", "problem"),
     [
-        ("", "", "required in production"),
+        ("", "", "required in production: KOKUDAKA_ANCHOR_KEY"),
         ("0x" + "11" * 32, ANVIL_DEV_KEYS[1], "development keys refused"),
         (ANVIL_DEV_KEYS[0].upper(), "0x" + "22" * 32, "development keys refused"),
     ],
 )
 def test_production_refuses_empty_and_development_chain_keys(
-    deployer: str, minter: str, problem: str
+    deployer: str, anchor: str, problem: str
 ) -> None:
     production = {
         "env": Environment.production,
@@ -222,10 +320,62 @@ def test_production_refuses_empty_and_development_chain_keys(
         "wallet_encryption_key": "wallet-key-for-this-test",
     }
     with pytest.raises(ValueError, match=problem):
-        Settings(**production, deployer_key=deployer, minter_key=minter)  # type: ignore[arg-type]
-    accepted = Settings(
-        **production,  # type: ignore[arg-type]
-        deployer_key="0x" + "11" * 32,
-        minter_key="0x" + "22" * 32,
-    )
-    assert accepted.minter_key
+        Settings(**production, deployer_key=deployer, anchor_key=anchor)  # type: ignore[arg-type]
+    # The admin key is cold: production runs without it.
+    accepted = Settings(**production, anchor_key="0x" + "22" * 32)  # type: ignore[arg-type]
+    assert accepted.anchor_key
+    assert not accepted.deployer_key
+
+
+def test_a_rotated_minter_is_followed_to_the_end_and_its_town_goes_on_with_the_new_key(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+) -> None:
+    users = add_supporters(db, 4)
+    for user in users:
+        issue_to(db, world.a.municipality_id, user, 1_200)
+        issue_to(db, world.b.municipality_id, user, 800)
+    old = minter_address(db, world.a.municipality_id)
+    crashed = new_settlement(db, node.rpc_url, chain_settings, deployment)
+    crashed.submit(send=False)  # recorded, then the process died
+    del crashed
+
+    # `kokudaka chain rotate-minter`: a new key for town a, the chain told of it.
+    with db.begin() as session:
+        rotate_town_minter(session, chain_settings, world.a.municipality_id)
+    sync_allowances(db, chain, ANVIL_DEV_KEYS[0])
+    new = minter_address(db, world.a.municipality_id)
+    assert new != old
+    assert chain.minter_of(town_id(world.a.municipality_id)) == new
+
+    # Development: the new key gets gas from the admin when its worker starts.
+    top_up = development_top_up(db, node.rpc_url, deployment.token_address, chain_settings)
+    successor = new_settlement(db, node.rpc_url, chain_settings, deployment, top_up=top_up)
+    successor.refresh()
+    assert successor.workers[old].draining  # the retired key still has a batch in flight
+    assert not successor.workers[new].draining
+    settle_all(successor, db)
+
+    # The old key's batch was resent as recorded; no longer a minter, it reverted, and its
+    # mints went to the town's new key.
+    with db() as session:
+        old_txs = session.scalars(
+            select(ChainTransaction).where(ChainTransaction.sender == old)
+        ).all()
+        senders = dict(
+            session.execute(
+                select(ChainOperation.id, ChainTransaction.sender)
+                .join(ChainTransaction, ChainTransaction.id == ChainOperation.transaction_id)
+                .where(ChainOperation.municipality_id == world.a.municipality_id)
+            ).all()
+        )
+    assert [tx.state for tx in old_txs] == [TransactionState.failed]
+    assert set(senders.values()) == {new}
+    assert_exactly_once(db, chain, deployment)
+    while old in successor.workers:  # drained: dropped at its next cycle
+        successor.run_once()
+    assert set(successor.workers) == {new, minter_address(db, world.b.municipality_id)}

@@ -1,11 +1,18 @@
-"""Claiming due operations: in one short database transaction, take what is due, fix each
-recipient, group mints into one ``mintBatch`` (each burn is its own ``burnWithReference``),
-allocate nonces, sign locally, and record each transaction before anything is sent."""
+"""Claiming one town's due operations: in one short database transaction, take what is due,
+fix each recipient, group mints per season into ``mintBatch`` transactions (each burn is its own
+``burnWithReference``), allocate the minter's nonces, sign with the town's key, and record each
+transaction before anything is sent.
+
+A season's mints are claimed only within what the worker knows the town may still mint on chain
+for that season. Those that do not fit stay pending, marked as waiting for the cap
+(:data:`WAITING_FOR_CAP`), and are looked at again after ``cap_wait_seconds``.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
@@ -17,19 +24,29 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.chain.client import ChainClient, Fees, PrivateKey
 from kokudaka.core.ids import new_id
 from kokudaka.models import (
-    ChainDeployment,
     ChainOperation,
     ChainOperationKind,
     ChainState,
     ChainTransaction,
+    Issuance,
     TransactionState,
     User,
     utcnow,
 )
+from kokudaka.models.chain import TownMinter, TownMinterState
+from kokudaka.settlement.allowances import WAITING_FOR_CAP, waiting_for_cap
 from kokudaka.settlement.nonces import allocate_nonces, sent_by
 from kokudaka.settlement.outcomes import CycleReport, Recorded
 
-__all__ = ["NO_WALLET", "WAITING_FOR_MINT", "Claim", "Claimer"]
+__all__ = [
+    "NO_WALLET",
+    "WAITING_FOR_CAP",
+    "WAITING_FOR_MINT",
+    "CapShortfall",
+    "Claim",
+    "Claimer",
+    "waiting_for_cap",
+]
 
 NO_WALLET: Final = "no wallet address"
 WAITING_FOR_MINT: Final = "waiting for its mint to be confirmed"
@@ -43,37 +60,58 @@ def checksummed_address(address: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class CapShortfall:
+    """A season whose due mints did not all fit in what the town may still mint."""
+
+    season: int
+    left_go: int
+    """What the worker counted as left for the season after this claim's mints."""
+    next_go: int
+    """The first mint that did not fit."""
+
+
+@dataclass(frozen=True)
 class Claim:
     """What one claim did."""
 
     recorded: list[Recorded]
     """Transactions committed as submitted, to be sent now."""
     progressed: bool
-    """Whether any operation changed (claimed, held or failed)."""
-    short: bool
-    """A due mint did not fit in the minter's allowance."""
-    minted_go: int
-    """Go the recorded mints will spend of the allowance."""
+    """Whether any operation changed (claimed, held, failed or set waiting)."""
+    minted_go: dict[int, int] = field(default_factory=dict)
+    """Per season: go the recorded mints will spend of the town's allowance."""
+    short: list[CapShortfall] = field(default_factory=list)
+    """Seasons whose due mints now wait for the cap."""
+    unknown_seasons: set[int] = field(default_factory=set)
+    """Seasons with due mints whose allowance the caller did not give: left untouched."""
+    retired: bool = False
+    """The minter is no longer the town's active one: nothing was claimed."""
 
 
 @dataclass(frozen=True)
 class Claimer:
-    """Claims and signs for one minter on one chain."""
+    """Claims and signs one town's operations with the town's minter key."""
 
     session_factory: sessionmaker[Session]
     client: ChainClient
     chain_id: int
+    municipality_id: uuid.UUID
     minter: str
-    minter_key: PrivateKey
+    """The minter's checksummed address: the sender of every transaction signed here."""
+    minter_id: uuid.UUID
+    """Its ``town_minters`` row, locked while nonces are allocated."""
+    minter_key: PrivateKey = field(repr=False)
     postgres: bool
     """PostgreSQL locks due rows with ``FOR UPDATE SKIP LOCKED``; SQLite's ``BEGIN IMMEDIATE``
     already serialises writers."""
     batch_size: int
     hold_seconds: float
     """How long an operation that cannot be sent yet (no wallet, mint unconfirmed) waits."""
+    cap_wait_seconds: float
+    """How long a mint waiting for its town's cap waits before the chain is asked again."""
 
     def due(self, now: datetime) -> Select[*tuple[Any, ...]]:
-        query = (
+        query: Select[*tuple[Any, ...]] = (
             select(
                 ChainOperation.id,
                 ChainOperation.kind,
@@ -83,13 +121,15 @@ class Claimer:
                 ChainOperation.issuance_id,
                 ChainOperation.attempts,
                 User.wallet_address,
+                Issuance.season,
             )
             .join(User, User.id == ChainOperation.user_id)
+            .join(Issuance, Issuance.id == ChainOperation.issuance_id)
             .where(
+                ChainOperation.municipality_id == self.municipality_id,
                 ChainOperation.state == ChainState.pending,
                 ChainOperation.next_attempt_at <= now,
             )
-            # The index order (state, next_attempt_at): no sort of every pending row.
             .order_by(ChainOperation.next_attempt_at)
             .limit(self.batch_size)
         )
@@ -103,62 +143,57 @@ class Claimer:
         room: int,
         report: CycleReport,
         *,
-        allowance: int | None,
+        allowance: Mapping[int, int],
         chain_nonce: int,
     ) -> Claim:
-        """Claim, sign and record up to one mint batch and ``room - 1`` burns, in one transaction.
+        """Claim, sign and record up to ``batch_size`` operations: one mint batch per season
+        and burns, at most ``room`` transactions (at least one), in one database transaction.
 
-        ``allowance`` is what the minter may still mint (None: unknown, mint what is due);
-        ``chain_nonce`` is its mined nonce. Nothing reaches the chain here: the caller sends
-        after the commit.
+        ``allowance`` is what the town may still mint per season, less what is in flight; a
+        season missing from it is left untouched and named in ``Claim.unknown_seasons``.
+        ``chain_nonce`` is the minter's mined nonce. Nothing reaches the chain here: the
+        caller sends after the commit.
         """
         now = utcnow()
         with self.session_factory.begin() as session:
-            session.execute(
-                select(ChainDeployment.id)
-                .where(ChainDeployment.chain_id == self.chain_id)
-                .with_for_update()
+            # The minter's row serialises its nonces across workers and processes, and says
+            # whether the key is still the town's (a rotation retires it).
+            state = session.scalar(
+                select(TownMinter.state).where(TownMinter.id == self.minter_id).with_for_update()
             )
+            if state is not TownMinterState.active:
+                return Claim([], progressed=False, retired=True)
             rows = session.execute(self.due(now)).all()
             if not rows:
-                return Claim([], progressed=False, short=False, minted_go=0)
-            burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
-            # A burn reverses its issuance's mint: the contract burns only what that mint issued,
-            # from the address it went to, so each burn names the mint's reference.
-            mint_of: dict[uuid.UUID, tuple[ChainState, str | None, str]] = {}
-            if burn_issuances:
-                for issuance_id, state, address, reference in session.execute(
-                    select(
-                        ChainOperation.issuance_id,
-                        ChainOperation.state,
-                        ChainOperation.recipient_address,
-                        ChainOperation.reference,
-                    ).where(
-                        ChainOperation.kind == ChainOperationKind.mint,
-                        ChainOperation.issuance_id.in_(burn_issuances),
-                    )
-                ):
-                    mint_of[issuance_id] = (state, address, reference)
+                return Claim([], progressed=False)
+            mint_of = _mints_of_burns(session, rows)
 
-            mints: list[tuple[Any, str]] = []
+            mints: dict[int, list[tuple[Any, str]]] = {}
             burns: list[tuple[Any, str]] = []
             held: list[tuple[uuid.UUID, str]] = []
             failed: list[tuple[uuid.UUID, str]] = []
-            minting = 0
-            short = False
+            minting: dict[int, int] = {}
+            short: dict[int, CapShortfall] = {}
+            unknown: set[int] = set()
             for row in rows:
                 if row.kind is ChainOperationKind.mint:
                     address = row.recipient_address or row.wallet_address
                     checksummed = checksummed_address(address) if address else None
+                    left = allowance.get(row.season)
+                    spent = minting.get(row.season, 0)
                     if address is None:
                         held.append((row.id, NO_WALLET))
                     elif checksummed is None:
                         failed.append((row.id, f"invalid wallet address {address!r}"))
-                    elif allowance is not None and minting + row.amount_go > allowance:
-                        short = True  # stays pending, untouched, until the allowance grows
+                    elif left is None:
+                        unknown.add(row.season)  # untouched until the caller knows
+                    elif row.season in short or spent + row.amount_go > left:
+                        short.setdefault(
+                            row.season, CapShortfall(row.season, left - spent, row.amount_go)
+                        )
                     else:
-                        minting += row.amount_go
-                        mints.append((row, checksummed))
+                        minting[row.season] = spent + row.amount_go
+                        mints.setdefault(row.season, []).append((row, checksummed))
                     continue
                 mint = mint_of.get(row.issuance_id)
                 address = row.recipient_address or (mint[1] if mint else None)
@@ -166,80 +201,28 @@ class Claimer:
                     failed.append((row.id, "its mint failed: there is nothing to burn"))
                 elif mint is None or mint[0] is not ChainState.confirmed or address is None:
                     held.append((row.id, WAITING_FOR_MINT))
-                elif len(burns) + 1 < max(room, 2):
+                elif len(mints) + len(burns) < max(room, len(mints) + 1):
                     burns.append((row, checksummed_address(address) or address))
                 # else: no room for another transaction this time; it stays pending
 
-            count = (1 if mints else 0) + len(burns)
             nonces = iter(
-                allocate_nonces(session, sent_by(self.chain_id, self.minter), chain_nonce, count)
+                allocate_nonces(
+                    session,
+                    sent_by(self.chain_id, self.minter),
+                    chain_nonce,
+                    len(mints) + len(burns),
+                )
             )
-            recorded: list[Recorded] = []
-            claimed = 0
-
-            def record(
-                ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
-            ) -> None:
-                """Insert the transaction and mark its operations submitted; ``recipient`` is
-                the SQL value that fixes each operation's recipient if it has none yet."""
-                nonlocal claimed
-                tx_id = new_id()
-                session.execute(
-                    insert(ChainTransaction).values(
-                        id=tx_id,
-                        chain_id=self.chain_id,
-                        sender=self.minter,
-                        nonce=nonce,
-                        tx_hash=tx_hash,
-                        raw_tx=raw,
-                        state=TransactionState.submitted,
-                        operation_count=len(ops),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                recorded.append(Recorded(tx_id, tx_hash, nonce, raw))
-                # One statement for the whole batch, recipients included: hundreds of single-row
-                # updates would cost more than signing the batch.
-                ids = [row.id for row, _ in ops]
-                session.execute(
-                    update(ChainOperation)
-                    .where(ChainOperation.id.in_(ids))
-                    .values(
-                        state=ChainState.submitted,
-                        transaction_id=tx_id,
-                        tx_hash=tx_hash,
-                        recipient_address=func.coalesce(
-                            ChainOperation.recipient_address, recipient
-                        ),
-                        attempts=ChainOperation.attempts + 1,
-                        last_error=None,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if self.postgres:
-                    # Under READ COMMITTED a wallet could change between our read and the
-                    # update: make sure every stored recipient is the one signed, or roll back.
-                    stored = dict(
-                        session.execute(
-                            select(ChainOperation.id, ChainOperation.recipient_address).where(
-                                ChainOperation.id.in_(ids)
-                            )
-                        ).all()
-                    )
-                    if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
-                        raise RuntimeError("a wallet changed while its batch was signed; retrying")
-                claimed += len(ops)
-
-            if mints:
+            recorder = _Recorder(session, self, now)
+            for season, batch in mints.items():
                 nonce = next(nonces)
                 signed = self.client.build_mint_batch_tx(
                     self.minter_key,
+                    season,
                     # Lower case: the same address to the EVM, with no checksum to verify again.
-                    [address.lower() for _, address in mints],
-                    [row.amount_go for row, _ in mints],
-                    [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in mints],
+                    [address.lower() for _, address in batch],
+                    [row.amount_go for row, _ in batch],
+                    [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
                     nonce,
                     fees=fees,
                 )
@@ -248,7 +231,7 @@ class Claimer:
                     .where(User.id == ChainOperation.user_id)
                     .scalar_subquery()
                 )
-                record(mints, signed.raw, signed.tx_hash, nonce, wallet)
+                recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet)
             for row, address in burns:
                 nonce = next(nonces)
                 signed = self.client.build_burn_with_reference_tx(
@@ -260,36 +243,162 @@ class Claimer:
                     nonce,
                     fees=fees,
                 )
-                record([(row, address)], signed.raw, signed.tx_hash, nonce, literal(address))
-            if held:
-                later = now + timedelta(seconds=self.hold_seconds)
-                session.execute(
-                    update(ChainOperation),
-                    [
-                        {
-                            "id": op_id,
-                            "last_error": why,
-                            "next_attempt_at": later,
-                            "updated_at": now,
-                        }
-                        for op_id, why in held
-                    ],
+                recorder.record(
+                    [(row, address)], signed.raw, signed.tx_hash, nonce, literal(address)
                 )
-            if failed:
-                session.execute(
-                    update(ChainOperation),
-                    [
-                        {
-                            "id": op_id,
-                            "state": ChainState.failed,
-                            "last_error": why,
-                            "updated_at": now,
-                        }
-                        for op_id, why in failed
-                    ],
-                )
+            _set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
+            _fail(session, failed, now)
+            for shortfall in short.values():
+                self._wait_for_cap(session, shortfall, now)
         # Committed: only now may anything reach the chain.
-        report.claimed += claimed
+        report.claimed += recorder.claimed
         report.held += len(held)
         report.failed += len(failed)
-        return Claim(recorded, bool(claimed or held or failed), short, minting)
+        return Claim(
+            recorder.recorded,
+            bool(recorder.claimed or held or failed or short),
+            minting,
+            list(short.values()),
+            unknown,
+        )
+
+    def _wait_for_cap(self, session: Session, shortfall: CapShortfall, now: datetime) -> None:
+        """Every due mint of the town in the season waits, with the reason (one statement:
+        a town past its cap may have thousands due)."""
+        reason = waiting_for_cap(
+            shortfall.season,
+            f"{max(shortfall.left_go, 0):,} go left, the next mint needs {shortfall.next_go:,} go",
+        )
+        session.execute(
+            update(ChainOperation)
+            .where(
+                ChainOperation.municipality_id == self.municipality_id,
+                ChainOperation.kind == ChainOperationKind.mint,
+                ChainOperation.state == ChainState.pending,
+                ChainOperation.next_attempt_at <= now,
+                ChainOperation.issuance_id.in_(
+                    select(Issuance.id).where(
+                        Issuance.municipality_id == self.municipality_id,
+                        Issuance.season == shortfall.season,
+                    )
+                ),
+            )
+            .values(
+                last_error=reason,
+                next_attempt_at=now + timedelta(seconds=self.cap_wait_seconds),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _mints_of_burns(
+    session: Session, rows: Sequence[Any]
+) -> dict[uuid.UUID, tuple[ChainState, str | None, str]]:
+    """issuance id -> (state, recipient, reference) of the mint each due burn reverses: the
+    contract burns only what that mint issued, from the address it went to, so each burn
+    names the mint's reference."""
+    burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
+    if not burn_issuances:
+        return {}
+    return {
+        issuance_id: (state, address, reference)
+        for issuance_id, state, address, reference in session.execute(
+            select(
+                ChainOperation.issuance_id,
+                ChainOperation.state,
+                ChainOperation.recipient_address,
+                ChainOperation.reference,
+            ).where(
+                ChainOperation.kind == ChainOperationKind.mint,
+                ChainOperation.issuance_id.in_(burn_issuances),
+            )
+        )
+    }
+
+
+class _Recorder:
+    """Inserts a claim's transactions and marks their operations submitted."""
+
+    def __init__(self, session: Session, claimer: Claimer, now: datetime) -> None:
+        self.session = session
+        self.claimer = claimer
+        self.now = now
+        self.recorded: list[Recorded] = []
+        self.claimed = 0
+
+    def record(
+        self, ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
+    ) -> None:
+        """``recipient`` is the SQL value that fixes each operation's recipient if it has
+        none yet."""
+        tx_id = new_id()
+        self.session.execute(
+            insert(ChainTransaction).values(
+                id=tx_id,
+                chain_id=self.claimer.chain_id,
+                sender=self.claimer.minter,
+                nonce=nonce,
+                tx_hash=tx_hash,
+                raw_tx=raw,
+                state=TransactionState.submitted,
+                operation_count=len(ops),
+                created_at=self.now,
+                updated_at=self.now,
+            )
+        )
+        self.recorded.append(Recorded(tx_id, tx_hash, nonce, raw))
+        # One statement for the whole batch, recipients included: hundreds of single-row
+        # updates would cost more than signing the batch.
+        ids = [row.id for row, _ in ops]
+        self.session.execute(
+            update(ChainOperation)
+            .where(ChainOperation.id.in_(ids))
+            .values(
+                state=ChainState.submitted,
+                transaction_id=tx_id,
+                tx_hash=tx_hash,
+                recipient_address=func.coalesce(ChainOperation.recipient_address, recipient),
+                attempts=ChainOperation.attempts + 1,
+                last_error=None,
+                updated_at=self.now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if self.claimer.postgres:
+            # Under READ COMMITTED a wallet could change between our read and the update:
+            # make sure every stored recipient is the one signed, or roll back.
+            stored = dict(
+                self.session.execute(
+                    select(ChainOperation.id, ChainOperation.recipient_address).where(
+                        ChainOperation.id.in_(ids)
+                    )
+                ).all()
+            )
+            if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
+                raise RuntimeError("a wallet changed while its batch was signed; retrying")
+        self.claimed += len(ops)
+
+
+def _set_aside(
+    session: Session, held: list[tuple[uuid.UUID, str]], now: datetime, later: datetime
+) -> None:
+    if held:
+        session.execute(
+            update(ChainOperation),
+            [
+                {"id": op_id, "last_error": why, "next_attempt_at": later, "updated_at": now}
+                for op_id, why in held
+            ],
+        )
+
+
+def _fail(session: Session, failed: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+    if failed:
+        session.execute(
+            update(ChainOperation),
+            [
+                {"id": op_id, "state": ChainState.failed, "last_error": why, "updated_at": now}
+                for op_id, why in failed
+            ],
+        )

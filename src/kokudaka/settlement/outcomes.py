@@ -13,8 +13,9 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from kokudaka.chain.errors import TransactionReverted
-from kokudaka.chain.interface import ALREADY_BURNED, PERMANENT_REVERTS
+from kokudaka.chain.interface import ALLOWANCE_EXCEEDED, ALREADY_BURNED, PERMANENT_REVERTS
 from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState
+from kokudaka.settlement.allowances import waiting_for_cap
 
 __all__ = [
     "CycleReport",
@@ -49,6 +50,8 @@ class Retry:
 
     base_seconds: float
     max_seconds: float
+    cap_wait_seconds: float = 15.0
+    """How long mints refused for their town's cap (``AllowanceExceeded``) wait."""
 
 
 @dataclass
@@ -69,10 +72,20 @@ class CycleReport:
     """Operations put back to pending (revert, replaced or refused transaction)."""
     held: int = 0
     """Operations left pending: the user has no wallet, or a burn waits for its mint."""
+    waiting: int = 0
+    """Seasons whose due mints were set waiting for the town's on-chain cap."""
     lost: int = 0
     """Confirmed transactions the chain no longer has (reset, reorg): back to submitted."""
     in_flight: int = 0
     """Submitted transactions after the cycle."""
+
+    def add(self, other: CycleReport) -> None:
+        """Add ``other``'s counts (``in_flight`` is taken, not added: it is a state)."""
+        for name in ("claimed", "sent", "resent", "confirmed", "failed", "requeued", "held"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.waiting += other.waiting
+        self.lost += other.lost
+        self.in_flight = other.in_flight
 
     @property
     def busy(self) -> bool:
@@ -224,6 +237,12 @@ def record_reverted(
                 )
             )
         )
+    elif name == ALLOWANCE_EXCEEDED and len(reverted.error.error_args) == 4:
+        _, season, requested, left = reverted.error.error_args
+        reason = waiting_for_cap(
+            int(season), f"the chain refused a batch of {requested:,} go with {left:,} go left"
+        )
+        report.requeued += requeue(session, tx.id, reason, now, None, wait=retry.cap_wait_seconds)
     elif name in PERMANENT_REVERTS:
         report.failed += rowcount(
             session.execute(
@@ -237,10 +256,16 @@ def record_reverted(
 
 
 def requeue(
-    session: Session, tx_id: uuid.UUID, reason: str, now: datetime, retry: Retry | None
+    session: Session,
+    tx_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    retry: Retry | None,
+    *,
+    wait: float = 0.0,
 ) -> int:
     """Put a transaction's submitted operations back to pending; returns how many. With
-    ``retry``, each waits its backoff; without, it is due at once."""
+    ``retry``, each waits its backoff; without, ``wait`` seconds."""
     rows = session.execute(
         select(ChainOperation.id, ChainOperation.attempts).where(
             ChainOperation.transaction_id == tx_id,
@@ -263,7 +288,7 @@ def requeue(
                     row.attempts, base=retry.base_seconds, cap=retry.max_seconds
                 )
                 if retry is not None
-                else 0
+                else wait
             ),
             "updated_at": now,
         }

@@ -23,7 +23,8 @@ __all__ = ["ChainReader"]
 
 
 class ChainReader:
-    """Reads receipts and events of one deployment, with a small pool of request threads."""
+    """Reads receipts and events of one town's transactions on one deployment, with a pool of
+    request threads (its own, or one shared by the towns' workers)."""
 
     def __init__(
         self,
@@ -31,19 +32,25 @@ class ChainReader:
         deployment: ChainDeployment,
         session_factory: sessionmaker[Session],
         *,
+        town: bytes,
         threads: int,
         name: str,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.client = client
         self.deployment = deployment
         self.session_factory = session_factory
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self.town = town
+        """Events are read in this town's namespace only: another town may use the same ref."""
+        self._owns_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
         self._prefetched: dict[str, Future[dict[str, Any] | None]] = {}
         self._prefetch_checked = 0.0
         self._prefetch_head: int | None = None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        if self._owns_pool:
+            self._pool.shutdown(wait=False)
 
     def forget(self, tx_hash: str | None = None) -> None:
         """Drop a prefetched receipt (all of them without ``tx_hash``)."""
@@ -103,7 +110,9 @@ class ChainReader:
         return list(self._pool.map(self.mined_in, hashes))
 
     def event_logs(self, topic: str, refs: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """reference -> (tx hash, block) of the ``Minted``/``Burned`` events of ``refs``."""
+        """reference -> (tx hash, block) of this town's ``Minted``/``Burned`` events of
+        ``refs`` (the town is the events' third indexed topic)."""
+        town = "0x" + self.town.hex()
         found: dict[str, tuple[str, int]] = {}
         for start in range(0, len(refs), 100):
             chunk = [ref.lower() for ref in refs[start : start + 100]]
@@ -112,7 +121,7 @@ class ChainReader:
                 [
                     {
                         "address": self.deployment.token_address,
-                        "topics": [topic, chunk],
+                        "topics": [topic, chunk, None, town],
                         "fromBlock": hex(self.deployment.deployed_block),
                         "toBlock": "latest",
                     }

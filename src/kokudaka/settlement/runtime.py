@@ -5,8 +5,12 @@ With ``KOKUDAKA_CHAIN_RPC_URL`` empty it runs and supervises a local anvil, its 
 ``<data_dir>/chain/anvil-state.json`` (restarted if it dies; watched to check that the state file
 is written every ``KOKUDAKA_ANVIL_STATE_INTERVAL`` seconds; stopped with SIGTERM so the state is
 written once more); otherwise it connects to the given node. It then checks or makes the KOKU
-deployment (:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs a
-:class:`~kokudaka.settlement.worker.SettlementWorker` in a background thread.
+deployment (:func:`~kokudaka.chain.deployment.ensure_deployment`) and runs the towns' settlement
+workers (:class:`~kokudaka.settlement.pool.SettlementPool`: one per town minter, each in its own
+thread). In development a worker whose town reaches its on-chain cap raises it to the town's
+policy itself (:func:`~kokudaka.chain.allowances.sync_allowances`, with the development admin
+key); in production the service holds no admin key and the town's mints wait for
+``kokudaka chain allowances``.
 
 ``kokudaka worker`` runs :func:`run_worker`: the same, in its own process, without starting an
 anvil unless asked to (with an empty RPC URL it connects to the anvil that ``kokudaka serve``
@@ -24,6 +28,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.chain.allowances import development_admin_key, sync_development_allowances
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.errors import ChainError, ChainUnavailable
@@ -32,12 +37,15 @@ from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
 from kokudaka.settlement.outcomes import backoff_seconds
-from kokudaka.settlement.worker import SettlementWorker
+from kokudaka.settlement.pool import SettlementPool
+from kokudaka.settlement.worker import DevelopmentSync
+from kokudaka.towns.minters import TownMinterKey
 
 __all__ = [
     "ANVIL_BLOCK_TIME",
     "ANVIL_GAS_LIMIT",
     "ChainRuntime",
+    "development_top_up",
     "managed_anvil",
     "prepare_managed_anvil",
     "run_worker",
@@ -79,8 +87,29 @@ def prepare_managed_anvil(settings: Settings) -> None:
         managed_anvil(settings).claim_port()
 
 
+def development_top_up(
+    session_factory: sessionmaker[Session], rpc_url: str, token_address: str, settings: Settings
+) -> DevelopmentSync | None:
+    """How a town's worker brings its town on chain in development (a new town, a rotated key,
+    a cap reached): the town's minter, gas and caps synced to the database with the development
+    admin key. None in production, where the service holds no admin key."""
+    if development_admin_key(settings) is None:
+        return None
+    # One admin transaction at a time: the towns' workers share the admin key's nonces.
+    lock = threading.Lock()
+
+    def top_up(minter: TownMinterKey) -> None:
+        with lock:
+            client = ChainClient(rpc_url, koku_address=token_address)
+            sync_development_allowances(
+                session_factory, client, settings, municipality_id=minter.municipality_id
+            )
+
+    return top_up
+
+
 class ChainRuntime:
-    """Node, client, deployment and worker thread of one process.
+    """Node, client, deployment and settlement threads of one process.
 
     ``deployment`` stays ``None`` until the deployment is checked (the ``/v1/chain`` endpoints
     answer 503 meanwhile); ``client`` is for request handlers (the worker has its own).
@@ -102,7 +131,7 @@ class ChainRuntime:
         self.rpc_url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.anvil_port}"
         self.client = ChainClient(self.rpc_url)
         self.deployment: ChainDeployment | None = None
-        self.worker: SettlementWorker | None = None
+        self.settlement: SettlementPool | None = None
         self.start_worker = start_worker
         self.supervise_interval = supervise_interval
         self._stop = threading.Event()
@@ -165,10 +194,16 @@ class ChainRuntime:
         self._threads.append(thread)
 
     def _connect(self) -> None:
-        self.deployment = ensure_deployment(self.session_factory, self.client, self.settings)
-        worker_client = ChainClient(self.rpc_url, koku_address=self.deployment.token_address)
-        self.worker = SettlementWorker(
-            self.session_factory, worker_client, self.settings, self.deployment
+        deployment = ensure_deployment(self.session_factory, self.client, self.settings)
+        self.deployment = deployment
+        self.settlement = SettlementPool(
+            self.session_factory,
+            lambda: ChainClient(self.rpc_url, koku_address=deployment.token_address),
+            self.settings,
+            deployment,
+            top_up=development_top_up(
+                self.session_factory, self.rpc_url, deployment.token_address, self.settings
+            ),
         )
 
     def _connect_then_settle(self) -> None:
@@ -191,10 +226,10 @@ class ChainRuntime:
             self._settle()
 
     def _settle(self) -> None:
-        assert self.worker is not None
-        self.worker.run_forever(self._stop)
-        if self.worker.fatal_error is not None:
-            self.error = self.worker.fatal_error
+        assert self.settlement is not None
+        self.settlement.run_forever(self._stop)
+        if self.settlement.fatal_error is not None:
+            self.error = self.settlement.fatal_error
 
     def _supervise(self) -> None:
         """Restart the managed anvil if it dies; the worker notices the gap and repairs it.

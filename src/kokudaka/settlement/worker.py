@@ -1,48 +1,43 @@
-"""The settlement worker: one cycle at a time, poll what was sent, then claim, record and send
-what is due (see :mod:`kokudaka.settlement` for the whole design)."""
+"""The settlement worker of one town minter: one cycle at a time, poll what the minter sent, then
+claim, record and send what the town has due (see :mod:`kokudaka.settlement` for the design)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.deployment import DeploymentMismatch, chain_keys, top_up_minter_allowance
+from kokudaka.chain.deployment import DeploymentMismatch
 from kokudaka.chain.errors import (
     ChainError,
     ChainUnavailable,
-    NonceTooLow,
     ReceiptTimeout,
-    TransactionAlreadyKnown,
-    TransactionRejected,
 )
 from kokudaka.chain.interface import ALLOWANCE_EXCEEDED
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     ChainDeployment,
     ChainOperation,
-    ChainOperationKind,
     ChainState,
     ChainTransaction,
     TransactionState,
     utcnow,
 )
+from kokudaka.settlement.allowances import SeasonAllowances, release_waiting
 from kokudaka.settlement.claiming import Claimer
 from kokudaka.settlement.nonces import sent_by
 from kokudaka.settlement.outcomes import (
     CycleReport,
     Mined,
-    Recorded,
     Replaced,
     Retry,
     Reverted,
@@ -55,18 +50,29 @@ from kokudaka.settlement.outcomes import (
 )
 from kokudaka.settlement.receipts import ChainReader
 from kokudaka.settlement.repair import repair_lost
+from kokudaka.settlement.sending import Sender
+from kokudaka.towns.minters import TownMinterKey
 
-__all__ = ["SettlementWorker"]
+__all__ = ["DevelopmentSync", "SettlementWorker"]
+
+DevelopmentSync = Callable[[TownMinterKey], None]
+"""Brings a town's minter, its gas and its season caps on chain to the database (development
+only: production never holds the admin key, and a town at its cap waits for
+``kokudaka chain allowances``)."""
 
 logger = logging.getLogger(__name__)
 
 
 class SettlementWorker:
-    """Sends pending chain operations and settles them; safe to run in several processes.
+    """Sends one town minter's transactions and settles them; safe to run in several processes.
 
-    Use one instance per thread. :meth:`run_once` is one cycle (tests drive it directly);
-    :meth:`run_forever` loops until a stop event, backing off while the chain or the database
-    is unavailable.
+    ``minter`` is the town's key: every mint and burn of the town is signed with it, with the
+    minter's own nonces. A ``draining`` worker (a minter retired by a rotation) signs nothing:
+    it only follows its sent transactions until none is left in flight, so it needs no key.
+
+    Use one instance per thread (:class:`~kokudaka.settlement.pool.SettlementPool` runs one per
+    town). :meth:`run_once` is one cycle (tests drive it directly); :meth:`run_forever` loops
+    until a stop event, backing off while the chain or the database is unavailable.
     """
 
     def __init__(
@@ -75,23 +81,34 @@ class SettlementWorker:
         client: ChainClient,
         settings: Settings,
         deployment: ChainDeployment,
+        minter: TownMinterKey,
         *,
+        draining: bool = False,
+        top_up: DevelopmentSync | None = None,
         batch_size: int | None = None,
         max_in_flight: int = 64,
         resend_after: float = 5.0,
         hold_seconds: float = 10.0,
+        cap_wait_seconds: float = 15.0,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 300.0,
         reorg_check_seconds: float = 30.0,
         reorg_depth: int = 64,
         backoff_max_seconds: float = 30.0,
         receipt_threads: int = 4,
-        name: str = "settlement",
+        receipt_pool: ThreadPoolExecutor | None = None,
+        name: str | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.client = client
         self.settings = settings
         self.deployment = deployment
+        self.town_minter = minter
+        self.minter = minter.address
+        self.municipality_id = minter.municipality_id
+        self.draining = draining
+        """Sign nothing more; stop once nothing sent is in flight (a retired minter)."""
+        self.top_up = top_up
         self.batch_size = batch_size or settings.settlement_batch_size
         self.max_in_flight = max_in_flight
         self.resend_after = resend_after
@@ -101,40 +118,43 @@ class SettlementWorker:
         self.reorg_check_seconds = reorg_check_seconds
         self.reorg_depth = reorg_depth
         self.backoff_max_seconds = backoff_max_seconds
-        self.name = name
+        self.name = name or f"settlement-{self.minter[:10]}"
         self.chain_id = deployment.chain_id
-        _, self._minter_key = chain_keys(settings)
-        self.minter = to_checksum_address(client.account(self._minter_key).address)
-        if self.minter != to_checksum_address(deployment.minter_address):
-            raise DeploymentMismatch(
-                f"the minter key is {self.minter}'s, the deployment's minter is "
-                f"{deployment.minter_address}"
-            )
         client.use_koku(deployment.token_address)
         with session_factory() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
-        self._retry = Retry(retry_base_seconds, retry_max_seconds)
+        self._retry = Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds)
+        # Decrypted once: the worker signs every cycle. A draining worker never signs.
+        key = b"" if draining else minter.private_key(settings)
         self._claimer = Claimer(
             session_factory,
             client,
             self.chain_id,
+            self.municipality_id,
             self.minter,
-            self._minter_key,
+            minter.minter_id,
+            key,
             postgres,
             self.batch_size,
             hold_seconds,
+            cap_wait_seconds,
+        )
+        self._allowances = SeasonAllowances(
+            session_factory, client, self.municipality_id, minter.town
         )
         self._reader = ChainReader(
-            client, deployment, session_factory, threads=receipt_threads, name=name
+            client,
+            deployment,
+            session_factory,
+            town=minter.town,
+            threads=receipt_threads,
+            name=self.name,
+            pool=receipt_pool,
         )
-        # One thread sends, in nonce order, while the next batch is claimed and signed.
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-send")
-        self._sent_at: dict[str, float] = {}
-        """Submitted transactions this worker sent (or saw in the pool), and when."""
+        self._sender = Sender(client, session_factory, name=self.name)
         self._polled_head: int | None = None
         self._last_head: int | None = None
         self._next_lost_check = 0.0
-        self._allowance_left: int | None = None
         self._chain_nonce = 0
         self.unavailable_errors = 0
         """How many cycles failed because the chain did not answer (for tests and health)."""
@@ -146,7 +166,7 @@ class SettlementWorker:
 
     def close(self) -> None:
         """Release the receipt threads (the worker cannot be used afterwards)."""
-        self._sender.shutdown(wait=True)
+        self._sender.close()
         self._reader.close()
 
     def run_forever(self, stop_event: threading.Event) -> None:
@@ -158,7 +178,7 @@ class SettlementWorker:
 
     def _run_forever(self, stop_event: threading.Event) -> None:
         failures = 0
-        busy_pause = min(self.settings.settlement_poll_seconds, 0.05)
+        poll = self.settings.settlement_poll_seconds
         while not stop_event.is_set():
             try:
                 report = self.run_once()
@@ -167,41 +187,26 @@ class SettlementWorker:
                 logger.critical("%s stopped: %s", self.name, exc)
                 return
             except (ChainUnavailable, ReceiptTimeout) as exc:
-                failures += 1
                 self.unavailable_errors += 1
                 self._chain_was_unreachable()
-                pause = backoff_seconds(
-                    failures,
-                    base=self.settings.settlement_poll_seconds,
-                    cap=self.backoff_max_seconds,
-                )
-                logger.warning("%s: chain unavailable (%s); retry in %.1fs", self.name, exc, pause)
+                why = f"chain unavailable ({exc})"
             except DBAPIError as exc:
-                failures += 1
                 self.database_errors += 1
-                pause = backoff_seconds(
-                    failures,
-                    base=self.settings.settlement_poll_seconds,
-                    cap=self.backoff_max_seconds,
-                )
-                logger.warning(
-                    "%s: database unavailable (%s); retry in %.1fs",
-                    self.name,
-                    str(exc).splitlines()[0],
-                    pause,
-                )
+                why = f"database unavailable ({str(exc).splitlines()[0]})"
             except Exception:
                 # A bug or an unexpected node answer must not kill settlement silently.
-                failures += 1
-                pause = backoff_seconds(
-                    failures,
-                    base=self.settings.settlement_poll_seconds,
-                    cap=self.backoff_max_seconds,
-                )
-                logger.exception("%s: cycle failed; retry in %.1fs", self.name, pause)
+                logger.exception("%s: cycle failed", self.name)
+                why = "cycle failed"
             else:
                 failures = 0
-                pause = busy_pause if report.busy else self.settings.settlement_poll_seconds
+                if self.draining and not self.outstanding():
+                    logger.info("%s: retired minter has nothing left in flight", self.name)
+                    return
+                stop_event.wait(min(poll, 0.05) if report.busy else poll)
+                continue
+            failures += 1
+            pause = backoff_seconds(failures, base=poll, cap=self.backoff_max_seconds)
+            logger.warning("%s: %s; retry in %.1fs", self.name, why, pause)
             stop_event.wait(pause)
 
     def run_once(self) -> CycleReport:
@@ -226,10 +231,10 @@ class SettlementWorker:
     def _chain_was_unreachable(self) -> None:
         # The node may come back restarted from an older state: check before trusting it.
         self._request_lost_check()
-        self._sent_at.clear()
+        self._sender.forget()
         self._reader.forget()
         self._polled_head = None
-        self._allowance_left = None
+        self._allowances.forget()
 
     def _request_lost_check(self) -> None:
         self._next_lost_check = 0.0
@@ -276,7 +281,7 @@ class SettlementWorker:
         if lost is None:
             return 0
         for tx_hash in lost:
-            self._sent_at.pop(tx_hash, None)
+            self._sender.forget(tx_hash)
         self._polled_head = None
         return report.lost
 
@@ -300,7 +305,9 @@ class SettlementWorker:
         outcomes: list[Mined | Reverted | Replaced] = []
         # Receipts can only have appeared in a new block, or for a transaction this worker
         # has not seen yet (sent by another worker, or before a restart).
-        wanted = [tx.tx_hash for tx in submitted if fetch_all or tx.tx_hash not in self._sent_at]
+        wanted = [
+            tx.tx_hash for tx in submitted if fetch_all or self._sender.sent_at(tx.tx_hash) is None
+        ]
         receipts = self._reader.receipts(wanted)
         now = time.monotonic()
         for tx in submitted:
@@ -313,34 +320,14 @@ class SettlementWorker:
                     Replaced(tx.id, f"nonce {tx.nonce} was used by another transaction")
                 )
                 continue
-            last = self._sent_at.get(tx.tx_hash)
+            last = self._sender.sent_at(tx.tx_hash)
             if last is None or now - last >= self.resend_after:
-                refused = self._resend_if_unknown(tx, report)
+                refused = self._sender.resend_if_unknown(tx, report)
                 if refused is not None:
                     outcomes.append(refused)
         if outcomes:
             self._apply(outcomes, report)
         report.in_flight = len(submitted) - len(outcomes)
-
-    def _resend_if_unknown(self, tx: Submitted, report: CycleReport) -> Replaced | None:
-        self._sent_at[tx.tx_hash] = time.monotonic()
-        if self.client.rpc("eth_getTransactionByHash", [tx.tx_hash]) is not None:
-            return None  # waiting in the pool
-        with self.session_factory() as session:
-            raw = session.scalar(
-                select(ChainTransaction.raw_tx).where(ChainTransaction.id == tx.id)
-            )
-        if raw is None:
-            return None
-        try:
-            self.client.send_raw(raw)
-        except (TransactionAlreadyKnown, NonceTooLow):
-            return None  # in the pool after all, or mined meanwhile: the next poll sees which
-        except TransactionRejected as exc:
-            return Replaced(tx.id, f"resend refused: {exc}", backoff=True)
-        report.resent += 1
-        logger.info("%s: resent %s (nonce %s)", self.name, tx.tx_hash, tx.nonce)
-        return None
 
     # ------------------------------------------------------------------ recording outcomes
 
@@ -351,7 +338,7 @@ class SettlementWorker:
                 tx = lock_tx(session, outcome.tx_id)
                 if tx is None or tx.state is not TransactionState.submitted:
                     continue  # another worker recorded it first
-                self._sent_at.pop(tx.tx_hash, None)
+                self._sender.forget(tx.tx_hash)
                 self._reader.forget(tx.tx_hash)
                 if isinstance(outcome, Mined):
                     record_mined(session, tx, outcome, now, report)
@@ -374,115 +361,110 @@ class SettlementWorker:
     ) -> None:
         logger.warning("%s: %s reverted: %s", self.name, tx.tx_hash, str(reverted.error)[:1000])
         if reverted.error.error_name == ALLOWANCE_EXCEEDED:
-            self._allowance_left = None
+            self._allowances.forget()
         record_reverted(session, tx, reverted, now, report, self._retry)
 
     # ------------------------------------------------------------------ claiming and sending
 
     def submit(self, report: CycleReport | None = None, *, send: bool = True) -> CycleReport:
-        """Claim, sign, record and commit due operations, then send them (the second half of
-        a cycle). ``send=False`` stops after the commit: a crash between the two, for tests."""
+        """Claim, sign, record and commit the town's due operations, then send them (the second
+        half of a cycle). ``send=False`` stops after the commit: a crash between the two, for
+        tests."""
         report = report or CycleReport()
+        if self.draining:
+            return report
         with self.session_factory() as session:
-            in_flight = int(
-                session.scalar(
-                    select(func.count()).where(
-                        *self._sender_filter(),
-                        ChainTransaction.state == TransactionState.submitted,
-                    )
-                )
-                or 0
-            )
+            in_flight = self._in_flight(session)
             report.in_flight = in_flight
             due = session.scalar(
                 select(ChainOperation.id)
                 .where(
+                    ChainOperation.municipality_id == self.municipality_id,
                     ChainOperation.state == ChainState.pending,
                     ChainOperation.next_attempt_at <= utcnow(),
                 )
                 .limit(1)
             )
-            if due is None or in_flight >= self.max_in_flight:
-                return report
-            in_flight_go = 0
-            if self._allowance_left is None:
-                in_flight_go = int(
-                    session.scalar(
-                        select(func.coalesce(func.sum(ChainOperation.amount_go), 0)).where(
-                            ChainOperation.state == ChainState.submitted,
-                            ChainOperation.kind == ChainOperationKind.mint,
-                        )
-                    )
-                    or 0
-                )
-        if self._allowance_left is None:
-            # What the chain still allows, less what our submitted mints will spend.
-            self._allowance_left = self.client.minter_allowance(self.minter) - in_flight_go
+        if due is None or in_flight >= self.max_in_flight:
+            return report
         fees = self.client.fees()
         self.client.chain_id()  # cached from here on: signing does no network call
-        short = False
         sending: list[Future[list[Replaced]]] = []
+        short: set[int] = set()
         try:
             while in_flight < self.max_in_flight:
                 claim = self._claimer.claim(
                     fees,
                     self.max_in_flight - in_flight,
                     report,
-                    allowance=self._allowance_left,
+                    allowance=self._allowances.left,
                     chain_nonce=self._chain_nonce,
                 )
-                if self._allowance_left is not None:
-                    self._allowance_left -= claim.minted_go
-                recorded, short = claim.recorded, claim.short
-                if recorded:
+                if claim.retired:
+                    logger.info("%s: the town's minter was rotated; draining", self.name)
+                    self.draining = True
+                    break
+                self._allowances.spend(claim.minted_go)
+                for shortfall in claim.short:
+                    # Read the chain again next time: the cap may be raised meanwhile.
+                    self._allowances.forget(shortfall.season)
+                    short.add(shortfall.season)
+                    report.waiting += 1
+                if claim.recorded:
                     if send:
-                        sending.append(self._sender.submit(self._send, recorded, report))
-                    in_flight += len(recorded)
-                if not claim.progressed:
+                        sending.append(self._sender.send_later(claim.recorded, report))
+                    in_flight += len(claim.recorded)
+                learnt = bool(claim.unknown_seasons) and self._allowances.learn(
+                    claim.unknown_seasons
+                )
+                if not (claim.progressed or learnt):
                     break
                 if sending:
-                    self._reader.prefetch(self._sent_at.copy())  # the sender thread adds to it
+                    self._reader.prefetch(self._sender.sent())
         finally:
             refused = [outcome for future in sending for outcome in future.result()]
         if refused:
             self._apply(refused, report)
         report.in_flight = in_flight
-        if short and in_flight == 0:
-            self._allowance_left = top_up_minter_allowance(
-                self.session_factory, self.client, self.settings, self.deployment
-            )
+        for season in short:
+            self._raise_cap(season)
         return report
 
-    def _send(self, recorded: Sequence[Recorded], report: CycleReport) -> list[Replaced]:
-        """Send committed transactions in nonce order (on the sender thread); returns those the
-        node refused. A node that stops answering stops the sending: the poll resends."""
-        refused: list[Replaced] = []
-        for tx in recorded:
-            try:
-                self.client.send_raw(tx.raw)
-            except TransactionAlreadyKnown:
-                pass
-            except NonceTooLow:
-                # Taken by a transaction we did not record: the next poll requeues the operations.
-                logger.warning("%s: nonce %s of %s already used", self.name, tx.nonce, tx.tx_hash)
-            except TransactionRejected as exc:
-                refused.append(Replaced(tx.tx_id, f"refused by the node: {exc}", backoff=True))
-            self._sent_at[tx.tx_hash] = time.monotonic()
-            report.sent += 1
-        return refused
+    def _raise_cap(self, season: int) -> None:
+        """In development, raise the town's cap for ``season`` to its policy and let its
+        waiting mints go; in production they wait for an administrator."""
+        if self.top_up is None:
+            logger.warning(
+                "%s: the town's mints of %s wait for its on-chain cap (kokudaka chain allowances)",
+                self.name,
+                season,
+            )
+            return
+        self.top_up(self.town_minter)
+        released = release_waiting(self.session_factory, self.municipality_id, season)
+        logger.info("%s: cap for %s raised; %s mints released", self.name, season, released)
+
+    def _in_flight(self, session: Session) -> int:
+        """The minter's submitted transactions."""
+        return int(
+            session.scalar(
+                select(func.count()).where(
+                    *self._sender_filter(),
+                    ChainTransaction.state == TransactionState.submitted,
+                )
+            )
+            or 0
+        )
 
     # ------------------------------------------------------------------ convenience
 
     def settle(self, *, timeout: float = 30.0, pause: float = 0.05) -> CycleReport:
-        """Cycle until nothing is due or submitted (tests, the bench); returns the totals."""
+        """Cycle until nothing of the town is due or submitted (tests, the bench); returns
+        the totals."""
         total = CycleReport()
         deadline = time.monotonic() + timeout
         while True:
-            report = self.run_once()
-            for name in ("claimed", "sent", "resent", "confirmed", "failed", "requeued", "held"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
-            total.lost += report.lost
-            total.in_flight = report.in_flight
+            total.add(self.run_once())
             if not self.outstanding():
                 return total
             if time.monotonic() > deadline:
@@ -490,15 +472,23 @@ class SettlementWorker:
             time.sleep(pause)
 
     def outstanding(self) -> bool:
-        """Whether any operation is submitted, or pending and due."""
+        """Whether the minter has a transaction in flight, or (unless draining) the town has
+        an operation submitted, or pending and due."""
         with self.session_factory() as session:
+            if self._in_flight(session):
+                return True
+            if self.draining:
+                return False
             due = (ChainOperation.state == ChainState.pending) & (
                 ChainOperation.next_attempt_at <= utcnow()
             )
             return (
                 session.scalar(
                     select(ChainOperation.id)
-                    .where((ChainOperation.state == ChainState.submitted) | due)
+                    .where(
+                        ChainOperation.municipality_id == self.municipality_id,
+                        or_(ChainOperation.state == ChainState.submitted, due),
+                    )
                     .limit(1)
                 )
                 is not None

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 
+import httpx
 import pytest
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +34,7 @@ from kokudaka.models import (
 from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
 from kokudaka.settlement.runtime import development_top_up
 from kokudaka.towns.minters import rotate_town_minter
+from tests.reconcile.conftest import chain_app
 from tests.settlement.helpers import (
     add_supporters,
     amounts,
@@ -45,6 +49,8 @@ from tests.settlement.helpers import (
     wallet_of,
 )
 from tests.world import SEASON, YEARLY_CAP_GO, Town, World
+
+__all__ = ["chain_app"]
 
 
 def test_each_town_settles_in_batches_signed_by_its_own_minter(
@@ -173,7 +179,33 @@ def waiting_mints(db: sessionmaker[Session], town: Town) -> list[ChainOperation]
         )
 
 
+@dataclass(frozen=True)
+class ExternalChain:
+    """The app's chain runtime as the endpoints see it, on the test's node."""
+
+    client: ChainClient
+    deployment: ChainDeployment
+
+    def state_health(self) -> None:
+        return None
+
+
+def chain_towns(
+    chain_app: tuple[FastAPI, str], chain: ChainClient, deployment: ChainDeployment
+) -> dict[str, dict[str, object]]:
+    """``GET /v1/chain``'s towns, by municipality id."""
+    app, base_url = chain_app
+    app.state.chain_runtime = ExternalChain(chain, deployment)
+    try:
+        answer = httpx.get(f"{base_url}/v1/chain", timeout=30)
+    finally:
+        app.state.chain_runtime = None
+    assert answer.status_code == 200, answer.text
+    return {town["municipality_id"]: town for town in answer.json()["towns"]}
+
+
 def test_a_town_at_its_cap_waits_while_another_settles_until_the_admin_raises_it(
+    chain_app: tuple[FastAPI, str],
     world: World,
     db: sessionmaker[Session],
     chain: ChainClient,
@@ -221,6 +253,19 @@ def test_a_town_at_its_cap_waits_while_another_settles_until_the_admin_raises_it
             == 1
         )
     assert states(db) == {ChainState.confirmed: 4, ChainState.pending: 3}
+    towns = chain_towns(chain_app, chain, deployment)
+    assert towns[str(world.a.municipality_id)] == {
+        "municipality_id": str(world.a.municipality_id),
+        "code": towns[str(world.a.municipality_id)]["code"],
+        "minter_address": minter_address(db, world.a.municipality_id),
+        "pending": 3,
+        "submitted": 0,
+        "waiting": 3,
+        "waiting_reason": waiting[0].last_error,
+    }
+    town_b = towns[str(world.b.municipality_id)]
+    assert town_b["minter_address"] == minter_address(db, world.b.municipality_id)
+    assert (town_b["pending"], town_b["waiting"], town_b["waiting_reason"]) == (0, 0, None)
 
     # `kokudaka chain allowances`: the chain's cap back to the town's policy.
     sync_allowances(db, chain, ANVIL_DEV_KEYS[0])

@@ -15,8 +15,10 @@ from pydantic import Field
 from kokudaka.chain.access import UNAVAILABLE_RESPONSES, chain_runtime, chain_unavailable
 from kokudaka.chain.errors import ChainError
 from kokudaka.chain.head import ChainHead
-from kokudaka.core.db import UnitOfWorkRoute
+from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.schemas import ResponseModel
+from kokudaka.settlement.schemas import TownSettlementRead
+from kokudaka.settlement.status import town_settlement
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
@@ -48,6 +50,10 @@ class ChainRead(ResponseModel):
         description="When the local chain's state file was last written; null if it never was, "
         "or when the service does not run the chain"
     )
+    towns: list[TownSettlementRead] = Field(
+        description="Each town as an issuer, by code: its minter key, its operations pending and "
+        "submitted, and the mints waiting for its on-chain cap, with the reason"
+    )
 
 
 @router.get(
@@ -56,7 +62,7 @@ class ChainRead(ResponseModel):
     summary="The chain and the KOKU token this service settles on",
     responses=UNAVAILABLE_RESPONSES,
 )
-def chain_info(request: Request) -> ChainRead:
+def chain_info(request: Request, session: DbSession) -> ChainRead:
     """The chain and the KOKU token this service settles on: chain id, token address, decimals (3:
     one unit is one 合) and the latest block. Public; 503 when the chain does not answer.
     """
@@ -77,4 +83,5 @@ def chain_info(request: Request) -> ChainRead:
         block_number=block_number,
         state_persisted=None if state is None else state.persisted,
         state_written_at=None if state is None else state.written_at,
+        towns=[TownSettlementRead.model_validate(town) for town in town_settlement(session)],
     )

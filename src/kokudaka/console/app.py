@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kokudaka.console.pages import accounts, auth, farmer, region, town
+from kokudaka.console.pages import accounts, audit_log, auth, farmer, region, town
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -17,6 +17,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     town.router,
     region.router,
     accounts.router,
+    audit_log.router,
 )
 
 

@@ -80,14 +80,17 @@ NAV_ITEMS: dict[str, list[tuple[str, str]]] = {
         ("/console/town/policy", "nav_town_policy"),
         ("/console/town/issuances", "nav_town_issuances"),
         ("/console/town/reconciliation", "nav_town_reconciliation"),
+        ("/console/audit-log", "nav_audit_log"),
     ],
     "regional_auditor": [
         ("/console/region", "nav_region"),
         ("/console/accounts", "nav_town_accounts"),
+        ("/console/audit-log", "nav_audit_log"),
     ],
     "platform_admin": [
         ("/console/region", "nav_region"),
         ("/console/accounts", "nav_town_accounts"),
+        ("/console/audit-log", "nav_audit_log"),
     ],
 }
 

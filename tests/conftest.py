@@ -9,67 +9,36 @@ production. Each test starts from empty tables.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.core.db import create_db_engine
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.main import create_app
-from kokudaka.models import Base
+from tests.fixtures import servers
+from tests.fixtures.databases import (
+    SERVER_URL_ENV,
+    empty_all_tables,
+    migrate,
+    temporary_database,
+)
 from tests.world import World, build_world
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server_url = os.environ.get("KOKUDAKA_TEST_DATABASE_URL")
-    if not server_url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'kokudaka.db'}"
-        return
-    name = f"kokudaka_test_{uuid.uuid4().hex[:12]}"
-    # Pre-ping: a test may restart the server (tests/settlement), killing pooled connections.
-    admin_engine = create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin_engine.dispose()
-
-
-def run_migrations(url: str) -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "head")
+    with temporary_database(os.environ.get(SERVER_URL_ENV), tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    run_migrations(database_url)
+    migrate(database_url)
     return Settings(
         env=Environment.test,
         database_url=database_url,
@@ -95,23 +64,8 @@ def is_postgres(engine: Engine) -> bool:
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
     """The real app for ``settings`` behind uvicorn on a loopback port; yields its URL."""
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with servers.serving(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -121,17 +75,11 @@ def base_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def _empty_all_tables(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-
-
 @pytest.fixture
 def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
     """A session factory on the test database; tables are emptied after each test."""
     yield sessionmaker(engine, expire_on_commit=False)
-    _empty_all_tables(engine)
+    empty_all_tables(engine)
 
 
 @pytest.fixture

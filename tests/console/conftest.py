@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.fixtures.databases import ROOT
 from tests.world import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from kokudaka.models import (
     Posting,
     Work,
 )
+from tests.fixtures.servers import free_port
 
 
 def _run(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -155,7 +155,7 @@ def test_reconcile_of_an_unknown_municipality_fails(tmp_path: Path) -> None:
 
 
 def test_serve_says_where_it_runs_and_what_to_do_next(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kokudaka.cli", "serve", "--port", str(port)],
         env={
@@ -194,10 +194,3 @@ def test_serve_says_where_it_runs_and_what_to_do_next(tmp_path: Path) -> None:
         errors = process.stderr.read()
         process.stderr.close()
         assert "Traceback" not in errors, errors
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

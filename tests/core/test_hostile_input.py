@@ -30,7 +30,8 @@ from kokudaka.core.request_guard import MAX_BODY_DEPTH, body_depth
 from kokudaka.core.settings import Settings
 from kokudaka.investments.service import signature_for
 from kokudaka.models import IdempotencyRecord, PaymentEvent, User
-from tests.conftest import _free_port, serving
+from tests.conftest import serving
+from tests.fixtures.servers import free_port
 from tests.world import PASSWORD, World, count
 
 INT64_MAX = 2**63 - 1
@@ -77,7 +78,7 @@ def test_recursion_limit_is_the_default_once_the_app_is_built(tmp_path: Path) ->
 @pytest.fixture
 def served_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``kokudaka serve`` in its own process (SQLite, no chain), and its URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KOKUDAKA_ENV": "test",
@@ -85,7 +86,7 @@ def served_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], st
         "KOKUDAKA_DATABASE_URL": "",
         "KOKUDAKA_CHAIN_ENABLED": "false",
         "KOKUDAKA_PORT": str(port),
-        "KOKUDAKA_ANVIL_PORT": str(_free_port()),
+        "KOKUDAKA_ANVIL_PORT": str(free_port()),
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "kokudaka"), "serve"],

@@ -10,38 +10,19 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.databases import SERVER_URL_ENV, alembic_config, temporary_database
+
 NOW = "2026-06-01 00:00:00"
-
-
-def _config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url)
-    return config
 
 
 @pytest.fixture
 def empty_database(tmp_path: Path) -> Iterator[str]:
     """A database of its own (this test migrates down): a SQLite file, or a fresh
     database on the PostgreSQL server the suite is run against."""
-    server_url = os.environ.get("KOKUDAKA_TEST_DATABASE_URL")
-    if not server_url:
-        yield f"sqlite:///{tmp_path / 'kokudaka.db'}"
-        return
-    name = f"kokudaka_m4_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database(os.environ.get(SERVER_URL_ENV), tmp_path, prefix="kokudaka_m4") as url:
+        yield url
 
 
 def _id() -> str:
@@ -52,7 +33,7 @@ def test_upgrade_reserves_the_go_of_pending_investments_and_downgrade_drops_it(
     empty_database: str,
 ) -> None:
     url = empty_database
-    config = _config(url)
+    config = alembic_config(url)
     command.upgrade(config, "0003")
     engine = create_engine(url)
     region, town, person, farmer = _id(), _id(), _id(), _id()

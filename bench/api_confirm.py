@@ -52,7 +52,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -78,8 +77,6 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    create_engine,
-    text,
 )
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
@@ -91,6 +88,11 @@ from kokudaka.core.db import create_db_engine, create_db_limiter, create_session
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.core.units import MAX_GO, MAX_YEN
 from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work
+
+# The harness shared with the tests (temporary databases, free ports), from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.databases import temporary_database
+from tests.fixtures.servers import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -168,29 +170,13 @@ def ceiling_app() -> FastAPI:
 @contextlib.contextmanager
 def temporary_databases(server_url: str | None, tmp: Path) -> Iterator[tuple[str, str]]:
     """(service URL, ceiling URL): SQLite files under ``tmp``, or two new PostgreSQL databases."""
-    if server_url is None:
-        yield (
-            f"sqlite:///{(tmp / 'service' / 'kokudaka.db').as_posix()}",
-            f"sqlite:///{(tmp / 'ceiling' / 'ceiling.db').as_posix()}",
-        )
-        return
-    suffix = uuid.uuid4().hex[:10]
-    names = [f"kokudaka_bench_{suffix}", f"kokudaka_bench_ceiling_{suffix}"]
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                created.append(name)
-        base = make_url(server_url)
-        urls = [base.set(database=name).render_as_string(hide_password=False) for name in names]
-        yield urls[0], urls[1]
-    finally:
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with (
+        temporary_database(server_url, tmp / "service", prefix="kokudaka_bench") as service,
+        temporary_database(
+            server_url, tmp / "ceiling", prefix="kokudaka_bench_ceiling", file_name="ceiling.db"
+        ) as ceiling,
+    ):
+        yield service, ceiling
 
 
 @dataclass(frozen=True)
@@ -281,13 +267,6 @@ def create_ceiling_table(url: str) -> None:
 
 
 # --- servers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RssMonitor:

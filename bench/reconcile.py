@@ -22,16 +22,13 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from eth_account import Account as EthAccount
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -63,6 +60,10 @@ from kokudaka.models import (
 )
 from kokudaka.reconcile.service import reconcile
 
+# The harness shared with the tests (temporary databases, migrations), from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.databases import migrate, temporary_database
+
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = ANVIL_DEV_KEYS[0]
 SEASON = 2026
@@ -78,25 +79,9 @@ def log(message: str) -> None:
 
 @contextmanager
 def database(postgres: str | None, tmp: Path) -> Iterator[str]:
-    if postgres is None:
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    name = f"kokudaka_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def migrate(url: str) -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "head")
+    """A SQLite file under ``tmp``, or a new database on the PostgreSQL server ``postgres``."""
+    with temporary_database(postgres, tmp, prefix="kokudaka_bench", file_name="bench.db") as url:
+        yield url
 
 
 class Plan:

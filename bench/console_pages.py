@@ -43,6 +43,7 @@ from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.ledger.daily import recompute_issuance_days
 from kokudaka.ledger.derived import recompute_supporter_seasons
+from kokudaka.ledger.regions import recompute_region_supporter_seasons
 from kokudaka.ledger.service import chain_reference
 from kokudaka.main import create_app
 from kokudaka.models import (
@@ -269,6 +270,7 @@ def seed(url: str, settings: Settings) -> dict[str, str]:
         # The issuances were written directly, not through the ledger's issue().
         recompute_supporter_seasons(session)
         recompute_issuance_days(session)
+        recompute_region_supporter_seasons(session)
         for town, amount in zip(towns, issued, strict=True):
             session.execute(
                 insert(MunicipalityPolicy).values(

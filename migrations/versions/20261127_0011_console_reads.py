@@ -1,6 +1,7 @@
-"""The console's weekly charts read running totals: each town's and each farmer's standing
-issuance per season, day (Japan time) and kind, filled from the standing issuances already
-there.
+"""The console reads running totals: each town's and each farmer's standing issuance per
+season, day (Japan time) and kind, for the weekly charts; each supporter's standing
+issuances per region and season, for a region's relationship population. Filled from
+the standing issuances already there.
 
 Revision ID: 0011
 Revises: 0010
@@ -58,7 +59,35 @@ def upgrade() -> None:
             f" GROUP BY {owner}, season, {day}, kind"
         )
 
+    op.create_table(
+        "region_supporter_seasons",
+        sa.Column("region_id", sa.Uuid(), nullable=False),
+        sa.Column("season", sa.BigInteger(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("investments", sa.BigInteger(), nullable=False),
+        sa.Column("contributions", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["region_id"],
+            ["regions.id"],
+            name=op.f("fk_region_supporter_seasons_region_id_regions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_region_supporter_seasons_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint(
+            "region_id", "season", "user_id", name=op.f("pk_region_supporter_seasons")
+        ),
+    )
+    op.execute(
+        "INSERT INTO region_supporter_seasons"
+        " (region_id, season, user_id, investments, contributions)"
+        " SELECT m.region_id, s.season, s.user_id, SUM(s.investments), SUM(s.contributions)"
+        " FROM supporter_seasons s JOIN municipalities m ON m.id = s.municipality_id"
+        " GROUP BY m.region_id, s.season, s.user_id"
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("region_supporter_seasons")
     op.drop_table("farmer_issuance_days")
     op.drop_table("town_issuance_days")

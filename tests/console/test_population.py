@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from kokudaka.console.population import relationship_population
 from kokudaka.console.stats import town_rows
+from kokudaka.ledger.regions import region_of
 from kokudaka.models import Issuance, Municipality
 from tests.console.helpers import confirmed, invested, pending_hours, signed_in_client
 from tests.world import SEASON, Person, World
@@ -89,6 +90,11 @@ def test_the_towns_relationship_population(world: World) -> None:
             session, [world.a.municipality_id, world.b.municipality_id], SEASON
         )
     assert region.supporters == 5  # bob supported both towns: counted once
+    with world.db() as session:
+        # Both towns are the whole region: read from its per-person rows.
+        both = [world.a.municipality_id, world.b.municipality_id]
+        assert region_of(session, both) == world.region_id
+        assert region_of(session, both[:1]) is None
 
     # A reversed issuance no longer counts: bob's only investment in town b.
     with world.db() as session:
@@ -109,6 +115,12 @@ def test_the_towns_relationship_population(world: World) -> None:
         rows = town_rows(session, [session.get_one(Municipality, world.b.municipality_id)], SEASON)
     assert town_b.supporters == 0
     assert rows[0].supporters == 0
+    with world.db() as session:
+        region = relationship_population(
+            session, [world.a.municipality_id, world.b.municipality_id], SEASON
+        )
+    assert region.supporters == 5  # bob still volunteered in town a
+    assert region.seasons[-1].new == 4
 
     with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
         page = client.get("/console/town").text

@@ -46,6 +46,7 @@ from kokudaka.ledger.daily import (
     town_days,
 )
 from kokudaka.ledger.derived import supporter_season_totals
+from kokudaka.ledger.regions import region_supporter_season_totals
 from kokudaka.models import (
     Account,
     Activity,
@@ -55,6 +56,7 @@ from kokudaka.models import (
     JournalEntry,
     MunicipalityPolicy,
     Posting,
+    RegionSupporterSeason,
     SupporterSeason,
     Work,
 )
@@ -331,9 +333,9 @@ def test_ledger_invariants_hold_under_random_operations(
 
         @invariant()
         def supporter_seasons_equal_their_issuances(self) -> None:
-            """The relationship population's running rows, moved by issuing and
-            reversing, equal the standing issuances counted afresh (a row whose
-            issuances were all reversed stays, at zero)."""
+            """The relationship population's running rows, per town and per region,
+            moved by issuing and reversing, equal the standing issuances counted afresh
+            (a row whose issuances were all reversed stays, at zero)."""
             with db() as session:
                 running = {
                     (row.municipality_id, row.season, row.user_id): (
@@ -350,6 +352,22 @@ def test_ledger_invariants_hold_under_random_operations(
                     )
                 }
             assert running == counted
+            with db() as session:
+                in_regions = {
+                    (row.region_id, row.season, row.user_id): (
+                        row.investments,
+                        row.contributions,
+                    )
+                    for row in session.scalars(select(RegionSupporterSeason))
+                    if row.investments or row.contributions
+                }
+                counted_in_regions = {
+                    (region, season, user): (invested, contributed)
+                    for region, season, user, invested, contributed in session.execute(
+                        region_supporter_season_totals()
+                    )
+                }
+            assert in_regions == counted_in_regions
 
         @invariant()
         def issuance_days_equal_their_issuances(self) -> None:

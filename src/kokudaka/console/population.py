@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from kokudaka.models import SupporterSeason, User
+from kokudaka.ledger.regions import region_of
+from kokudaka.models import RegionSupporterSeason, SupporterSeason, User
 
 SMALLEST_SHOWN = 3
 SEASONS_SHOWN = 3
@@ -56,32 +57,39 @@ def relationship_population(
     """The towns' relationship population in ``season`` (for a region: its towns together,
     each person counted once).
 
-    One query on the running :class:`SupporterSeason` rows (one per person, town and
-    season, a few thousand for a region where the issuances are a hundred thousand):
-    summed per person and season, each person's first season beside, and counted in
-    the database per season, first season, prefecture and kind of support, so that a
-    few dozen rows come back instead of one per person.
+    One query on running rows: for one whole region its :class:`RegionSupporterSeason`
+    rows (one per person and season), for any other set of towns their
+    :class:`SupporterSeason` rows (one per person, town and season), a few thousand
+    where the issuances are a hundred thousand. Summed per person and season, each
+    person's first season beside, and counted in the database per season, first
+    season, prefecture and kind of support, so that a few dozen rows come back instead
+    of one per person.
     """
     first_shown = season - SEASONS_SHOWN + 1
+    towns = list(dict.fromkeys(municipality_ids))
+    region_id = region_of(session, towns) if len(towns) > 1 else None
+    rows: type[RegionSupporterSeason] | type[SupporterSeason]
+    if region_id is not None:
+        rows, owned = RegionSupporterSeason, RegionSupporterSeason.region_id == region_id
+    else:
+        rows, owned = SupporterSeason, SupporterSeason.municipality_id.in_(towns)
     people = (
         select(
-            SupporterSeason.user_id,
-            SupporterSeason.season,
-            func.sum(SupporterSeason.investments).label("investments"),
-            func.sum(SupporterSeason.contributions).label("contributions"),
+            rows.user_id,
+            rows.season,
+            func.sum(rows.investments).label("investments"),
+            func.sum(rows.contributions).label("contributions"),
             # Over every season up to this one, not only those shown: a person back
             # after years away is returning, not new.
-            func.min(SupporterSeason.season)
-            .over(partition_by=SupporterSeason.user_id)
-            .label("first_season"),
+            func.min(rows.season).over(partition_by=rows.user_id).label("first_season"),
         )
         .where(
-            SupporterSeason.municipality_id.in_(list(municipality_ids)),
-            SupporterSeason.season <= season,
+            owned,
+            rows.season <= season,
             # Every issuance of the person there was reversed: not a supporter.
-            SupporterSeason.investments + SupporterSeason.contributions > 0,
+            rows.investments + rows.contributions > 0,
         )
-        .group_by(SupporterSeason.user_id, SupporterSeason.season)
+        .group_by(rows.user_id, rows.season)
         .subquery()
     )
     # Labelled in a subquery and grouped outside it: PostgreSQL would not take an
@@ -99,7 +107,7 @@ def relationship_population(
         .where(people.c.season >= first_shown)
         .subquery()
     )
-    rows = session.execute(
+    counted = session.execute(
         select(
             shown.c.season,
             shown.c.first_season,
@@ -120,7 +128,7 @@ def relationship_population(
     new: Counter[int] = Counter()
     prefectures: Counter[str] = Counter()
     visits = volunteers = both = 0
-    for of_season, first_season, prefecture, invested, volunteered, count, contributed in rows:
+    for of_season, first_season, prefecture, invested, volunteered, count, contributed in counted:
         per_season[of_season] += count
         if first_season == of_season:
             new[of_season] += count

@@ -34,6 +34,7 @@ from kokudaka.core.errors import Conflict, NotFound
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.daily import move_issuance_days
 from kokudaka.ledger.memos import Memo
+from kokudaka.ledger.regions import move_region_supporter_season
 from kokudaka.models import (
     Account,
     AccountKind,
@@ -196,7 +197,7 @@ def _move_balances(conn: Connection, legs: list[dict[str, Any]]) -> None:
 
 def _move_supporter_season(conn: Connection, issuance: Issuance | Written, step: int) -> None:
     """Count the issuance (``step`` 1) or its reversal (``step`` -1) in the recipient's
-    :class:`SupporterSeason` with the town."""
+    :class:`SupporterSeason` with the town, and in the one with the town's region."""
     is_investment = issuance.kind is IssuanceKind.investment
     conn.execute(
         _COUNT_SUPPORTER[conn.dialect.name],
@@ -208,6 +209,7 @@ def _move_supporter_season(conn: Connection, issuance: Issuance | Written, step:
             "contributions": 0 if is_investment else step,
         },
     )
+    move_region_supporter_season(conn, issuance, step)
 
 
 def issuance_account_key(municipality_id: uuid.UUID) -> str:

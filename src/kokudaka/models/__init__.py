@@ -34,6 +34,7 @@ from kokudaka.models.ledger import (
     IssuanceKind,
     JournalEntry,
     Posting,
+    RegionSupporterSeason,
     SupporterSeason,
     TownIssuanceDay,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "PaymentEvent",
     "Posting",
     "Region",
+    "RegionSupporterSeason",
     "Role",
     "SignInFailure",
     "StaffAction",

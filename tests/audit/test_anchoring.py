@@ -18,8 +18,10 @@ from kokudaka.audit.staff_log import StaffLogRow, append_staff_action, heads, lo
 from kokudaka.audit.verification import BreakKind, verify_log
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.models import AnchorState, ChainDeployment, StaffAction, StaffLogAnchor
+from kokudaka.settlement.runtime import ChainRuntime
 from tests.chain.conftest import ADMIN_KEY, ANCHOR_KEY, OUTSIDER_KEY, anvil, chain, deployed
 
 __all__ = ["anvil", "chain", "deployed"]
@@ -28,10 +30,10 @@ TOWN = uuid.UUID("01930000-0000-7000-8000-000000000002")
 
 
 def _append(db: sessionmaker[Session], count: int) -> StaffLogRow:
-    row = None
-    for _ in range(count):
-        with db.begin() as session:
-            row = append_staff_action(
+    """``count`` rows in one transaction, so an anchoring round sees all or none of them."""
+    with db.begin() as session:
+        rows = [
+            append_staff_action(
                 session,
                 None,
                 StaffAction.allowance_set,
@@ -40,8 +42,9 @@ def _append(db: sessionmaker[Session], count: int) -> StaffLogRow:
                 data={"cap_go": 1_000},
                 municipality_id=TOWN,
             )
-    assert row is not None
-    return row
+            for _ in range(count)
+        ]
+    return rows[-1]
 
 
 def _anchors(db: sessionmaker[Session]) -> list[StaffLogAnchor]:
@@ -168,3 +171,32 @@ def test_the_schedule_anchors_every_interval_until_stopped(
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert [a.sequence for a in _anchors(db)] == [2, 5]
+
+
+def test_the_chain_runtime_anchors_the_head(db: sessionmaker[Session], settings: Settings) -> None:
+    """The service's runtime (a managed anvil, the deployment with its anchor key) anchors
+    the head every KOKUDAKA_AUDIT_ANCHOR_SECONDS."""
+    head = _append(db, 3)
+    managed = settings.model_copy(
+        update={
+            "chain_enabled": True,
+            "chain_rpc_url": "",
+            "anvil_port": free_port(),
+            "anvil_block_time": 0.2,
+            "data_dir": Path(settings.data_dir) / f"anchoring-{uuid.uuid4().hex[:8]}",
+            "audit_anchor_seconds": 0.2,
+        }
+    )
+    with ChainRuntime(managed, db, supervise_interval=0.2) as runtime:
+        assert runtime.deployment is not None
+        client = ChainClient(runtime.rpc_url, koku_address=runtime.deployment.token_address)
+        deadline = time.monotonic() + 30
+        while client.last_anchor() != (3, bytes.fromhex(head.hash)):
+            assert time.monotonic() < deadline, client.last_anchor()
+            time.sleep(0.1)
+        later = _append(db, 1)
+        while client.last_anchor()[0] != 4:
+            assert time.monotonic() < deadline, client.last_anchor()
+            time.sleep(0.1)
+        assert client.last_anchor()[1] == bytes.fromhex(later.hash)
+    assert [a.sequence for a in _anchors(db)] == [3, 4]

@@ -28,6 +28,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.audit.anchoring import anchor_schedule
 from kokudaka.chain.allowances import development_admin_key, sync_development_allowances
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
@@ -159,12 +160,15 @@ class ChainRuntime:
                 "chain at %s unavailable (%s); retrying in the background", self.rpc_url, exc
             )
             self._spawn(self._connect_then_settle, "chain-connect")
+            if self.start_worker:
+                self._spawn(self._anchor, "audit-anchor")
             return
         except BaseException:
             self.stop()  # no orphaned anvil when the service refuses to start
             raise
         if self.start_worker:
             self._spawn(self._settle, "settlement")
+            self._spawn(self._anchor, "audit-anchor")
 
     def state_health(self) -> StateHealth | None:
         """Whether the managed anvil's state is being written; None for an external node."""
@@ -224,6 +228,17 @@ class ChainRuntime:
             break
         if self.start_worker and not self._stop.is_set():
             self._settle()
+
+    def _anchor(self) -> None:
+        """Anchor the staff audit log's head every ``KOKUDAKA_AUDIT_ANCHOR_SECONDS``, once
+        the deployment is known."""
+        while self.deployment is None:
+            if self._stop.wait(1.0):
+                return
+        schedule = anchor_schedule(
+            self.settings, self.session_factory, self.rpc_url, self.deployment.token_address
+        )
+        schedule.run(self._stop)
 
     def _settle(self) -> None:
         assert self.settlement is not None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from tests.world import World
+from tests.world import World, assert_problem
 
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+\"?(\w+)", re.IGNORECASE)
 
@@ -97,3 +97,33 @@ def test_a_page_of_works_is_one_statement(world: World, queries: list[str]) -> N
     assert len(page.json()["items"]) == 2
     assert len(_reading(queries, "works")) == 1
     assert _reading(queries, "investments") == []
+
+
+def test_a_ledger_page_with_its_account_check_is_one_statement(
+    world: World, queries: list[str]
+) -> None:
+    for cursor in (None, "AAAAAAAAAAAAAAAAAAAAAA"[:21] + "w"):
+        queries.clear()
+        params = {"limit": 20} if cursor is None else {"limit": 20, "cursor": cursor}
+        page = world.client.get("/v1/me/ledger", params=params, headers=world.alice.headers)
+        assert page.status_code == 200, page.text
+        # One SELECT, the caller's account check folded in (one round trip on PostgreSQL).
+        assert len(queries) == 1, queries
+        assert "users" in _TABLE.findall(queries[0])
+
+
+def test_the_folded_check_refuses_a_disabled_or_revoked_account(world: World) -> None:
+    client = world.client
+    admin = world.platform_admin.headers
+    newcomer = world.new_supporter("newcomer")
+    assert client.get("/v1/me/ledger", headers=newcomer.headers).json()["items"] == []
+    assert client.get("/v1/me/ledger", headers=world.alice.headers).status_code == 200
+    assert client.post(f"/v1/admin/users/{world.alice.id}/disable", headers=admin).is_success
+    assert client.post(f"/v1/admin/users/{newcomer.id}/disable", headers=admin).is_success
+    for person in (world.alice, newcomer):  # with lines and without
+        refused = client.get("/v1/me/ledger", params={"limit": 1}, headers=person.headers)
+        assert_problem(refused, 401, "invalid_token")
+    # Enabled again: the tokens issued before stay revoked (the token version moved on).
+    assert client.post(f"/v1/admin/users/{world.alice.id}/enable", headers=admin).is_success
+    refused = client.get("/v1/me/ledger", headers=world.alice.headers)
+    assert_problem(refused, 401, "invalid_token")

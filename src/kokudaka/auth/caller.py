@@ -12,18 +12,24 @@ the version on). The check costs no extra worker-thread hop (see
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.orm import Session
 
+from kokudaka.core.db import take_check_at_begin
 from kokudaka.core.errors import Unauthorized
 from kokudaka.models import Role, User, table_of
 
 users = table_of(User)
 
-_ACCOUNT = select(
-    users.c.role, users.c.municipality_id, users.c.region_id, users.c.token_version
-).where(users.c.id == bindparam("user_id"), users.c.is_active.is_(True))
+#: What a token's scope is checked against, in :class:`Caller`'s order after the id.
+ACCOUNT_COLUMNS = (users.c.role, users.c.municipality_id, users.c.region_id, users.c.token_version)
+#: Only an active account answers: ``users.c.id == bindparam("user_id")`` and this.
+ACTIVE = users.c.is_active.is_(True)
+_ACCOUNT = select(*ACCOUNT_COLUMNS).where(users.c.id == bindparam("user_id"), ACTIVE)
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -57,3 +63,28 @@ def check_account(connection: Connection, caller: Caller) -> None:
     has not revoked its tokens since this one was issued."""
     row = connection.execute(_ACCOUNT, {"user_id": caller.id}).first()
     refuse_unless_current(caller, None if row is None else Caller(caller.id, *row))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCheck:
+    """The caller's account check, pending until the request's transaction begins
+    (``kokudaka.core.db.check_at_begin``)."""
+
+    caller: Caller
+
+    def __call__(self, connection: Connection) -> None:
+        check_account(connection, self.caller)
+
+    def verify(self, account: Sequence[Any] | None) -> None:
+        """The check, on the :data:`ACCOUNT_COLUMNS` a statement read for it (``None``
+        when the active account was not found)."""
+        refuse_unless_current(
+            self.caller, None if account is None else Caller(self.caller.id, *account)
+        )
+
+
+def take_account_check(session: Session) -> AccountCheck | None:
+    """The request's pending account check, taken back to be folded into the first
+    statement (which must then read :data:`ACCOUNT_COLUMNS` of the active account and
+    call :meth:`AccountCheck.verify`); ``None`` when none is pending."""
+    return take_check_at_begin(session, AccountCheck)

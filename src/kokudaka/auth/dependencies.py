@@ -5,7 +5,6 @@ thing in the request's transaction (see ``kokudaka.core.db.UnitOfWorkRoute``).""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from kokudaka.auth.caller import CHALLENGE, Caller, check_account
+from kokudaka.auth.caller import CHALLENGE, AccountCheck, Caller
 from kokudaka.auth.security import decode_access_token
 from kokudaka.core.db import DbSession, check_at_begin
 from kokudaka.core.errors import Forbidden, Unauthorized
@@ -45,7 +44,7 @@ def _authenticate(request: Request, session: Session, token: str | None) -> Call
     caller = decode_access_token(request.app.state.settings, token)
     if caller is None:
         raise Unauthorized("invalid_token", headers=CHALLENGE)
-    check_at_begin(session, functools.partial(check_account, caller=caller))
+    check_at_begin(session, AccountCheck(caller))
     return caller
 
 

@@ -144,6 +144,27 @@ def check_at_begin(session: Session, check: Check) -> None:
     session.info.setdefault(_CHECKS, []).append(check)
 
 
+_C = TypeVar("_C")
+
+
+def take_check_at_begin(session: Session, kind: type[_C]) -> _C | None:
+    """Take back a pending check of type ``kind`` (see :func:`check_at_begin`), for a
+    statement that does the check's work itself: it must then be the transaction's first.
+
+    ``None`` when there is none, or when the transaction has begun (its checks ran).
+    A hot read folds the caller's account check into its one statement this way: on
+    PostgreSQL each statement is a round trip to the server.
+    """
+    checks = session.info.get(_CHECKS)
+    if not checks or session.in_transaction():
+        return None
+    for index, check in enumerate(checks):
+        if isinstance(check, kind):
+            taken: _C = checks.pop(index)
+            return taken
+    return None
+
+
 def create_db_limiter(engine: Engine, *, read_only: bool = False) -> anyio.Semaphore:
     """How many requests may hold a database session at once.
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kokudaka.core.i18n import Language
+from kokudaka.core.responses import amount_json
 from kokudaka.core.schemas import Amount, MultiLine, RequestModel, ResponseModel
+from kokudaka.ledger.memos import render_memo
+from kokudaka.ledger.repository import HistoryLine
 from kokudaka.models import ChainOperation, ChainState, EntryKind, Issuance, IssuanceKind, Written
 
 
@@ -124,3 +128,27 @@ class LedgerLine(ResponseModel):
     issuance_id: uuid.UUID | None
     issuance_kind: IssuanceKind | None
     chain: ChainStatus | None
+
+
+def ledger_line_json(line: HistoryLine, language: Language) -> dict[str, Any]:
+    """A :class:`LedgerLine` as its JSON object, built straight from the page's row (see
+    ``core/responses.py``); a test checks it against the model."""
+    chain = line.chain
+    return {
+        "entry_id": line.entry_id,
+        "entry_kind": line.entry_kind,
+        "amount": amount_json(line.amount_go),
+        "memo": render_memo(line.memo_code, line.memo_params, line.memo, language),
+        "created_at": line.created_at,
+        "issuance_id": line.issuance_id,
+        "issuance_kind": line.issuance_kind,
+        "chain": None
+        if chain is None
+        else {
+            "state": chain.state,
+            "reference": chain.reference,
+            "tx_hash": chain.tx_hash,
+            "block_number": chain.block_number,
+            "last_error": chain.last_error,
+        },
+    }

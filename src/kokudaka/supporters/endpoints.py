@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from sqlalchemy import select
 
+from kokudaka.auth.caller import take_account_check
 from kokudaka.auth.dependencies import CurrentUser
 from kokudaka.auth.service import account_of
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.i18n import RequestLanguage
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
+from kokudaka.core.responses import json_answer
 from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentRead
 from kokudaka.investments.service import to_read
 from kokudaka.ledger import service as ledger
-from kokudaka.ledger.memos import render_memo
 from kokudaka.ledger.repository import account_history
-from kokudaka.ledger.schemas import ChainStatus, LedgerLine
+from kokudaka.ledger.schemas import LedgerLine, ledger_line_json
 from kokudaka.models import Investment
 from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, rank_for
 from kokudaka.volunteering.schemas import ContributionRead
@@ -62,32 +64,27 @@ def my_balance(session: DbSession, user: CurrentUser) -> BalanceRead:
     return BalanceRead(balance=Amount.of(go), rank=rank_for(go), rice_grams=go * GRAMS_PER_GO)
 
 
-@router.get("/v1/me/ledger", summary="Every posting on my account, newest first")
+@router.get(
+    "/v1/me/ledger",
+    summary="Every posting on my account, newest first",
+    response_model=Page[LedgerLine],
+)
 def my_ledger(
     session: DbSession, user: CurrentUser, paging: Paging, language: RequestLanguage
-) -> Page[LedgerLine]:
+) -> Response:
     """Every posting on the caller's KOKU account, newest first and paged: issuances for investments
     and volunteer hours, their reversals, with amounts in 合 and each one's chain state.
     """
+    # The account check and the page in one statement.
+    check = take_account_check(session)
     lines, cursor = next_cursor(
-        account_history(session, ledger.holder_account_key(user.id), paging),
+        account_history(session, ledger.holder_account_key(user.id), paging, account_check=check),
         paging,
         lambda line: line.posting_id,
     )
-    items = [
-        LedgerLine(
-            entry_id=line.entry_id,
-            entry_kind=line.entry_kind,
-            amount=Amount.of(line.amount_go),
-            memo=render_memo(line.memo_code, line.memo_params, line.memo, language),
-            created_at=line.created_at,
-            issuance_id=line.issuance_id,
-            issuance_kind=line.issuance_kind,
-            chain=None if line.chain is None else ChainStatus.model_validate(line.chain),
-        )
-        for line in lines
-    ]
-    return Page(items=items, next_cursor=cursor)
+    # Encoded from the rows (core/responses.py): the app scrolls this page all day.
+    items = [ledger_line_json(line, language) for line in lines]
+    return json_answer({"items": items, "next_cursor": cursor})
 
 
 @router.get("/v1/me/investments", summary="My investments, newest first")

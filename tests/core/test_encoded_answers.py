@@ -1,0 +1,96 @@
+"""The hot read routes encode their answers from their rows (``core/responses.py``):
+each answer must be, byte for byte, what the route's declared response model gives.
+
+Every answer is parsed with the model the OpenAPI document declares for the route and
+encoded again: a missing, extra, renamed or differently formatted field changes the
+bytes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
+
+from kokudaka.main import create_app
+from tests.world import World
+
+
+def _declared_model(app: FastAPI, path: str) -> Any:
+    """The response model the route declares (and the OpenAPI document shows)."""
+    route = next(
+        r
+        for r in app.routes
+        if isinstance(r, APIRoute) and r.path_format == path and "GET" in r.methods
+    )
+    assert route.response_model is not None, path
+    return route.response_model
+
+
+def assert_encoded_as_declared(world: World, path: str, response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    adapter: TypeAdapter[Any] = TypeAdapter(_declared_model(create_app(world.settings), path))
+    assert adapter.dump_json(adapter.validate_json(response.content)) == response.content
+    return response.json()
+
+
+def _history(world: World) -> None:
+    """Two confirmed investments, one reversed with a note: lines of every kind."""
+    client = world.client
+    for yen in (1_000, 2_000):
+        created = client.post(
+            "/v1/investments",
+            json={"work_id": str(world.a.work_id), "amount_yen": yen},
+            headers={**world.alice.headers, "Idempotency-Key": uuid.uuid4().hex},
+        ).json()
+        confirmed = client.post(
+            f"/v1/investments/{created['id']}/confirm",
+            json={"payment_reference": f"p{yen}"},
+            headers=world.a.admin.headers,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+    reversed_ = client.post(
+        f"/v1/ledger/entries/{confirmed.json()['issuance']['entry_id']}/reverse",
+        json={"reason": "振込の取消\n二重"},
+        headers=world.a.admin.headers,
+    )
+    assert reversed_.status_code == 201, reversed_.text
+
+
+def test_a_ledger_page_is_encoded_as_its_declared_model(world: World) -> None:
+    _history(world)
+    path = "/v1/me/ledger"
+    seen: list[dict[str, Any]] = []
+    for language in ("ja", "en"):
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = assert_encoded_as_declared(
+                world,
+                path,
+                world.client.get(
+                    path,
+                    params=params,
+                    headers={**world.alice.headers, "Accept-Language": language},
+                ),
+            )
+            seen.extend(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    kinds = {(line["entry_kind"], line["issuance_kind"]) for line in seen}
+    assert ("reversal", "investment") in kinds
+    assert ("issuance", "investment") in kinds
+    assert all(line["chain"] is not None for line in seen if line["issuance_id"])
+    assert len(seen) == 2 * 3  # three lines, one a page, in each language
+
+    empty = world.new_supporter("newcomer")
+    page = assert_encoded_as_declared(world, path, world.client.get(path, headers=empty.headers))
+    assert page == {"items": [], "next_cursor": None}

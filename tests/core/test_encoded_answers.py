@@ -12,11 +12,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
+from kokudaka.core.responses import json_answer
+from kokudaka.core.schemas import Amount
 from kokudaka.main import create_app
+from kokudaka.supporters.schemas import GRAMS_PER_GO, RANKS, BalanceRead, balance_json, rank_for
 from tests.world import World
 
 
@@ -94,3 +98,25 @@ def test_a_ledger_page_is_encoded_as_its_declared_model(world: World) -> None:
     empty = world.new_supporter("newcomer")
     page = assert_encoded_as_declared(world, path, world.client.get(path, headers=empty.headers))
     assert page == {"items": [], "next_cursor": None}
+
+
+def test_a_balance_is_encoded_as_its_declared_model(world: World) -> None:
+    path = "/v1/me/balance"
+    _history(world)
+    balance = assert_encoded_as_declared(
+        world, path, world.client.get(path, headers=world.alice.headers)
+    )
+    assert balance["balance"]["go"] == 100  # 300 issued, 200 reversed
+    newcomer = world.new_supporter("newcomer")
+    balance = assert_encoded_as_declared(
+        world, path, world.client.get(path, headers=newcomer.headers)
+    )
+    assert balance["balance"] == {"go": 0, "koku": "0.000"}
+
+
+@pytest.mark.parametrize(
+    "go", sorted({0, 1, -5, *(t + d for t, _, _ in RANKS for d in (-1, 0, 1)), 10**12})
+)
+def test_every_rank_is_encoded_as_the_model_would(go: int) -> None:
+    model = BalanceRead(balance=Amount.of(go), rank=rank_for(go), rice_grams=go * GRAMS_PER_GO)
+    assert json_answer(balance_json(go)).body == model.model_dump_json().encode()

@@ -99,6 +99,19 @@ def test_a_page_of_works_is_one_statement(world: World, queries: list[str]) -> N
     assert _reading(queries, "investments") == []
 
 
+def test_a_balance_with_its_account_check_is_one_statement(
+    world: World, queries: list[str]
+) -> None:
+    newcomer = world.new_supporter("newcomer")  # no holder account yet
+    for person in (world.alice, newcomer):
+        queries.clear()
+        balance = world.client.get("/v1/me/balance", headers=person.headers)
+        assert balance.status_code == 200, balance.text
+        assert len(queries) == 1, queries
+        assert "users" in _TABLE.findall(queries[0])
+    assert balance.json()["balance"]["go"] == 0
+
+
 def test_a_ledger_page_with_its_account_check_is_one_statement(
     world: World, queries: list[str]
 ) -> None:
@@ -112,7 +125,7 @@ def test_a_ledger_page_with_its_account_check_is_one_statement(
         assert "users" in _TABLE.findall(queries[0])
 
 
-def test_the_folded_check_refuses_a_disabled_or_revoked_account(world: World) -> None:
+def test_the_folded_checks_refuse_a_disabled_or_revoked_account(world: World) -> None:
     client = world.client
     admin = world.platform_admin.headers
     newcomer = world.new_supporter("newcomer")
@@ -120,10 +133,10 @@ def test_the_folded_check_refuses_a_disabled_or_revoked_account(world: World) ->
     assert client.get("/v1/me/ledger", headers=world.alice.headers).status_code == 200
     assert client.post(f"/v1/admin/users/{world.alice.id}/disable", headers=admin).is_success
     assert client.post(f"/v1/admin/users/{newcomer.id}/disable", headers=admin).is_success
-    for person in (world.alice, newcomer):  # with lines and without
-        refused = client.get("/v1/me/ledger", params={"limit": 1}, headers=person.headers)
-        assert_problem(refused, 401, "invalid_token")
+    for path in ("/v1/me/ledger", "/v1/me/balance"):
+        for person in (world.alice, newcomer):  # with lines and without
+            assert_problem(client.get(path, headers=person.headers), 401, "invalid_token")
     # Enabled again: the tokens issued before stay revoked (the token version moved on).
     assert client.post(f"/v1/admin/users/{world.alice.id}/enable", headers=admin).is_success
-    refused = client.get("/v1/me/ledger", headers=world.alice.headers)
-    assert_problem(refused, 401, "invalid_token")
+    for path in ("/v1/me/ledger", "/v1/me/balance"):
+        assert_problem(client.get(path, headers=world.alice.headers), 401, "invalid_token")

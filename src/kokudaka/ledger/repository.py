@@ -33,7 +33,7 @@ from kokudaka.models import (
     table_of,
 )
 
-__all__ = ["HistoryLine", "MintState", "account_history"]
+__all__ = ["HistoryLine", "MintState", "account_balance", "account_history"]
 
 _accounts = table_of(Account)
 _entries = table_of(JournalEntry)
@@ -180,3 +180,31 @@ def account_history(
             )
         )
     return lines
+
+
+_BALANCE = select(_accounts.c.balance_go).where(_accounts.c.key == bindparam("key"))
+# The caller's active account, and beside it their holder account's balance if it exists.
+_CHECKED_BALANCE = (
+    select(*ACCOUNT_COLUMNS, _accounts.c.balance_go)
+    .select_from(_users.outerjoin(_accounts, _accounts.c.key == bindparam("key")))
+    .where(_users.c.id == bindparam("user_id"), ACTIVE)
+)
+
+
+def account_balance(
+    session: Session, account_key: str, *, account_check: AccountCheck | None = None
+) -> int:
+    """An account's running balance (``Account.balance_go``; 0 before its first posting),
+    one row however many postings it sums. With ``account_check``, the caller's account
+    is checked in the same statement, as in :func:`account_history`."""
+    if account_check is None:
+        total = session.connection().execute(_BALANCE, {"key": account_key}).scalar()
+        return int(total or 0)
+    row = (
+        session.connection()
+        .execute(_CHECKED_BALANCE, {"key": account_key, "user_id": account_check.caller.id})
+        .first()
+    )
+    account_check.verify(None if row is None else row[:_CHECK])
+    assert row is not None  # verify refused the request otherwise
+    return int(row[_CHECK] or 0)

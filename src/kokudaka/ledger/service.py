@@ -35,6 +35,7 @@ from kokudaka.core.ids import new_id
 from kokudaka.ledger.daily import move_issuance_days
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.regions import move_region_supporter_season
+from kokudaka.ledger.repository import account_balance
 from kokudaka.models import (
     Account,
     AccountKind,
@@ -112,7 +113,6 @@ _MOVE_BALANCE = (
     .where(accounts.c.id == bindparam("account_id"))
     .values(balance_go=accounts.c.balance_go + bindparam("amount_go"))
 )
-_BALANCE = select(accounts.c.balance_go).where(accounts.c.key == bindparam("key"))
 # No RETURNING: every column is given, so the rows are known as written (Written);
 # reading them back would cost more than the insert.
 _INSERT_ISSUANCE = insert(issuances)
@@ -463,5 +463,4 @@ def reverse(
 def balance_go(session: Session, user_id: uuid.UUID) -> int:
     """A person's balance: the running total on their holder account (0 before their
     first issuance), one row however many postings it sums (see ``Account.balance_go``)."""
-    total = session.connection().execute(_BALANCE, {"key": holder_account_key(user_id)}).scalar()
-    return int(total or 0)
+    return account_balance(session, holder_account_key(user_id))

@@ -15,20 +15,18 @@ from kokudaka.core.db import DbSession, UnitOfWorkRoute
 from kokudaka.core.i18n import RequestLanguage
 from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params, paginate
 from kokudaka.core.responses import json_answer
-from kokudaka.core.schemas import Amount
 from kokudaka.investments.schemas import InvestmentRead
 from kokudaka.investments.service import to_read
 from kokudaka.ledger import service as ledger
-from kokudaka.ledger.repository import account_history
+from kokudaka.ledger.repository import account_balance, account_history
 from kokudaka.ledger.schemas import LedgerLine, ledger_line_json
 from kokudaka.models import Investment
-from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, rank_for
+from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, balance_json
 from kokudaka.volunteering.schemas import ContributionRead
 from kokudaka.volunteering.service import list_my_contributions
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["me"])
 
-GRAMS_PER_GO = 150
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -54,14 +52,20 @@ def update_me(body: ProfileUpdate, session: DbSession, user: CurrentUser) -> MeR
     return MeRead.model_validate(account)
 
 
-@router.get("/v1/me/balance", summary="KOKU balance, rank and its worth in rice")
-def my_balance(session: DbSession, user: CurrentUser) -> BalanceRead:
+@router.get(
+    "/v1/me/balance",
+    summary="KOKU balance, rank and its worth in rice",
+    response_model=BalanceRead,
+)
+def my_balance(session: DbSession, user: CurrentUser) -> Response:
     """The caller's KOKU balance (integer 合 and KOKU text), their Edo-style rank
     (百姓 to 大名) and what the balance is worth in rice (grams; 1 合 ≈ 150 g). Any
     signed-in role may call it.
     """
-    go = ledger.balance_go(session, user.id)
-    return BalanceRead(balance=Amount.of(go), rank=rank_for(go), rice_grams=go * GRAMS_PER_GO)
+    # The account check and the balance in one statement; the answer encoded from it.
+    check = take_account_check(session)
+    go = account_balance(session, ledger.holder_account_key(user.id), account_check=check)
+    return json_answer(balance_json(go))
 
 
 @router.get(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
 from kokudaka.auth.schemas import UserRead
+from kokudaka.core.responses import amount_json
 from kokudaka.core.schemas import Amount, RequestModel, ResponseModel
 from kokudaka.supporters.prefectures import PREFECTURE_CODE_PATTERN
 
@@ -37,18 +38,43 @@ RANKS: tuple[tuple[int, str, str], ...] = (
 )
 
 
-def rank_for(go: int) -> Rank:
+#: What 1 合 of rice weighs, about.
+GRAMS_PER_GO = 150
+
+
+def _ranks(go: int) -> tuple[tuple[int, str, str], tuple[int, str, str] | None]:
+    """The rank held with ``go`` and the next one (None at the top)."""
     current = RANKS[0]
     following: tuple[int, str, str] | None = None
     for index, rank in enumerate(RANKS):
         if go >= rank[0]:
             current = rank
             following = RANKS[index + 1] if index + 1 < len(RANKS) else None
+    return current, following
+
+
+def rank_for(go: int) -> Rank:
+    current, following = _ranks(go)
     return Rank(
         name=current[1],
         name_en=current[2],
         next_at=Amount.of(following[0]) if following else None,
     )
+
+
+def balance_json(go: int) -> dict[str, Any]:
+    """A :class:`BalanceRead` of ``go`` as its JSON object (``core/responses.py``): the
+    app opens on it; a test checks it against the model."""
+    current, following = _ranks(go)
+    return {
+        "balance": amount_json(go),
+        "rank": {
+            "name": current[1],
+            "name_en": current[2],
+            "next_at": amount_json(following[0]) if following else None,
+        },
+        "rice_grams": go * GRAMS_PER_GO,
+    }
 
 
 class ProfileUpdate(RequestModel):

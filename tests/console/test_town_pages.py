@@ -90,6 +90,8 @@ def test_registering_and_editing_a_farmer(world: World) -> None:
         refused = client.post("/console/town/farmers/new", data=form)
         assert refused.status_code == 422
         assert "10文字以上で入力してください" in refused.text
+        assert 'value="short"' not in refused.text  # a password is never sent back
+        assert 'value="花子農園"' in refused.text  # what was typed is shown again
         created = client.post(
             "/console/town/farmers/new", data={**form, "password": "a long enough one"}
         )
@@ -101,6 +103,22 @@ def test_registering_and_editing_a_farmer(world: World) -> None:
         "/v1/farmers", params={"municipality_id": str(world.a.municipality_id), "q": "花子"}
     ).json()["items"]
     assert farmers[0]["varieties"] == ["コシヒカリ", "ひとめぼれ"]
+    with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
+        edit = f"/console/town/farmers/{farmers[0]['id']}"
+        token = csrf_of(client.get(edit).text)
+        edited = client.post(
+            edit,
+            data={
+                "csrf_token": token,
+                "name": "佐藤花子",
+                "farm_name": "花子の田んぼ",
+                "story": "",
+                "varieties": "つや姫, 天のつぶ",
+            },
+        )
+        assert edited.status_code == 303
+    profile = world.client.get(f"/v1/farmers/{farmers[0]['id']}").json()
+    assert (profile["farm_name"], profile["varieties"]) == ("花子の田んぼ", ["つや姫", "天のつぶ"])
     with signed_in_client(
         str(world.client.base_url), "hanako@nishiaizu.example.jp", password="a long enough one"
     ) as farmer:

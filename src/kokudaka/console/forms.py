@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kokudaka.core.i18n import Language, field_error_message
 
 #: Field name -> its messages; the empty name holds messages about the whole form.
 FormErrors = dict[str, list[str]]
+
+
+class ConsoleForm(BaseModel):
+    """A console form's fields as typed, declared once: FastAPI reads a handler's
+    ``Annotated[TheForm, Form()]`` parameter from the posted body, and the same model
+    gives the fields to show again after an error, or empty for a new form. Every field
+    is text: the API's request model checks and converts it, with its own messages."""
+
+    model_config = ConfigDict(str_max_length=4000, frozen=True)
+
+    csrf_token: str = ""
+
+    def fields(self) -> dict[str, str]:
+        """What the form shows: every field but the CSRF token."""
+        return self.model_dump(exclude={"csrf_token"})
 
 
 def whole_number(text: str) -> int | str:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.console import stats
 from kokudaka.console.csv_export import csv_response
-from kokudaka.console.forms import FormErrors, form_errors, whole_number
+from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors, whole_number
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound, Unprocessable
@@ -270,6 +270,19 @@ def work_list(request: Request, session: DbSession) -> Response:
     return page.render("farmer/works.html", works=reads)
 
 
+class WorkForm(ConsoleForm):
+    """A work as its form has it: the planned yield in kg of polished rice."""
+
+    season: str = ""
+    title: str = ""
+    variety: str = ""
+    description: str = ""
+    field_area_m2: str = ""
+    planned_yield_kg: str = ""
+    offer_yen: str = ""
+    is_open: str = ""
+
+
 def _work_values(form: dict[str, str]) -> dict[str, Any]:
     """The form's fields as the API's request body: numbers as numbers, the planned yield
     entered in kg of polished rice and stored in 合 (150 g each, rounded down)."""
@@ -305,26 +318,17 @@ def _work_form(
 
 def _form_of(work: Work | None) -> dict[str, str]:
     if work is None:
-        return {
-            "season": str(current_season()),
-            "title": "",
-            "variety": "",
-            "description": "",
-            "field_area_m2": "",
-            "planned_yield_kg": "",
-            "offer_yen": "",
-            "is_open": "on",
-        }
-    return {
-        "season": str(work.season),
-        "title": work.title,
-        "variety": work.variety,
-        "description": work.description,
-        "field_area_m2": str(work.field_area_m2),
-        "planned_yield_kg": str(work.planned_yield_go * 150 // 1000),
-        "offer_yen": str(work.offer_yen),
-        "is_open": "on" if work.is_open else "",
-    }
+        return WorkForm(season=str(current_season()), is_open="on").fields()
+    return WorkForm(
+        season=str(work.season),
+        title=work.title,
+        variety=work.variety,
+        description=work.description,
+        field_area_m2=str(work.field_area_m2),
+        planned_yield_kg=str(work.planned_yield_go * 150 // 1000),
+        offer_yen=str(work.offer_yen),
+        is_open="on" if work.is_open else "",
+    ).fields()
 
 
 def _own_work(session: DbSession, farmer: Farmer, work_id: str) -> Work:
@@ -343,29 +347,10 @@ def new_work(request: Request, session: DbSession) -> Response:
 
 @router.post("/console/farmer/works/new")
 def create_work(
-    request: Request,
-    session: DbSession,
-    csrf_token: FormText = "",
-    season: FormText = "",
-    title: FormText = "",
-    variety: FormText = "",
-    description: FormText = "",
-    field_area_m2: FormText = "",
-    planned_yield_kg: FormText = "",
-    offer_yen: FormText = "",
-    is_open: FormText = "",
+    request: Request, session: DbSession, posted: Annotated[WorkForm, Form()]
 ) -> Response:
-    page, _ = _farmer_page(request, session, csrf_token)
-    form = {
-        "season": season,
-        "title": title,
-        "variety": variety,
-        "description": description,
-        "field_area_m2": field_area_m2,
-        "planned_yield_kg": planned_yield_kg,
-        "offer_yen": offer_yen,
-        "is_open": is_open,
-    }
+    page, _ = _farmer_page(request, session, posted.csrf_token)
+    form = posted.fields()
     try:
         body = WorkCreate.model_validate(_work_values(form))
     except ValidationError as invalid:
@@ -383,31 +368,11 @@ def edit_work(request: Request, session: DbSession, work_id: str) -> Response:
 
 @router.post("/console/farmer/works/{work_id}")
 def update_work(
-    request: Request,
-    session: DbSession,
-    work_id: str,
-    csrf_token: FormText = "",
-    season: FormText = "",
-    title: FormText = "",
-    variety: FormText = "",
-    description: FormText = "",
-    field_area_m2: FormText = "",
-    planned_yield_kg: FormText = "",
-    offer_yen: FormText = "",
-    is_open: FormText = "",
+    request: Request, session: DbSession, work_id: str, posted: Annotated[WorkForm, Form()]
 ) -> Response:
-    page, farmer = _farmer_page(request, session, csrf_token)
+    page, farmer = _farmer_page(request, session, posted.csrf_token)
     work = _own_work(session, farmer, work_id)
-    form = {
-        "season": str(work.season),
-        "title": title,
-        "variety": variety,
-        "description": description,
-        "field_area_m2": field_area_m2,
-        "planned_yield_kg": planned_yield_kg,
-        "offer_yen": offer_yen,
-        "is_open": is_open,
-    }
+    form = posted.fields() | {"season": str(work.season)}
     values = _work_values(form)
     del values["season"]  # a work's season is fixed when it is made
     try:

@@ -20,7 +20,7 @@ from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
 from kokudaka.chain.errors import ChainError
 from kokudaka.console import population, stats
-from kokudaka.console.forms import FormErrors, form_errors, whole_number
+from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors, whole_number
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound, Unprocessable
@@ -239,7 +239,31 @@ def farmer_list(request: Request, session: DbSession, q: Text = "") -> Response:
     return page.render("town/farmers.html", farmers=found, q=q)
 
 
-_FARMER_FIELDS = ("email", "password", "name", "farm_name", "story", "varieties")
+class FarmerEditForm(ConsoleForm):
+    """A farmer's profile as its form has it: varieties typed in one line."""
+
+    name: str = ""
+    farm_name: str = ""
+    story: str = ""
+    varieties: str = ""
+
+    def body(self) -> dict[str, Any]:
+        """The API's request body: the varieties as a list."""
+        return {**self.fields(), "varieties": _varieties(self.varieties)}
+
+
+class FarmerForm(FarmerEditForm):
+    """A new farmer: the account's email and first password, and the profile."""
+
+    email: str = ""
+    password: str = ""
+
+    def fields(self) -> dict[str, str]:
+        """What the form shows again: a password is never sent back to the browser."""
+        return super().fields() | {"password": ""}
+
+    def body(self) -> dict[str, Any]:
+        return super().body() | {"password": self.password}
 
 
 def _farmer_form(
@@ -263,41 +287,18 @@ def _varieties(text: str) -> list[str]:
 @router.get("/console/town/farmers/new")
 def new_farmer(request: Request, session: DbSession) -> Response:
     page, _ = _town_page(request, session)
-    return _farmer_form(page, None, dict.fromkeys(_FARMER_FIELDS, ""), None)
+    return _farmer_form(page, None, FarmerForm().fields(), None)
 
 
 @router.post("/console/town/farmers/new")
 def register_farmer(
-    request: Request,
-    session: DbSession,
-    csrf_token: FormText = "",
-    email: FormText = "",
-    password: FormText = "",
-    name: FormText = "",
-    farm_name: FormText = "",
-    story: FormText = "",
-    varieties: FormText = "",
+    request: Request, session: DbSession, posted: Annotated[FarmerForm, Form()]
 ) -> Response:
     """The farmer's account and profile in the administrator's town (the API's rule)."""
-    page, _ = _town_page(request, session, csrf_token)
-    form = {
-        "email": email,
-        "password": "",
-        "name": name,
-        "farm_name": farm_name,
-        "story": story,
-        "varieties": varieties,
-    }
-    body_values: dict[str, Any] = {
-        "email": email,
-        "password": password,
-        "name": name,
-        "farm_name": farm_name,
-        "story": story,
-        "varieties": _varieties(varieties),
-    }
+    page, _ = _town_page(request, session, posted.csrf_token)
+    form = posted.fields()
     try:
-        body = FarmerCreate.model_validate(body_values)
+        body = FarmerCreate.model_validate(posted.body())
         farmers.create_farmer(session, page.settings, page.signed_in.caller, body)
     except ValidationError as invalid:
         return _farmer_form(page, None, form, form_errors(invalid, page.language))
@@ -318,31 +319,24 @@ def _own_farmer(session: Session, town: Municipality, farmer_id: str) -> Farmer:
 def edit_farmer(request: Request, session: DbSession, farmer_id: str) -> Response:
     page, town = _town_page(request, session)
     farmer = _own_farmer(session, town, farmer_id)
-    form = {
-        "name": farmer.name,
-        "farm_name": farmer.farm_name,
-        "story": farmer.story,
-        "varieties": "、".join(farmer.varieties),
-    }
-    return _farmer_form(page, farmer, form, None)
+    form = FarmerEditForm(
+        name=farmer.name,
+        farm_name=farmer.farm_name,
+        story=farmer.story,
+        varieties="、".join(farmer.varieties),
+    )
+    return _farmer_form(page, farmer, form.fields(), None)
 
 
 @router.post("/console/town/farmers/{farmer_id}")
 def update_farmer(
-    request: Request,
-    session: DbSession,
-    farmer_id: str,
-    csrf_token: FormText = "",
-    name: FormText = "",
-    farm_name: FormText = "",
-    story: FormText = "",
-    varieties: FormText = "",
+    request: Request, session: DbSession, farmer_id: str, posted: Annotated[FarmerEditForm, Form()]
 ) -> Response:
-    page, town = _town_page(request, session, csrf_token)
+    page, town = _town_page(request, session, posted.csrf_token)
     farmer = _own_farmer(session, town, farmer_id)
-    form = {"name": name, "farm_name": farm_name, "story": story, "varieties": varieties}
+    form = posted.fields()
     try:
-        body = FarmerUpdate.model_validate({**form, "varieties": _varieties(varieties)})
+        body = FarmerUpdate.model_validate(posted.body())
         farmers.update_farmer(session, page.signed_in.caller, farmer.id, body)
     except ValidationError as invalid:
         return _farmer_form(page, farmer, form, form_errors(invalid, page.language))
@@ -350,6 +344,15 @@ def update_farmer(
 
 
 # The season's policy ----------------------------------------------------------------
+
+
+class PolicyForm(ConsoleForm):
+    """A season's policy as its form has it: the yearly cap in KOKU (kept in go)."""
+
+    season: str = ""
+    price_yen_per_go: str = ""
+    volunteer_go_per_hour: str = ""
+    yearly_cap_koku: str = ""
 
 
 @router.get("/console/town/policy")
@@ -360,15 +363,15 @@ def policy_page(
     chosen = _season(season)
     try:
         policy = municipalities.get_policy(session, town.id, chosen)
-        form = {
-            "price_yen_per_go": str(policy.price_yen_per_go),
-            "volunteer_go_per_hour": str(policy.volunteer_go_per_hour),
-            "yearly_cap_koku": str(policy.yearly_cap_go // 1000),
-        }
+        form = PolicyForm(
+            price_yen_per_go=str(policy.price_yen_per_go),
+            volunteer_go_per_hour=str(policy.volunteer_go_per_hour),
+            yearly_cap_koku=str(policy.yearly_cap_go // 1000),
+        )
     except NotFound:
         policy = None
-        form = {"price_yen_per_go": "", "volunteer_go_per_hour": "", "yearly_cap_koku": ""}
-    return _policy_form(page, chosen, policy is not None, form, None)
+        form = PolicyForm()
+    return _policy_form(page, chosen, policy is not None, form.fields(), None)
 
 
 def _policy_form(
@@ -390,25 +393,17 @@ def _policy_form(
 def save_policy(
     request: Request,
     session: DbSession,
-    csrf_token: FormText = "",
-    season: FormText = "",
-    price_yen_per_go: FormText = "",
-    volunteer_go_per_hour: FormText = "",
-    yearly_cap_koku: FormText = "",
+    posted: Annotated[PolicyForm, Form()],
 ) -> Response:
     """The season's price, volunteer rate and yearly cap (entered in KOKU, kept in go)."""
-    page, town = _town_page(request, session, csrf_token)
-    chosen = _season(season)
-    form = {
-        "price_yen_per_go": price_yen_per_go,
-        "volunteer_go_per_hour": volunteer_go_per_hour,
-        "yearly_cap_koku": yearly_cap_koku,
-    }
-    cap = whole_number(yearly_cap_koku)
+    page, town = _town_page(request, session, posted.csrf_token)
+    chosen = _season(posted.season)
+    form = posted.fields()
+    cap = whole_number(posted.yearly_cap_koku)
     values = {
         "season": chosen,
-        "price_yen_per_go": whole_number(price_yen_per_go),
-        "volunteer_go_per_hour": whole_number(volunteer_go_per_hour),
+        "price_yen_per_go": whole_number(posted.price_yen_per_go),
+        "volunteer_go_per_hour": whole_number(posted.volunteer_go_per_hour),
         "yearly_cap_go": cap * 1000 if isinstance(cap, int) else cap,
     }
     try:

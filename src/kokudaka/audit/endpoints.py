@@ -105,5 +105,7 @@ def export_issuances(
     "anchors on chain.",
     responses=_REFUSALS,
 )
-def list_staff_actions(session: DbSession, user: Auditor, filters: LogFilters) -> StaffLogPage:
-    return list_staff_log(session, user, filters)
+def list_staff_actions(
+    session: DbSession, user: Auditor, filters: LogFilters, paging: Paging
+) -> StaffLogPage:
+    return list_staff_log(session, user, filters, paging)

@@ -10,7 +10,6 @@ scope is refused, not emptied.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +24,10 @@ from kokudaka.audit.staff_log import StaffLogRow, log_rows
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.core.errors import Forbidden, Unprocessable
-from kokudaka.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from kokudaka.core.pagination import PageParams, encode_cursor
 from kokudaka.core.schemas import UtcDatetime
 from kokudaka.models import StaffAction
 
-#: A cursor is the last row's sequence number, in decimal.
-LOG_CURSOR_PATTERN = "^[1-9][0-9]{0,18}$"
-_CURSOR = re.compile(LOG_CURSOR_PATTERN)
 _MAX_SEQUENCE = 2**63 - 1
 
 
@@ -65,15 +61,22 @@ class StaffLogFilters:
     action: StaffAction | None = None
     since: datetime | None = None
     until: datetime | None = None
-    limit: int = DEFAULT_LIMIT
-    before_sequence: int | None = None
-    """Rows older than this one (the cursor)."""
 
 
-def decode_log_cursor(cursor: str) -> int:
-    if not _CURSOR.fullmatch(cursor) or int(cursor) > _MAX_SEQUENCE:
+# The API's one cursor format (kokudaka.core.pagination) carries 16 bytes: here the last
+# row's sequence number as a 128-bit integer.
+def log_cursor(sequence: int) -> str:
+    return encode_cursor(uuid.UUID(int=sequence))
+
+
+def cursor_sequence(page: PageParams) -> int | None:
+    """The sequence a page starts before; a cursor that names none is ``invalid_cursor``."""
+    if page.cursor is None:
+        return None
+    sequence = page.cursor.int
+    if not 0 < sequence <= _MAX_SEQUENCE:
         raise Unprocessable("invalid_cursor")
-    return int(cursor)
+    return sequence
 
 
 # ``async``: no I/O, so no worker-thread hop (see kokudaka.core.pagination.page_params).
@@ -97,27 +100,12 @@ async def staff_log_filters(
             examples=["2027-04-01T00:00:00+09:00"],
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            description="`next_cursor` of the previous page; omit for the first page.",
-            json_schema_extra={"pattern": LOG_CURSOR_PATTERN},
-        ),
-    ] = None,
 ) -> StaffLogFilters:
-    return StaffLogFilters(
-        municipality_id=municipality_id,
-        action=action,
-        since=since,
-        until=until,
-        limit=limit,
-        before_sequence=None if cursor is None else decode_log_cursor(cursor),
-    )
+    return StaffLogFilters(municipality_id=municipality_id, action=action, since=since, until=until)
 
 
 def _conditions(
-    session: Session, caller: Caller, filters: StaffLogFilters
+    session: Session, caller: Caller, filters: StaffLogFilters, before_sequence: int | None
 ) -> list[ColumnElement[bool]]:
     allowed = audited_municipality_ids(session, caller)
     conditions: list[ColumnElement[bool]] = []
@@ -133,18 +121,20 @@ def _conditions(
         conditions.append(log_rows.c.at >= filters.since)
     if filters.until is not None:
         conditions.append(log_rows.c.at < filters.until)
-    if filters.before_sequence is not None:
-        conditions.append(log_rows.c.sequence < filters.before_sequence)
+    if before_sequence is not None:
+        conditions.append(log_rows.c.sequence < before_sequence)
     return conditions
 
 
-def staff_log_rows(session: Session, caller: Caller, filters: StaffLogFilters) -> list[StaffLogRow]:
-    """Up to ``filters.limit + 1`` rows, newest first (one more tells a page follows)."""
+def staff_log_rows(
+    session: Session, caller: Caller, filters: StaffLogFilters, page: PageParams
+) -> list[StaffLogRow]:
+    """Up to ``page.limit + 1`` rows, newest first (one more tells a page follows)."""
     statement = (
         select(*log_rows.c)
-        .where(*_conditions(session, caller, filters))
+        .where(*_conditions(session, caller, filters, cursor_sequence(page)))
         .order_by(log_rows.c.sequence.desc())
-        .limit(filters.limit + 1)
+        .limit(page.limit + 1)
     )
     return [StaffLogRow(**row._mapping) for row in session.execute(statement)]
 
@@ -166,8 +156,10 @@ def read_of(row: StaffLogRow) -> StaffLogRead:
     )
 
 
-def list_staff_log(session: Session, caller: Caller, filters: StaffLogFilters) -> StaffLogPage:
-    rows = staff_log_rows(session, caller, filters)
-    items = rows[: filters.limit]
-    cursor = str(items[-1].sequence) if len(rows) > filters.limit else None
+def list_staff_log(
+    session: Session, caller: Caller, filters: StaffLogFilters, page: PageParams
+) -> StaffLogPage:
+    rows = staff_log_rows(session, caller, filters, page)
+    items = rows[: page.limit]
+    cursor = log_cursor(items[-1].sequence) if len(rows) > page.limit else None
     return StaffLogPage(items=[read_of(row) for row in items], next_cursor=cursor)

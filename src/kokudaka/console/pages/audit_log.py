@@ -18,13 +18,14 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from kokudaka.audit.log_listing import StaffLogFilters, decode_log_cursor, staff_log_rows
+from kokudaka.audit.log_listing import StaffLogFilters, log_cursor, staff_log_rows
 from kokudaka.audit.staff_log import StaffLogRow
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.console.messages import MESSAGES
 from kokudaka.console.web import ConsoleRoute, open_page, parse_id
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden
+from kokudaka.core.pagination import PageParams, decode_cursor
 from kokudaka.models import Municipality, Role, StaffAction, User
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -97,10 +98,9 @@ def audit_log(
     filters = StaffLogFilters(
         municipality_id=parse_id(town) if town else None,
         action=StaffAction(action) if action in set(StaffAction) else None,
-        limit=PAGE,
-        before_sequence=decode_log_cursor(cursor) if cursor else None,
     )
-    rows = staff_log_rows(session, caller, filters)
+    paging = PageParams(limit=PAGE, cursor=decode_cursor(cursor) if cursor else None)
+    rows = staff_log_rows(session, caller, filters, paging)
     shown = rows[:PAGE]
     actors, towns = _names(session, shown)
     lines = [
@@ -125,5 +125,5 @@ def audit_log(
         role_keys={key for key in MESSAGES if key.startswith("role_")},
         filters=query,
         query=urlencode({name: value for name, value in query.items() if value}),
-        next_cursor=str(shown[-1].sequence) if len(rows) > PAGE else None,
+        next_cursor=log_cursor(shown[-1].sequence) if len(rows) > PAGE else None,
     )

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kokudaka.auth.caller import Caller
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import ensure_deployment
 from kokudaka.chain.node import AnvilNode
@@ -14,7 +15,7 @@ from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue, reverse
 from kokudaka.models import IssuanceKind, User
 from kokudaka.reconcile.service import reconcile
-from kokudaka.settlement.worker import SettlementWorker
+from tests.settlement.helpers import new_settlement, settle_all
 from tests.world import SEASON, Person, World
 
 
@@ -44,18 +45,22 @@ def test_what_the_worker_settles_reconciles_clean(
     chain: ChainClient,  # the snapshot/revert around this test
 ) -> None:
     client = ChainClient(anvil.rpc_url)
+    # In development the deployment makes each town an issuer: its key, its season's cap.
     deployment = ensure_deployment(db, client, settings)
-    worker = SettlementWorker(db, ChainClient(anvil.rpc_url), settings, deployment)
+    towns = new_settlement(db, anvil.rpc_url, settings, deployment)
     hanako, taro = world.new_supporter("hanako"), world.new_supporter("taro")
     _issue(db, world.a.municipality_id, hanako, 1_500)
     _issue(db, world.b.municipality_id, hanako, 700)
     undone = _issue(db, world.a.municipality_id, taro, 300)
-    worker.settle()
-    with db.begin() as session:
-        admin = session.get(User, world.a.admin.id)
-        assert admin is not None
-        reverse(session, entry_id=undone, actor=admin, reason="entered twice")
-    worker.settle()
+    try:
+        settle_all(towns, db)
+        with db.begin() as session:
+            admin = session.get(User, world.a.admin.id)
+            assert admin is not None
+            reverse(session, entry_id=undone, actor=Caller.of(admin), reason="entered twice")
+        settle_all(towns, db)
+    finally:
+        towns.close()
 
     with db() as session:
         report = reconcile(session, client, deployment)

@@ -41,6 +41,14 @@ def _day_table(name: str, owner: str, referred: str) -> None:
 
 
 def upgrade() -> None:
+    # A farmer's support ledger newest first reads one page from an index instead of
+    # sorting the farmer's every issuance, as 0008 did for a town's: (farmer_id, season,
+    # id) replaces (farmer_id, season), and (farmer_id, id) the plain farmer_id index,
+    # so each issuance still writes two farmer indexes.
+    op.drop_index("ix_issuances_farmer_id_season", table_name="issuances")
+    op.drop_index("ix_issuances_farmer_id", table_name="issuances")
+    op.create_index("ix_issuances_farmer_id_season_id", "issuances", ["farmer_id", "season", "id"])
+    op.create_index("ix_issuances_farmer_id_id", "issuances", ["farmer_id", "id"])
     _day_table("town_issuance_days", "municipality_id", "municipalities")
     _day_table("farmer_issuance_days", "farmer_id", "farmers")
     # The same day as kokudaka.ledger.daily.japan_day: Japan keeps no daylight saving time.
@@ -91,3 +99,7 @@ def downgrade() -> None:
     op.drop_table("region_supporter_seasons")
     op.drop_table("farmer_issuance_days")
     op.drop_table("town_issuance_days")
+    op.drop_index("ix_issuances_farmer_id_id", table_name="issuances")
+    op.drop_index("ix_issuances_farmer_id_season_id", table_name="issuances")
+    op.create_index("ix_issuances_farmer_id", "issuances", ["farmer_id"])
+    op.create_index("ix_issuances_farmer_id_season", "issuances", ["farmer_id", "season"])

@@ -100,28 +100,31 @@ class NamedIssuance:
 
 def _named(conditions: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
     """Issuances under ``conditions`` with their mint and names, in
-    :class:`NamedIssuance` order; every join is by primary or unique key."""
+    :class:`NamedIssuance` order.
+
+    Each name is a scalar subquery by primary key rather than a join: with nine tables
+    joined, PostgreSQL spent 30-70 ms planning the join order (under load) for a page
+    it then read in 1-5 ms; a subquery is planned on its own, in microseconds, and run
+    once per row of the page.
+    """
+
+    def of(column: Any, key: Any, of_issuance: Any) -> Any:
+        return select(column).where(key == of_issuance).scalar_subquery()
+
     return (
         select(
             Issuance,
             ChainOperation,
-            Municipality.name,
-            Municipality.national_code,
-            User.display_name,
-            Farmer.name,
-            Work.title,
-            Activity.title,
-            Investment.amount_yen,
-            Contribution.minutes,
+            of(Municipality.name, Municipality.id, Issuance.municipality_id),
+            of(Municipality.national_code, Municipality.id, Issuance.municipality_id),
+            of(User.display_name, User.id, Issuance.recipient_id),
+            of(Farmer.name, Farmer.id, Issuance.farmer_id),
+            of(Work.title, Work.id, Issuance.work_id),
+            of(Activity.title, Activity.id, Issuance.activity_id),
+            of(Investment.amount_yen, Investment.id, Issuance.investment_id),
+            of(Contribution.minutes, Contribution.id, Issuance.contribution_id),
         )
-        .join(Municipality, Municipality.id == Issuance.municipality_id)
-        .join(User, User.id == Issuance.recipient_id)
         .outerjoin(ChainOperation, ChainOperation.entry_id == Issuance.entry_id)
-        .outerjoin(Farmer, Farmer.id == Issuance.farmer_id)
-        .outerjoin(Work, Work.id == Issuance.work_id)
-        .outerjoin(Activity, Activity.id == Issuance.activity_id)
-        .outerjoin(Investment, Investment.id == Issuance.investment_id)
-        .outerjoin(Contribution, Contribution.id == Issuance.contribution_id)
         .where(*conditions)
     )
 

@@ -107,8 +107,10 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
         # sorting the town's every issuance. The first also serves the season's sums.
         Index("ix_issuances_municipality_id_season_id", "municipality_id", "season", "id"),
         Index("ix_issuances_municipality_id_id", "municipality_id", "id"),
-        # A farmer's support ledger filtered by season, and its totals.
-        Index("ix_issuances_farmer_id_season", "farmer_id", "season"),
+        # A farmer's support ledger newest first, for a season or all of them, one page
+        # read from the index (as for a town); the first also serves its totals.
+        Index("ix_issuances_farmer_id_season_id", "farmer_id", "season", "id"),
+        Index("ix_issuances_farmer_id_id", "farmer_id", "id"),
     )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
@@ -117,7 +119,7 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
     season: Mapped[int]
     recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     amount_go: Mapped[int]
-    farmer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("farmers.id"), index=True)
+    farmer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("farmers.id"))
     work_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("works.id"))
     investment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("investments.id"), unique=True

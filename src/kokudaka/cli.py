@@ -206,9 +206,10 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _admin_create(args: argparse.Namespace, settings: Settings) -> int:
+    from kokudaka.audit.staff_log import append_staff_action
     from kokudaka.auth.service import create_user
     from kokudaka.core.errors import KokudakaError
-    from kokudaka.models import Role
+    from kokudaka.models import Role, StaffAction
 
     migrate(settings)
     password = os.environ.get("KOKUDAKA_ADMIN_PASSWORD") or getpass.getpass("Password: ")
@@ -225,6 +226,15 @@ def _admin_create(args: argparse.Namespace, settings: Settings) -> int:
                 password=password,
                 display_name=args.name,
                 role=Role.platform_admin,
+            )
+            append_staff_action(
+                session,
+                None,
+                StaffAction.staff_register,
+                object_type="user",
+                object_id=user.id,
+                data={"email": user.email, "display_name": args.name, "role": user.role},
+                municipality_id=None,
             )
             print(f"platform administrator {user.email} created ({user.id})")
     except KokudakaError as error:

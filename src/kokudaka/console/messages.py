@@ -362,6 +362,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "object_user": ("Account", "アカウント"),
     "object_allowance": ("Allowance", "発行枠"),
     "object_yield_report": ("Yield report", "収量報告"),
+    "object_town_minter": ("Town minter key", "自治体の発行鍵"),
+    "object_season_cap": ("Season cap on chain", "チェーン上のシーズン上限"),
     # Errors
     "error_title": ("Something went wrong", "エラーが発生しました"),
     "error_status": ("Status {status}", "ステータス {status}"),

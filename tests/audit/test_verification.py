@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ def _read(db: sessionmaker[Session]) -> list[StaffLogRow]:
 
 
 @pytest.fixture
-def log(db: sessionmaker[Session]) -> Iterator[list[StaffLogRow]]:
+def log(db: sessionmaker[Session]) -> list[StaffLogRow]:
     """Six rows appended as the services append them, one transaction each."""
     for number in range(ROWS):
         with db.begin() as session:

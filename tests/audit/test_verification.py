@@ -211,6 +211,18 @@ def test_swapped_rows_are_named_as_reordered(
     assert "row 2 holds what was appended as row 4" in found.detail
 
 
+def test_a_row_written_past_the_head_is_caught(
+    db: sessionmaker[Session], log: list[StaffLogRow]
+) -> None:
+    forged = _replace(log[-1], sequence=ROWS + 1, prev_hash=log[-1].hash, data="{}")
+    forged = _replace(forged, hash=recomputed_hash(forged))
+    with db.begin() as session:
+        session.execute(log_rows.insert().values(_fields(forged)))
+    found = _verify(db)
+    assert found is not None
+    assert (found.sequence, found.kind) == (ROWS + 1, BreakKind.added)
+
+
 def test_swapped_contents_are_caught(db: sessionmaker[Session], log: list[StaffLogRow]) -> None:
     # Exchange two rows' fields but keep the sequence numbers in place.
     with db.begin() as session:

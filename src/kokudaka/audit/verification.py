@@ -10,7 +10,9 @@ What each check catches:
   ``prev_hash`` tells which row it followed (``reordered``);
 - a row edited with its hash recomputed: the next row's ``prev_hash`` (or, for the
   last row, the head) no longer matches; if the head and every later row were
-  rewritten too, the anchor on chain at or after that row does not match.
+  rewritten too, the anchor on chain at or after that row does not match;
+- a row inserted past the head (``added``), when head and rows are read from one
+  snapshot (:func:`kokudaka.core.db.read_snapshot`; the command does).
 
 Reads are ordered so that a log being appended to is not reported broken: the anchors
 first, then the head, then the rows up to the head (an append writes its row and moves
@@ -36,6 +38,8 @@ class BreakKind(StrEnum):
     changed = "changed"
     removed = "removed"
     reordered = "reordered"
+    added = "added"
+    """A row past the head: written into the table, not appended."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,21 @@ def verify_log(session: Session, anchors: Sequence[ChainAnchor] = ()) -> VerifyR
                 last,
                 BreakKind.changed,
                 f"row {last} does not match the log's head: changed with its hash recomputed",
+            )
+        )
+    past_head = session.scalar(
+        select(log_rows.c.sequence)
+        .where(log_rows.c.sequence > head_sequence)
+        .order_by(log_rows.c.sequence)
+        .limit(1)
+    )
+    if head is not None and past_head is not None:
+        return report(
+            ChainBreak(
+                past_head,
+                BreakKind.added,
+                f"row {past_head} is past the log's head ({head_sequence}): written into "
+                "the table, not appended",
             )
         )
     beyond = [anchor for anchor in anchors if anchor.sequence > last]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.audit.anchoring import chain_anchors
 from kokudaka.audit.verification import ChainAnchor, verify_log
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.db import create_db_engine, read_snapshot
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
 
@@ -52,7 +52,9 @@ def run_verify(settings: Settings, out: TextIO) -> int:
         # The anchors are read before the log (see kokudaka.audit.verification).
         with Session(engine) as session, session.begin():
             anchors, where = _anchors(settings, session)
-        with Session(engine) as session, session.begin():
+        with Session(engine) as session:
+            # Head and rows from one snapshot, so a row past the head is one nobody appended.
+            read_snapshot(session)
             report = verify_log(session, anchors or ())
     finally:
         engine.dispose()

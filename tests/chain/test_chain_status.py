@@ -13,15 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import psutil
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.head import REFRESH_SECONDS
 from kokudaka.chain.node import AnvilNode
+from kokudaka.chain.processes import free_port
+from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
+from kokudaka.settlement.runtime import ANVIL_STATE_HISTORY, ChainRuntime
 from tests.chain.conftest import anvil, chain, deployed
 from tests.reconcile.conftest import chain_app, deployment
 
@@ -82,7 +88,7 @@ def test_chain_status_does_not_call_the_node_per_request(
     with counting_proxy(anvil.rpc_url) as proxy, httpx.Client(base_url=base_url, timeout=30) as c:
         client = ChainClient(proxy.url, koku_address=deployment.token_address)
         app.state.chain_runtime = SimpleNamespace(
-            client=client, deployment=deployment, state_health=lambda: None
+            client=client, deployment=deployment, state_health=lambda: None, node_usage=lambda: None
         )
         try:
             assert c.get("/v1/chain").status_code == 200
@@ -111,3 +117,63 @@ def test_chain_status_does_not_call_the_node_per_request(
             assert (again.status_code, again.content) == (304, b"")
         finally:
             app.state.chain_runtime = None
+
+
+def test_chain_status_shows_the_managed_nodes_memory_and_state_file(
+    chain_app: tuple[FastAPI, str],
+    deployment: ChainDeployment,
+    settings: Settings,
+    db: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    app, base_url = chain_app
+    managed = settings.model_copy(
+        update={"data_dir": tmp_path, "anvil_port": free_port(), "anvil_state_interval": 1}
+    )
+    runtime = ChainRuntime(managed, db, manage_anvil=True, start_worker=False)
+    assert runtime.node is not None
+    node = runtime.node
+    # The managed anvil keeps a bounded number of blocks' states (bench/chain_memory.py).
+    assert f"--prune-history={ANVIL_STATE_HISTORY}" in node.command()
+    # The deployment row is the test chain's; what is read here is the managed node's usage.
+    runtime.deployment = deployment
+    app.state.chain_runtime = runtime
+    try:
+        with node, httpx.Client(base_url=base_url, timeout=30) as c:
+            deadline = time.monotonic() + 10
+            while not (node.state_file is not None and node.state_file.is_file()):
+                assert time.monotonic() < deadline, "anvil never wrote its state file"
+                time.sleep(0.1)
+            chain = c.get("/v1/chain").json()
+            rss = psutil.Process(node.pid).memory_info().rss
+            assert 10 * 2**20 < chain["node_memory_bytes"] < 4 * 2**30
+            assert rss / 2 < chain["node_memory_bytes"] < rss * 2
+            assert chain["state_file_bytes"] > 0
+        # Stopped: no process to measure, and the state file as its last dump left it.
+        assert node.state_file is not None
+        with httpx.Client(base_url=base_url, timeout=30) as c:
+            stopped = c.get("/v1/chain")
+        if stopped.status_code == 200:  # a head read in the last seconds is still shown
+            assert stopped.json()["node_memory_bytes"] is None
+            assert stopped.json()["state_file_bytes"] == node.state_file.stat().st_size
+        assert node.usage().memory_bytes is None
+        assert node.usage().state_file_bytes == node.state_file.stat().st_size
+    finally:
+        app.state.chain_runtime = None
+        runtime.stop()
+
+
+def test_chain_status_reports_no_usage_for_a_node_it_does_not_run(
+    chain_app: tuple[FastAPI, str], chain: ChainClient, deployment: ChainDeployment
+) -> None:
+    app, base_url = chain_app
+    app.state.chain_runtime = SimpleNamespace(
+        client=chain, deployment=deployment, state_health=lambda: None, node_usage=lambda: None
+    )
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as c:
+            answer = c.get("/v1/chain").json()
+        assert answer["node_memory_bytes"] is None
+        assert answer["state_file_bytes"] is None
+    finally:
+        app.state.chain_runtime = None

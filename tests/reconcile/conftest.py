@@ -77,7 +77,7 @@ def runtime_client(
     app, base_url = chain_app
     # An external node, as far as the endpoints can tell: no state of its own to report.
     app.state.chain_runtime = SimpleNamespace(
-        client=chain, deployment=deployment, state_health=lambda: None
+        client=chain, deployment=deployment, state_health=lambda: None, node_usage=lambda: None
     )
     try:
         with httpx.Client(base_url=base_url, timeout=60, headers={"Accept-Language": "en"}) as c:

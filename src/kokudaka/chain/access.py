@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from fastapi import Request
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.node import StateHealth
+from kokudaka.chain.node import NodeUsage, StateHealth
 from kokudaka.core.errors import ServiceUnavailable
 from kokudaka.models import ChainDeployment
 
@@ -33,6 +33,10 @@ class ChainRuntimeLike(Protocol):
 
     def state_health(self) -> StateHealth | None:
         """Whether the managed node's state is saved; None for a node the service does not run."""
+
+    def node_usage(self) -> NodeUsage | None:
+        """The managed node's memory and state file size; None for a node the service does not
+        run."""
 
 
 UNAVAILABLE_RESPONSES: dict[int | str, dict[str, Any]] = {

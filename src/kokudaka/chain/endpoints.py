@@ -50,6 +50,16 @@ class ChainRead(ResponseModel):
         description="When the local chain's state file was last written; null if it never was, "
         "or when the service does not run the chain"
     )
+    state_file_bytes: int | None = Field(
+        description="Size in bytes of the local chain's state file (every block, transaction "
+        "and receipt, plus the latest state): it grows with the chain's history. null before "
+        "its first write, or when the service does not run the chain"
+    )
+    node_memory_bytes: int | None = Field(
+        description="Resident memory (RSS) in bytes of the local chain's process (anvil): it "
+        "grows with the chain's history and the recent blocks' states it keeps. null while it "
+        "is not running, or when the service does not run the chain"
+    )
     towns: list[TownSettlementRead] = Field(
         description="Each town as an issuer, by code: its minter key, its operations pending and "
         "submitted, and the mints waiting for its on-chain cap, with the reason"
@@ -73,6 +83,7 @@ def chain_info(request: Request, session: DbSession) -> ChainRead:
     except ChainError:
         raise chain_unavailable() from None
     state = runtime.state_health()
+    usage = runtime.node_usage()
     return ChainRead(
         chain_id=deployment.chain_id,
         token_address=to_checksum_address(deployment.token_address),
@@ -83,5 +94,7 @@ def chain_info(request: Request, session: DbSession) -> ChainRead:
         block_number=block_number,
         state_persisted=None if state is None else state.persisted,
         state_written_at=None if state is None else state.written_at,
+        state_file_bytes=None if usage is None else usage.state_file_bytes,
+        node_memory_bytes=None if usage is None else usage.memory_bytes,
         towns=[TownSettlementRead.model_validate(town) for town in town_settlement(session)],
     )

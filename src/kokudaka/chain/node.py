@@ -32,11 +32,18 @@ from types import TracebackType
 from typing import IO, Self
 
 from kokudaka.chain.errors import AnvilNotInstalled, AnvilPortInUse, ChainError, ChainUnavailable
-from kokudaka.chain.processes import command_line, free_port, launcher, port_in_use
+from kokudaka.chain.processes import (
+    command_line,
+    free_port,
+    launcher,
+    port_in_use,
+    resident_memory,
+)
 
 __all__ = [
     "DEFAULT_GAS_LIMIT",
     "AnvilNode",
+    "NodeUsage",
     "StateHealth",
     "find_anvil_binary",
 ]
@@ -111,6 +118,16 @@ class StateHealth:
     None when the node has no periodic dumps to check."""
 
 
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    """What a running node holds, as the service reports it."""
+
+    memory_bytes: int | None
+    """Resident memory (RSS) of the anvil process; None when it is not running."""
+    state_file_bytes: int | None
+    """Size of the state file; None before its first dump, or without a state file."""
+
+
 class AnvilNode:
     """One anvil process, its data directory, state file, pid file and log.
 
@@ -134,6 +151,7 @@ class AnvilNode:
         accounts: int = 10,
         balance_ether: int = 10_000,
         hardfork: str | None = None,
+        state_history: int | None = None,
         startup_timeout: float = 15.0,
         binary: Path | None = None,
     ) -> None:
@@ -142,6 +160,12 @@ class AnvilNode:
         ``port=0`` picks a free port at :meth:`start`. ``block_time=None`` means automine: every
         transaction is mined at once, which keeps tests fast and deterministic. ``hardfork=None``
         keeps anvil's default (the newest, which enforces the EIP-7825 transaction gas cap).
+
+        ``state_history`` is how many blocks' states anvil keeps (``--prune-history N``): calls
+        pinned to an older block fail. ``None`` keeps anvil's default, which keeps up to 1,500
+        full copies of the state in memory and spills 3,600 more to a temporary directory: fine
+        for a test chain, but a copy of a chain with many mints is tens of megabytes, and interval
+        mining makes one a second, minted or not.
         """
         self.data_dir = Path(data_dir).absolute()
         self.host = host
@@ -154,6 +178,7 @@ class AnvilNode:
         self.accounts = accounts
         self.balance_ether = balance_ether
         self.hardfork = hardfork
+        self.state_history = state_history
         self.startup_timeout = startup_timeout
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
@@ -214,6 +239,11 @@ class AnvilNode:
             cmd += ["--block-time", str(self.block_time)]
         if self.hardfork is not None:
             cmd += ["--hardfork", self.hardfork]
+        if self.state_history is not None:
+            # Blocks, transactions and receipts are all kept (eth_getLogs over the whole
+            # history is how reconciliation and the audit log read the chain): only the
+            # per-block copies of the state are pruned. In memory only: nothing is spilled.
+            cmd += [f"--prune-history={self.state_history}"]
         return cmd
 
     def start(self) -> Self:
@@ -401,6 +431,16 @@ class AnvilNode:
         last_known_good = max(mtime or 0.0, self._started_at)
         late = (time.time() if now is None else now) - last_known_good
         return StateHealth(written_at, late <= STALE_AFTER_INTERVALS * self.state_interval)
+
+    def usage(self) -> NodeUsage:
+        """The process's resident memory and the state file's size, for ``GET /v1/chain``."""
+        pid = self.pid if self.running else None
+        memory = None if pid is None else resident_memory(pid)
+        state_size: int | None = None
+        if self.state_file is not None:
+            with contextlib.suppress(OSError):
+                state_size = self.state_file.stat().st_size
+        return NodeUsage(memory, state_size)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop cleanly: SIGTERM lets anvil write its state file; SIGKILL only if it hangs."""

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-__all__ = ["command_line", "free_port", "launcher", "port_in_use"]
+__all__ = ["command_line", "free_port", "launcher", "port_in_use", "resident_memory"]
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -137,3 +137,29 @@ def command_line(pid: int) -> list[str] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out or None
+
+
+def resident_memory(pid: int) -> int | None:
+    """Resident memory (RSS) of a live process in bytes, or None if it cannot be read."""
+    if sys.platform == "linux":
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):  # "VmRSS:   123456 kB"; absent for a zombie
+                return int(line.split()[1]) * 1024
+        return None
+    if sys.platform == "win32":
+        return None
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["ps", "-o", "rss=", "-p", str(pid)],  # noqa: S607 - POSIX ps from PATH, in KiB
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(out) * 1024 if out.isdigit() else None

@@ -33,7 +33,7 @@ from kokudaka.chain.allowances import development_admin_key, sync_development_al
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.errors import ChainError, ChainUnavailable
-from kokudaka.chain.node import AnvilNode, StateHealth
+from kokudaka.chain.node import AnvilNode, NodeUsage, StateHealth
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
@@ -45,6 +45,7 @@ from kokudaka.towns.minters import TownMinterKey
 __all__ = [
     "ANVIL_BLOCK_TIME",
     "ANVIL_GAS_LIMIT",
+    "ANVIL_STATE_HISTORY",
     "ChainRuntime",
     "development_top_up",
     "managed_anvil",
@@ -59,6 +60,12 @@ ANVIL_BLOCK_TIME = 1.0
 #: Block gas limit of the managed anvil: ~60 full mint batches (~19k issuances) per block, so
 #: the chain keeps up with the worker. Each transaction stays under the 2**24 cap of EIP-7825.
 ANVIL_GAS_LIMIT = 1_000_000_000
+#: Blocks whose state the managed anvil keeps (``--prune-history``): a minute of 1 s blocks, so a
+#: reconciliation pinned to one block (1,000,000 issuances in under 60 s) can read it to the end.
+#: anvil's default keeps 1,500 full copies of the state in memory, one made every block: minting
+#: 1,000,000 issuances took it past 18 GB, and an idle chain of 100,000 mints grew ~8 MB a second.
+#: With 64 copies memory stops growing once they are made (bench/chain_memory.py).
+ANVIL_STATE_HISTORY = 64
 
 
 def managed_anvil(settings: Settings) -> AnvilNode:
@@ -77,6 +84,7 @@ def managed_anvil(settings: Settings) -> AnvilNode:
         state_interval=settings.anvil_state_interval,
         block_time=settings.anvil_block_time or ANVIL_BLOCK_TIME,
         gas_limit=ANVIL_GAS_LIMIT,
+        state_history=ANVIL_STATE_HISTORY,
     )
 
 
@@ -173,6 +181,10 @@ class ChainRuntime:
     def state_health(self) -> StateHealth | None:
         """Whether the managed anvil's state is being written; None for an external node."""
         return None if self.node is None else self.node.state_health()
+
+    def node_usage(self) -> NodeUsage | None:
+        """The managed anvil's memory and state file size; None for an external node."""
+        return None if self.node is None else self.node.usage()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the worker, then the node (SIGTERM, so anvil writes its state)."""

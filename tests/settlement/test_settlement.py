@@ -189,6 +189,9 @@ class ExternalChain:
     def state_health(self) -> None:
         return None
 
+    def node_usage(self) -> None:
+        return None
+
 
 def chain_towns(
     chain_app: tuple[FastAPI, str], chain: ChainClient, deployment: ChainDeployment

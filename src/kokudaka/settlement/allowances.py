@@ -22,10 +22,11 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.models import ChainOperation, ChainOperationKind, ChainState, Issuance, utcnow
+from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = [
     "WAITING_FOR_CAP",
@@ -55,12 +56,12 @@ class SeasonAllowances:
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        sessions: SettlementSessions,
         client: ChainClient,
         municipality_id: uuid.UUID,
         town: bytes,
     ) -> None:
-        self.session_factory = session_factory
+        self.sessions = sessions
         self.client = client
         self.municipality_id = municipality_id
         self.town = town
@@ -96,7 +97,7 @@ class SeasonAllowances:
         return learnt
 
     def _in_flight(self, season: int) -> bool:
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             return (
                 session.scalar(
                     select(ChainOperation.id)
@@ -113,13 +114,11 @@ class SeasonAllowances:
             )
 
 
-def release_waiting(
-    session_factory: sessionmaker[Session], municipality_id: uuid.UUID, season: int
-) -> int:
+def release_waiting(sessions: SettlementSessions, municipality_id: uuid.UUID, season: int) -> int:
     """Make the town's mints of ``season`` that wait for the cap due now (after the cap was
     raised); returns how many."""
     now = utcnow()
-    with session_factory.begin() as session:
+    with sessions.write() as session:
         result = session.execute(
             update(ChainOperation)
             .where(

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import Select, func, insert, literal, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient, Fees, PrivateKey
 from kokudaka.core.ids import new_id
@@ -37,6 +37,7 @@ from kokudaka.models.chain import TownMinter, TownMinterState
 from kokudaka.settlement.allowances import WAITING_FOR_CAP, waiting_for_cap
 from kokudaka.settlement.nonces import allocate_nonces, sent_by
 from kokudaka.settlement.outcomes import CycleReport, Recorded
+from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = [
     "NO_WALLET",
@@ -92,7 +93,7 @@ class Claim:
 class Claimer:
     """Claims and signs one town's operations with the town's minter key."""
 
-    session_factory: sessionmaker[Session]
+    sessions: SettlementSessions
     client: ChainClient
     chain_id: int
     municipality_id: uuid.UUID
@@ -101,9 +102,6 @@ class Claimer:
     minter_id: uuid.UUID
     """Its ``town_minters`` row, locked while nonces are allocated."""
     minter_key: PrivateKey = field(repr=False)
-    postgres: bool
-    """PostgreSQL locks due rows with ``FOR UPDATE SKIP LOCKED``; SQLite's ``BEGIN IMMEDIATE``
-    already serialises writers."""
     batch_size: int
     hold_seconds: float
     """How long an operation that cannot be sent yet (no wallet, mint unconfirmed) waits."""
@@ -133,7 +131,8 @@ class Claimer:
             .order_by(ChainOperation.next_attempt_at)
             .limit(self.batch_size)
         )
-        if self.postgres:
+        if self.sessions.postgres:
+            # SQLite's BEGIN IMMEDIATE already serialises writers.
             query = query.with_for_update(of=ChainOperation, skip_locked=True)
         return query
 
@@ -155,7 +154,7 @@ class Claimer:
         caller sends after the commit.
         """
         now = utcnow()
-        with self.session_factory.begin() as session:
+        with self.sessions.write() as session:
             # The minter's row serialises its nonces across workers and processes, and says
             # whether the key is still the town's (a rotation retires it).
             state = session.scalar(
@@ -365,7 +364,7 @@ class _Recorder:
             )
             .execution_options(synchronize_session=False)
         )
-        if self.claimer.postgres:
+        if self.claimer.sessions.postgres:
             # Under READ COMMITTED a wallet could change between our read and the update:
             # make sure every stored recipient is the one signed, or roll back.
             stored = dict(

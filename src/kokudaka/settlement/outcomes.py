@@ -88,8 +88,16 @@ class CycleReport:
         self.in_flight = other.in_flight
 
     @property
-    def busy(self) -> bool:
-        return bool(self.claimed or self.in_flight or self.resent or self.lost)
+    def progressed(self) -> bool:
+        """Whether anything changed: more may follow at once."""
+        return bool(
+            self.claimed
+            or self.confirmed
+            or self.requeued
+            or self.failed
+            or self.resent
+            or self.lost
+        )
 
 
 @dataclass(frozen=True)

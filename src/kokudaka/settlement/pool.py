@@ -36,11 +36,15 @@ from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment, ChainTransaction, TransactionState
 from kokudaka.models.chain import TownMinter
 from kokudaka.settlement.outcomes import CycleReport
+from kokudaka.settlement.sessions import SettlementSessions
 from kokudaka.settlement.worker import DevelopmentSync, SettlementWorker
 from kokudaka.towns.minters import TownMinterKey, active_minters
 from kokudaka.wallets.custody import WalletKeyError
 
-__all__ = ["SettlementPool"]
+__all__ = ["HEAD_POLL_SECONDS", "SettlementPool"]
+
+#: How often the pool looks for a new block to wake the workers.
+HEAD_POLL_SECONDS = 0.05
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ class SettlementPool:
         top_up: DevelopmentSync | None = None,
         refresh_seconds: float = 5.0,
         receipt_threads: int = 8,
+        name: str = "settlement",
         **worker_options: Any,
     ) -> None:
         self.session_factory = session_factory
@@ -72,16 +77,20 @@ class SettlementPool:
         self.deployment = deployment
         self.top_up = top_up
         self.refresh_seconds = refresh_seconds
+        self.name = name
+        """Its workers are named ``<name>-<town id prefix>`` in logs and threads."""
         self.worker_options = worker_options
+        self.sessions = SettlementSessions.of(session_factory)
         self.workers: dict[str, SettlementWorker] = {}
         """By minter address."""
         self._finished: list[SettlementWorker] = []
         self._unusable: set[uuid.UUID] = set()
         """Minter rows whose worker could not be made (logged once)."""
         self._receipts = ThreadPoolExecutor(
-            max_workers=receipt_threads, thread_name_prefix="settlement-receipts"
+            max_workers=receipt_threads, thread_name_prefix=f"{name}-receipts"
         )
         self._threads: dict[str, threading.Thread] = {}
+        self._shared_client: ChainClient | None = None
         self._halt = threading.Event()
         self._next_refresh = 0.0
         self.fatal_error: ChainError | None = None
@@ -93,7 +102,7 @@ class SettlementPool:
         """Start a worker for each new active minter, set rotated-out ones draining, and
         follow retired keys that still have transactions in flight."""
         self._next_refresh = time.monotonic() + self.refresh_seconds
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             active = {key.address: key for key in active_minters(session)}
             in_flight = set(
                 session.scalars(
@@ -136,14 +145,15 @@ class SettlementPool:
         try:
             worker = SettlementWorker(
                 self.session_factory,
-                self.client_factory(),
+                self._client(),
                 self.settings,
                 self.deployment,
                 key,
                 draining=draining,
                 top_up=self.top_up,
                 receipt_pool=self._receipts,
-                name=f"settlement-{key.municipality_id.hex[:8]}",
+                sessions=self.sessions,
+                name=f"{self.name}-{key.municipality_id.hex[:8]}",
                 **self.worker_options,
             )
         except WalletKeyError as exc:
@@ -164,6 +174,13 @@ class SettlementPool:
                 self.top_up(key)
             except ChainError as exc:
                 logger.warning("%s: setting the town up on chain failed: %s", worker.name, exc)
+
+    def _client(self) -> ChainClient:
+        # One client for every worker: web3 keeps an HTTP session per thread, and building
+        # the contract object costs ~70 ms of CPU per client.
+        if self._shared_client is None:
+            self._shared_client = self.client_factory()
+        return self._shared_client
 
     def _drop_drained(self) -> None:
         for address, worker in list(self.workers.items()):
@@ -238,7 +255,7 @@ class SettlementPool:
                         )
                         thread.start()
                         self._threads[address] = thread
-                stop_event.wait(min(self.refresh_seconds, 1.0))
+                self._watch_head(stop_event)
                 self._drop_drained()
                 fatal = [w.fatal_error for w in self._all() if w.fatal_error is not None]
                 if fatal:
@@ -247,13 +264,33 @@ class SettlementPool:
         finally:
             self.close()
 
+    def _watch_head(self, stop_event: threading.Event) -> None:
+        """Until the next refresh: wake every worker when a block appears, so that each reads
+        its receipts then instead of polling the node and the database on its own."""
+        until = time.monotonic() + self.refresh_seconds
+        head: int | None = None
+        while not stop_event.wait(HEAD_POLL_SECONDS) and time.monotonic() < until:
+            try:
+                now = self._client().block_number()
+            except ChainError:
+                return  # the workers find out and back off
+            if now != head:
+                head = now
+                for worker in list(self.workers.values()):
+                    worker.wake.set()
+
     def close(self) -> None:
         """Stop the worker threads and release their resources."""
         self._halt.set()
+        for worker in self.workers.values():
+            worker.wake.set()
         for thread in self._threads.values():
             thread.join(timeout=30)
         self._threads.clear()
         self._receipts.shutdown(wait=False)
+        for worker in self.workers.values():
+            worker.close()
+        self.sessions.close()
 
     # ------------------------------------------------------------------ health
 

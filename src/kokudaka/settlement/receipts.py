@@ -10,7 +10,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
@@ -18,6 +17,7 @@ from kokudaka.chain.errors import ChainError, TransactionReverted
 from kokudaka.chain.interface import ALREADY_BURNED, BURNED_TOPIC, MINTED_TOPIC
 from kokudaka.models import ChainDeployment, ChainOperation
 from kokudaka.settlement.outcomes import Mined, Reverted, Submitted
+from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = ["ChainReader"]
 
@@ -30,7 +30,7 @@ class ChainReader:
         self,
         client: ChainClient,
         deployment: ChainDeployment,
-        session_factory: sessionmaker[Session],
+        sessions: SettlementSessions,
         *,
         town: bytes,
         threads: int,
@@ -39,7 +39,7 @@ class ChainReader:
     ) -> None:
         self.client = client
         self.deployment = deployment
-        self.session_factory = session_factory
+        self.sessions = sessions
         self.town = town
         """Events are read in this town's namespace only: another town may use the same ref."""
         self._owns_pool = pool is None
@@ -159,7 +159,7 @@ class ChainReader:
             return Mined(tx.id, tx.tx_hash, block, gas_used)
         # Some refs were settled before (a resend after a lost or replaced transaction):
         # find where, so each operation names the transaction that really minted it.
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             refs = list(
                 session.scalars(
                     select(ChainOperation.reference).where(ChainOperation.transaction_id == tx.id)

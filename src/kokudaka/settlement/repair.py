@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.models import (
     ChainOperation,
@@ -26,6 +25,7 @@ from kokudaka.models import (
 )
 from kokudaka.settlement.outcomes import CycleReport, lock_tx
 from kokudaka.settlement.receipts import ChainReader
+from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = ["repair_lost"]
 
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def repair_lost(
-    session_factory: sessionmaker[Session],
+    sessions: SettlementSessions,
     reader: ChainReader,
     sender: Sequence[Any],
     *,
@@ -48,7 +48,7 @@ def repair_lost(
     Returns the hashes of the lost transactions (counted in ``report.lost``), or None when
     nothing changed.
     """
-    with session_factory() as session:
+    with sessions.read() as session:
         rows = session.execute(
             select(ChainTransaction.id, ChainTransaction.tx_hash, ChainTransaction.block_number)
             .where(
@@ -70,7 +70,7 @@ def repair_lost(
         return None
     now = utcnow()
     resent: list[str] = []
-    with session_factory.begin() as session:
+    with sessions.write() as session:
         for tx_id, block in moved:
             session.execute(
                 update(ChainTransaction)

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import NonceTooLow, TransactionAlreadyKnown, TransactionRejected
 from kokudaka.models import ChainTransaction
 from kokudaka.settlement.outcomes import CycleReport, Recorded, Replaced, Submitted
+from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = ["Sender"]
 
@@ -25,11 +25,9 @@ logger = logging.getLogger(__name__)
 class Sender:
     """Sends a minter's transactions and remembers when each was last sent or seen pending."""
 
-    def __init__(
-        self, client: ChainClient, session_factory: sessionmaker[Session], *, name: str
-    ) -> None:
+    def __init__(self, client: ChainClient, sessions: SettlementSessions, *, name: str) -> None:
         self.client = client
-        self.session_factory = session_factory
+        self.sessions = sessions
         self.name = name
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-send")
         self._sent_at: dict[str, float] = {}
@@ -82,7 +80,7 @@ class Sender:
         self._sent_at[tx.tx_hash] = time.monotonic()
         if self.client.rpc("eth_getTransactionByHash", [tx.tx_hash]) is not None:
             return None  # waiting in the pool
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             raw = session.scalar(
                 select(ChainTransaction.raw_tx).where(ChainTransaction.id == tx.id)
             )

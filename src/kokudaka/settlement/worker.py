@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,7 @@ from kokudaka.chain.deployment import DeploymentMismatch
 from kokudaka.chain.errors import (
     ChainError,
     ChainUnavailable,
+    ContractMissing,
     ReceiptTimeout,
 )
 from kokudaka.chain.interface import ALLOWANCE_EXCEEDED
@@ -51,6 +53,7 @@ from kokudaka.settlement.outcomes import (
 from kokudaka.settlement.receipts import ChainReader
 from kokudaka.settlement.repair import repair_lost
 from kokudaka.settlement.sending import Sender
+from kokudaka.settlement.sessions import SettlementSessions
 from kokudaka.towns.minters import TownMinterKey
 
 __all__ = ["DevelopmentSync", "SettlementWorker"]
@@ -61,6 +64,13 @@ only: production never holds the admin key, and a town at its cap waits for
 ``kokudaka chain allowances``)."""
 
 logger = logging.getLogger(__name__)
+
+
+def _uses(client: ChainClient, address: str) -> bool:
+    try:
+        return client.koku_address == to_checksum_address(address)
+    except ContractMissing:
+        return False
 
 
 class SettlementWorker:
@@ -97,9 +107,12 @@ class SettlementWorker:
         backoff_max_seconds: float = 30.0,
         receipt_threads: int = 4,
         receipt_pool: ThreadPoolExecutor | None = None,
+        sessions: SettlementSessions | None = None,
         name: str | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self._owns_sessions = sessions is None
+        self.sessions = sessions or SettlementSessions.of(session_factory)
         self.client = client
         self.settings = settings
         self.deployment = deployment
@@ -120,42 +133,45 @@ class SettlementWorker:
         self.backoff_max_seconds = backoff_max_seconds
         self.name = name or f"settlement-{self.minter[:10]}"
         self.chain_id = deployment.chain_id
-        client.use_koku(deployment.token_address)
-        with session_factory() as session:
-            postgres = session.get_bind().dialect.name == "postgresql"
+        if not _uses(client, deployment.token_address):
+            client.use_koku(deployment.token_address)  # ~70 ms: web3 builds the contract
         self._retry = Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds)
         # Decrypted once: the worker signs every cycle. A draining worker never signs.
         key = b"" if draining else minter.private_key(settings)
         self._claimer = Claimer(
-            session_factory,
+            self.sessions,
             client,
             self.chain_id,
             self.municipality_id,
             self.minter,
             minter.minter_id,
             key,
-            postgres,
             self.batch_size,
             hold_seconds,
             cap_wait_seconds,
         )
         self._allowances = SeasonAllowances(
-            session_factory, client, self.municipality_id, minter.town
+            self.sessions, client, self.municipality_id, minter.town
         )
         self._reader = ChainReader(
             client,
             deployment,
-            session_factory,
+            self.sessions,
             town=minter.town,
             threads=receipt_threads,
             name=self.name,
             pool=receipt_pool,
         )
-        self._sender = Sender(client, session_factory, name=self.name)
+        self._sender = Sender(client, self.sessions, name=self.name)
         self._polled_head: int | None = None
+        self._next_poll = 0.0
+        """Without a new block, when to look at the minter's transactions again (those of
+        another worker, and resends)."""
         self._last_head: int | None = None
         self._next_lost_check = 0.0
         self._chain_nonce = 0
+        self.wake = threading.Event()
+        """Set to cut a wait short (a new block, or stopping)."""
         self.unavailable_errors = 0
         """How many cycles failed because the chain did not answer (for tests and health)."""
         self.database_errors = 0
@@ -168,6 +184,8 @@ class SettlementWorker:
         """Release the receipt threads (the worker cannot be used afterwards)."""
         self._sender.close()
         self._reader.close()
+        if self._owns_sessions:
+            self.sessions.close()
 
     def run_forever(self, stop_event: threading.Event) -> None:
         """Cycle until ``stop_event`` is set; retry with exponential backoff and jitter."""
@@ -202,7 +220,14 @@ class SettlementWorker:
                 if self.draining and not self.outstanding():
                     logger.info("%s: retired minter has nothing left in flight", self.name)
                     return
-                stop_event.wait(min(poll, 0.05) if report.busy else poll)
+                if report.progressed:
+                    stop_event.wait(min(poll, 0.05))
+                else:
+                    # Nothing to do until a block or new operations: a dozen towns polling
+                    # fast would cost the CPU their batches need. The pool wakes its workers
+                    # at each new block.
+                    self.wake.wait(poll)
+                    self.wake.clear()
                 continue
             failures += 1
             pause = backoff_seconds(failures, base=poll, cap=self.backoff_max_seconds)
@@ -212,10 +237,12 @@ class SettlementWorker:
     def run_once(self) -> CycleReport:
         """One cycle: look for lost confirmations if due, poll, then claim and send."""
         report = CycleReport()
-        # The mined nonce is read before any receipt: a transaction below it that has no
-        # receipt afterwards was certainly not mined (its nonce went to another transaction).
-        self._chain_nonce = self.client.latest_nonce(self.minter)
         head = self.client.block_number()
+        if head != self._polled_head:
+            # Only a new block moves the mined nonce. It is read before any receipt: a
+            # transaction below it that has no receipt afterwards was certainly not mined (its
+            # nonce went to another transaction).
+            self._chain_nonce = self.client.latest_nonce(self.minter)
         if self._last_head is not None and head < self._last_head:
             logger.warning(
                 "%s: chain head went back from %s to %s", self.name, self._last_head, head
@@ -224,7 +251,10 @@ class SettlementWorker:
         self._last_head = head
         if time.monotonic() >= self._next_lost_check:
             self.check_for_lost(report, head)
-        self._poll(report, head)
+        now = time.monotonic()
+        if head != self._polled_head or now >= self._next_poll:
+            self._next_poll = now + min(self.resend_after / 2, 1.0)
+            self._poll(report, head)
         self.submit(report)
         return report
 
@@ -270,7 +300,7 @@ class SettlementWorker:
         self._reader.require_contract()
         head = self.client.block_number() if head is None else head
         lost = repair_lost(
-            self.session_factory,
+            self.sessions,
             self._reader,
             self._sender_filter(),
             head=head,
@@ -288,7 +318,7 @@ class SettlementWorker:
     # ------------------------------------------------------------------ polling
 
     def _poll(self, report: CycleReport, head: int) -> None:
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             submitted = self._submitted(session)
             highest_confirmed = session.scalar(
                 select(func.max(ChainTransaction.nonce)).where(
@@ -298,7 +328,7 @@ class SettlementWorker:
         # A nonce we saw mined that the chain no longer counts: it was rewound.
         rewound = highest_confirmed is not None and highest_confirmed >= self._chain_nonce
         if rewound and self.check_for_lost(report, head):
-            with self.session_factory() as session:
+            with self.sessions.read() as session:
                 submitted = self._submitted(session)
         fetch_all = head != self._polled_head
         self._polled_head = head
@@ -333,7 +363,7 @@ class SettlementWorker:
 
     def _apply(self, outcomes: Iterable[Mined | Reverted | Replaced], report: CycleReport) -> None:
         now = utcnow()
-        with self.session_factory.begin() as session:
+        with self.sessions.write() as session:
             for outcome in outcomes:
                 tx = lock_tx(session, outcome.tx_id)
                 if tx is None or tx.state is not TransactionState.submitted:
@@ -373,7 +403,7 @@ class SettlementWorker:
         report = report or CycleReport()
         if self.draining:
             return report
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             in_flight = self._in_flight(session)
             report.in_flight = in_flight
             due = session.scalar(
@@ -441,7 +471,7 @@ class SettlementWorker:
             )
             return
         self.top_up(self.town_minter)
-        released = release_waiting(self.session_factory, self.municipality_id, season)
+        released = release_waiting(self.sessions, self.municipality_id, season)
         logger.info("%s: cap for %s raised; %s mints released", self.name, season, released)
 
     def _in_flight(self, session: Session) -> int:
@@ -474,7 +504,7 @@ class SettlementWorker:
     def outstanding(self) -> bool:
         """Whether the minter has a transaction in flight, or (unless draining) the town has
         an operation submitted, or pending and due."""
-        with self.session_factory() as session:
+        with self.sessions.read() as session:
             if self._in_flight(session):
                 return True
             if self.draining:

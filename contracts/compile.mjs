@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Compiles contracts/Koku.sol with the solc pinned in package.json and writes the artifact the
-// Python service deploys from: src/kokudaka/chain/artifacts/Koku.json.
+// Compiles the contracts (contracts/Koku.sol, contracts/KokuBills.sol) with the solc pinned in
+// package.json and writes the artifacts the Python service deploys from:
+// src/kokudaka/chain/artifacts/<Contract>.json.
 //
 //   node contracts/compile.mjs          write the artifact
-//   node contracts/compile.mjs --check  recompile in memory; exit 1 if the committed artifact differs
+//   node contracts/compile.mjs --check  recompile in memory; exit 1 if a committed artifact differs
 //
 // The output is byte-for-byte reproducible: source names are relative ("contracts/Koku.sol",
 // "@openzeppelin/contracts/..."), the metadata hash is left out of the bytecode, and the JSON is
@@ -19,9 +20,9 @@ const require = createRequire(import.meta.url);
 const solc = require("solc");
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const CONTRACT = "Koku";
-const SOURCE_NAME = "contracts/Koku.sol";
-const ARTIFACT = join(REPO_ROOT, "src", "kokudaka", "chain", "artifacts", `${CONTRACT}.json`);
+// Each contract is compiled on its own, from its own source file of the same name.
+const CONTRACTS = ["Koku", "KokuBills"];
+const artifactPath = (contract) => join(REPO_ROOT, "src", "kokudaka", "chain", "artifacts", `${contract}.json`);
 const EXPECTED_SOLC = "0.8.28";
 
 function die(code, message) {
@@ -55,15 +56,16 @@ function sortKeys(value) {
   return value;
 }
 
-function compile() {
+function compile(contractName) {
+  const sourceName = `contracts/${contractName}.sol`;
   const version = solc.version();
   if (!version.startsWith(`${EXPECTED_SOLC}+`)) {
     die(2, `solc ${version} found, ${EXPECTED_SOLC} expected: run npm ci`);
   }
-  const source = readFileSync(join(REPO_ROOT, SOURCE_NAME), "utf8");
+  const source = readFileSync(join(REPO_ROOT, sourceName), "utf8");
   const input = {
     language: "Solidity",
-    sources: { [SOURCE_NAME]: { content: source } },
+    sources: { [sourceName]: { content: source } },
     settings: {
       optimizer: { enabled: true, runs: 200 },
       // Cancun runs on every current chain; anvil's newer default hardfork executes it unchanged.
@@ -71,7 +73,7 @@ function compile() {
       // No IPFS/Swarm hash of the metadata in the bytecode: the bytecode then depends only on the
       // code and the compiler, not on comments or on where the files live.
       metadata: { bytecodeHash: "none" },
-      outputSelection: { [SOURCE_NAME]: { [CONTRACT]: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
+      outputSelection: { [sourceName]: { [contractName]: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
@@ -80,10 +82,10 @@ function compile() {
     process.stderr.write(problem.formattedMessage ?? `${problem.severity}: ${problem.message}\n`);
   }
   if (problems.some((problem) => problem.severity === "error")) die(2, "compilation failed");
-  const contract = output.contracts?.[SOURCE_NAME]?.[CONTRACT];
-  if (!contract) die(2, `no ${CONTRACT} in the compiler output`);
+  const contract = output.contracts?.[sourceName]?.[contractName];
+  if (!contract) die(2, `no ${contractName} in the compiler output`);
   const artifact = sortKeys({
-    contractName: CONTRACT,
+    contractName,
     abi: contract.abi,
     bytecode: `0x${contract.evm.bytecode.object}`,
     // The runtime code a deployment must hold: how the service tells this version from another.
@@ -95,17 +97,20 @@ function compile() {
 }
 
 const check = process.argv.includes("--check");
-const fresh = compile();
-const shown = relative(REPO_ROOT, ARTIFACT).split(sep).join("/");
-if (check) {
-  const committed = existsSync(ARTIFACT) ? readFileSync(ARTIFACT, "utf8") : null;
-  if (committed === null) die(1, `${shown} is missing: run node contracts/compile.mjs`);
-  if (committed !== fresh) {
-    die(1, `${shown} is stale: it differs from a fresh compile of ${SOURCE_NAME}. Run node contracts/compile.mjs and commit it.`);
+for (const contract of CONTRACTS) {
+  const artifact = artifactPath(contract);
+  const fresh = compile(contract);
+  const shown = relative(REPO_ROOT, artifact).split(sep).join("/");
+  if (check) {
+    const committed = existsSync(artifact) ? readFileSync(artifact, "utf8") : null;
+    if (committed === null) die(1, `${shown} is missing: run node contracts/compile.mjs`);
+    if (committed !== fresh) {
+      die(1, `${shown} is stale: it differs from a fresh compile of contracts/${contract}.sol. Run node contracts/compile.mjs and commit it.`);
+    }
+    process.stdout.write(`${shown} is up to date\n`);
+  } else {
+    mkdirSync(dirname(artifact), { recursive: true });
+    writeFileSync(artifact, fresh);
+    process.stdout.write(`wrote ${shown}\n`);
   }
-  process.stdout.write(`${shown} is up to date\n`);
-} else {
-  mkdirSync(dirname(ARTIFACT), { recursive: true });
-  writeFileSync(ARTIFACT, fresh);
-  process.stdout.write(`wrote ${shown}\n`);
 }

@@ -1,7 +1,8 @@
-"""The compiled KOKU contract, as committed by ``node contracts/compile.mjs``.
+"""The compiled contracts, as committed by ``node contracts/compile.mjs``: KOKU
+(``artifacts/Koku.json``) and the rice bills (``artifacts/KokuBills.json``).
 
-The service deploys and talks to exactly the bytecode and ABI in ``artifacts/Koku.json``; CI checks
-with ``node contracts/compile.mjs --check`` that this file matches ``contracts/Koku.sol``.
+The service deploys and talks to exactly the bytecode and ABI in these files; CI checks with
+``node contracts/compile.mjs --check`` that they match ``contracts/<Contract>.sol``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from typing import Any
 
 from eth_typing import ABI
 
-__all__ = ["KokuArtifact", "load_koku_artifact"]
+__all__ = [
+    "ContractArtifact",
+    "KokuArtifact",
+    "load_artifact",
+    "load_bills_artifact",
+    "load_koku_artifact",
+]
 
 
 @dataclass(frozen=True, slots=True)
-class KokuArtifact:
-    """ABI and creation bytecode of the ``Koku`` contract, with the compiler that made them."""
+class ContractArtifact:
+    """ABI and creation bytecode of one contract, with the compiler that made them."""
 
     contract_name: str
     abi: ABI
@@ -30,12 +37,17 @@ class KokuArtifact:
     source_sha256: str
 
 
+KokuArtifact = ContractArtifact
+"""The name the KOKU code has always used."""
+
+
 @cache
-def load_koku_artifact() -> KokuArtifact:
-    """Read the artifact shipped inside the package (once per process)."""
-    text = resources.files("kokudaka.chain").joinpath("artifacts/Koku.json").read_text("utf-8")
+def load_artifact(contract: str) -> ContractArtifact:
+    """Read ``artifacts/<contract>.json`` shipped inside the package (once per process)."""
+    path = f"artifacts/{contract}.json"
+    text = resources.files("kokudaka.chain").joinpath(path).read_text("utf-8")
     raw: dict[str, Any] = json.loads(text)
-    return KokuArtifact(
+    return ContractArtifact(
         contract_name=raw["contractName"],
         abi=raw["abi"],
         bytecode=raw["bytecode"],
@@ -43,3 +55,13 @@ def load_koku_artifact() -> KokuArtifact:
         solc_version=raw["solcVersion"],
         source_sha256=raw["sourceSha256"],
     )
+
+
+def load_koku_artifact() -> ContractArtifact:
+    """The KOKU contract (``contracts/Koku.sol``)."""
+    return load_artifact("Koku")
+
+
+def load_bills_artifact() -> ContractArtifact:
+    """The rice bills contract (``contracts/KokuBills.sol``)."""
+    return load_artifact("KokuBills")

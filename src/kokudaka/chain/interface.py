@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 
 from eth_utils.crypto import keccak
 
-from kokudaka.chain.artifact import load_koku_artifact
+from kokudaka.chain.artifact import load_bills_artifact, load_koku_artifact
 
 __all__ = [
     "ALLOWANCE_EXCEEDED",
@@ -121,12 +121,13 @@ ErrorSpec = tuple[str, tuple[str, ...]]
 
 @cache
 def error_specs() -> Mapping[bytes, ErrorSpec]:
-    """Selector -> (name, argument types), from the KOKU ABI plus Solidity's two built-ins."""
+    """Selector -> (name, argument types), from the KOKU and rice bills ABIs plus Solidity's two
+    built-ins (an error both contracts declare has one selector, so the union is unambiguous)."""
     specs: dict[bytes, ErrorSpec] = {
         selector("Error(string)"): ("Error", ("string",)),
         selector("Panic(uint256)"): ("Panic", ("uint256",)),
     }
-    for element in load_koku_artifact().abi:
+    for element in (*load_koku_artifact().abi, *load_bills_artifact().abi):
         entry = cast(dict[str, Any], element)
         if entry.get("type") != "error":
             continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kokudaka.chain.bills import BillsClient
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
@@ -43,6 +44,10 @@ SEASON = 2026
 #: Caps at the start of every test, in go: 1,000 KOKU for TOWN, 500 for OTHER_TOWN.
 TOWN_CAP = 1_000_000
 OTHER_TOWN_CAP = 500_000
+#: Rice bill allowances at the start of every test, in go: 100 石 for TOWN, 50 for OTHER_TOWN.
+BILLS_CAP = 100_000_000
+OTHER_BILLS_CAP = 50_000_000
+BILLS_URI = "https://kokudaka.test/v1/bills/{id}.json"
 
 
 def new_ref() -> bytes:
@@ -86,6 +91,26 @@ def chain(anvil: AnvilNode, deployed: str) -> Iterator[ChainClient]:
     finally:
         client.rpc("evm_setAutomine", [True])
         assert client.rpc("evm_revert", [snapshot]) is True
+
+
+@pytest.fixture(scope="session")
+def bills_deployed(anvil: AnvilNode, deployed: str) -> str:
+    """KokuBills deployed by the admin key beside KOKU, the two towns' minters (the same keys
+    as on KOKU) and allowances for :data:`SEASON`."""
+    client = BillsClient(ChainClient(anvil.rpc_url))
+    address = client.deploy(ADMIN_KEY, uri=BILLS_URI)
+    client.set_town_minter(ADMIN_KEY, TOWN, client.connection.account(MINTER_KEY).address)
+    other = client.connection.account(OTHER_MINTER_KEY).address
+    client.set_town_minter(ADMIN_KEY, OTHER_TOWN, other)
+    client.set_season_cap(ADMIN_KEY, TOWN, SEASON, BILLS_CAP)
+    client.set_season_cap(ADMIN_KEY, OTHER_TOWN, SEASON, OTHER_BILLS_CAP)
+    return address
+
+
+@pytest.fixture
+def bills(chain: ChainClient, bills_deployed: str) -> BillsClient:
+    """The bills contract over the test's chain client (rolled back with it)."""
+    return BillsClient(chain, bills_deployed)
 
 
 @pytest.fixture

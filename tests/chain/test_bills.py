@@ -29,12 +29,14 @@ from kokudaka.chain.bills import (
     bill_token_id,
     work_runs,
 )
-from kokudaka.chain.client import TX_GAS_CAP, ChainClient, PrivateKey
+from kokudaka.chain.client import TX_GAS_CAP, PrivateKey
 from kokudaka.chain.interface import error_specs, event_topic, selector
-from kokudaka.chain.node import AnvilNode
 from tests.chain.conftest import (
     ADMIN_KEY,
+    BILLS_CAP,
+    BILLS_URI,
     MINTER_KEY,
+    OTHER_BILLS_CAP,
     OTHER_MINTER_KEY,
     OTHER_TOWN,
     SEASON,
@@ -43,10 +45,6 @@ from tests.chain.conftest import (
 )
 from tests.chain.test_koku import mined, send_expecting_revert
 
-#: Bill allowances at the start of every test, in go: 100 石 for TOWN, 50 for OTHER_TOWN.
-BILLS_CAP = 100_000_000
-OTHER_BILLS_CAP = 50_000_000
-URI = "https://kokudaka.test/v1/bills/{id}.json"
 BILLS_SOURCE = Path(__file__).resolve().parents[2] / "contracts" / "KokuBills.sol"
 
 #: The plain ERC-1155 ABI a wallet or an explorer reads with: nothing of Kokudaka's.
@@ -108,26 +106,6 @@ def new_work() -> int:
     return bill_token_id(uuid.uuid4())
 
 
-@pytest.fixture(scope="session")
-def bills_deployed(anvil: AnvilNode, deployed: str) -> str:
-    """KokuBills deployed by the admin key beside KOKU, the two towns' minters (the same keys
-    as on KOKU) and allowances for :data:`SEASON`."""
-    client = BillsClient(ChainClient(anvil.rpc_url))
-    address = client.deploy(ADMIN_KEY, uri=URI)
-    client.set_town_minter(ADMIN_KEY, TOWN, client.connection.account(MINTER_KEY).address)
-    other = client.connection.account(OTHER_MINTER_KEY).address
-    client.set_town_minter(ADMIN_KEY, OTHER_TOWN, other)
-    client.set_season_cap(ADMIN_KEY, TOWN, SEASON, BILLS_CAP)
-    client.set_season_cap(ADMIN_KEY, OTHER_TOWN, SEASON, OTHER_BILLS_CAP)
-    return address
-
-
-@pytest.fixture
-def bills(chain: ChainClient, bills_deployed: str) -> BillsClient:
-    """The bills contract over the test's chain client (rolled back with it)."""
-    return BillsClient(chain, bills_deployed)
-
-
 def nonce_of(bills: BillsClient, key: PrivateKey) -> int:
     return bills.connection.pending_nonce(bills.connection.account(key).address)
 
@@ -184,7 +162,7 @@ def test_deployed_as_configured(bills: BillsClient, minter: str, other_minter: s
     token = plain(bills).functions
     assert token.supportsInterface(bytes.fromhex("d9b67a26")).call()  # ERC-1155
     assert token.supportsInterface(bytes.fromhex("0e89341c")).call()  # its metadata URI
-    assert token.uri(new_work()).call() == URI
+    assert token.uri(new_work()).call() == BILLS_URI
     contract = bills.connection.web3.eth.contract(
         address=bills.address, abi=load_bills_artifact().abi
     )

@@ -81,6 +81,9 @@ class ExternalChain:
     def state_health(self) -> None:
         return None
 
+    def node_usage(self) -> None:
+        return None
+
 
 def service_app() -> FastAPI:
     """The service, with its chain runtime on the bench's anvil (uvicorn ``--factory``)."""

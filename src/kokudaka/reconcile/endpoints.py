@@ -24,6 +24,13 @@ from kokudaka.reconcile.service import reconcile
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
+MunicipalityFilter = Annotated[
+    uuid.UUID | None, Query(description="Only this municipality (within your scope)")
+]
+DiscrepancyLimit = Annotated[
+    int, Query(ge=0, le=10_000, description="Most discrepancies listed; counts cover all")
+]
+
 
 @router.get(
     "/v1/audit/reconciliation",
@@ -45,12 +52,8 @@ def reconciliation(
     request: Request,
     session: DbSession,
     user: Auditor,
-    municipality_id: Annotated[
-        uuid.UUID | None, Query(description="Only this municipality (within your scope)")
-    ] = None,
-    limit: Annotated[
-        int, Query(ge=0, le=10_000, description="Most discrepancies listed; counts cover all")
-    ] = DEFAULT_LIMIT,
+    municipality_id: MunicipalityFilter = None,
+    limit: DiscrepancyLimit = DEFAULT_LIMIT,
 ) -> ReconciliationReport:
     database: Database = request.app.state.database
     read_snapshot(session)
@@ -109,12 +112,8 @@ def start_reconciliation(
     response: Response,
     session: DbSession,
     user: Auditor,
-    municipality_id: Annotated[
-        uuid.UUID | None, Query(description="Only this municipality (within your scope)")
-    ] = None,
-    limit: Annotated[
-        int, Query(ge=0, le=10_000, description="Most discrepancies listed; counts cover all")
-    ] = DEFAULT_LIMIT,
+    municipality_id: MunicipalityFilter = None,
+    limit: DiscrepancyLimit = DEFAULT_LIMIT,
 ) -> ReconciliationJob:
     scope = _scope(session, user, municipality_id)
     client, deployment = chain_client(request)

@@ -8,22 +8,19 @@ the real app served over HTTP with a chain runtime pointing at that anvil.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment
 from tests.chain.conftest import ADMIN_KEY, anvil, chain, deployed
+from tests.fixtures.servers import serving
 from tests.reconcile.helpers import Settler, put_towns_on_chain
 from tests.world import World
 
@@ -54,20 +51,8 @@ def settler(world: World, chain: ChainClient, deployment: ChainDeployment) -> Se
 def chain_app(settings: Settings) -> Iterator[tuple[FastAPI, str]]:
     """A second instance of the app, on the same database, whose chain runtime tests set."""
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield app, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield app, url
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""``mintBatch`` calldata, encoded by hand for speed, is exactly what eth_abi encodes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+
+from kokudaka.chain.interface import MINT_BATCH_SELECTOR
+from kokudaka.chain.refs import issuance_ref
+from kokudaka.chain.transactions import encode_mint_batch
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 315])
+def test_a_batch_encodes_as_eth_abi_does(size: int) -> None:
+    recipients = ["0x" + os.urandom(20).hex() for _ in range(size)]
+    if size:
+        recipients[0] = to_checksum_address(recipients[0])  # checksummed or lower case
+    amounts = [1 + i * 7919 for i in range(size)]
+    if size > 1:
+        amounts[1] = 2**256 - 1
+    refs = [issuance_ref(uuid.uuid4()) for _ in range(size)]
+    expected = MINT_BATCH_SELECTOR + encode(
+        ["uint16", "address[]", "uint256[]", "bytes32[]"], [2026, recipients, amounts, refs]
+    )
+    assert encode_mint_batch(2026, recipients, amounts, refs) == expected
+
+
+@pytest.mark.parametrize(
+    ("season", "recipients", "amounts", "refs", "problem"),
+    [
+        (0, ["0x" + "11" * 20], [1], [b"\x01" * 32], "season"),
+        (2026, ["0x" + "11" * 19], [1], [b"\x01" * 32], "not an address"),
+        (2026, ["0x" + "11" * 20], [0], [b"\x01" * 32], "positive integer"),
+        (2026, ["0x" + "11" * 20], [2**256], [b"\x01" * 32], "uint256"),
+        (2026, ["0x" + "11" * 20], [1], [bytes(32)], "zero ref"),
+        (2026, ["0x" + "11" * 20], [1, 2], [b"\x01" * 32], "differ in length"),
+    ],
+)
+def test_a_bad_item_is_refused(
+    season: int, recipients: list[str], amounts: list[int], refs: list[bytes], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        encode_mint_batch(season, recipients, amounts, refs)

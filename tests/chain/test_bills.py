@@ -21,6 +21,7 @@ from kokudaka.chain.artifact import load_bills_artifact
 from kokudaka.chain.bills import (
     BILL_BURN_GAS_LIMIT,
     BILL_MAX_BATCH_SIZE,
+    BILL_MAX_BURN_BATCH_SIZE,
     REGISTER_WORK_GAS_LIMIT,
     BillsClient,
     BillWork,
@@ -432,6 +433,8 @@ def test_the_largest_batch_fits_its_limit_in_the_worst_case(bills: BillsClient) 
 
 
 def test_burn_limits_cover_a_full_batch(bills: BillsClient) -> None:
+    assert bill_burn_batch_gas_limit(BILL_MAX_BURN_BATCH_SIZE) <= TX_GAS_CAP
+    assert bill_burn_batch_gas_limit(BILL_MAX_BURN_BATCH_SIZE + 1) > TX_GAS_CAP
     work = new_work()
     register(bills, work, 10**7)
     size = 100

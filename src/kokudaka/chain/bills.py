@@ -53,6 +53,7 @@ __all__ = [
     "BILL_BURN_BATCH_ITEM_GAS",
     "BILL_BURN_GAS_LIMIT",
     "BILL_MAX_BATCH_SIZE",
+    "BILL_MAX_BURN_BATCH_SIZE",
     "BILL_MINT_BATCH_BASE_GAS",
     "BILL_MINT_BATCH_ITEM_GAS",
     "BILL_MINT_BATCH_RUN_GAS",
@@ -68,27 +69,37 @@ __all__ = [
 ]
 
 # Measured with bench/bills_gas.py (anvil 1.7.1, solc 0.8.28, optimizer 200 runs): gas needed
-# (eth_estimateGas). See the bench for the figures; each constant carries a margin over them.
-#: Fixed part of a ``mintBatch`` (worst: the first mint on a fresh contract, when the total
-#: supply of all works leaves zero).
+# (eth_estimateGas, which counts what a refund later gives back). A mint item within a run of one
+# work costs 53,376 at worst (a fresh ref and a holder with no bill of the work: two words written
+# from zero, the TransferSingle and BillMinted logs, an amount of 12 non-zero bytes); 35,811 to an
+# existing holder, 5,744 skipped. Each run of consecutive items of one work adds 29,770 at worst
+# (the work's two words read, its minted total rewritten, its total supply written from zero on
+# its first mint). The fixed part is 50,637 for the first batch on a fresh contract (the supply of
+# all works leaving zero). The largest batch, 189 items each its own work's first mint, needs
+# 15,821,491 of its 16,712,000. A burn needs 77,673 at worst, a burnBatch item 47,084 (each of
+# its own work, emptying the holder's balance), registerWork 79,806 for a new work.
+#: Fixed part of a ``mintBatch`` (50,637 measured, the first on a fresh contract).
 BILL_MINT_BATCH_BASE_GAS: Final = 80_000
-#: Worst case per item within a run of one work: a fresh ref and a recipient with no bill of
-#: the work yet (two storage words written from zero), two logs, the largest amount.
+#: Worst case per item within a run of one work (53,376 measured).
 BILL_MINT_BATCH_ITEM_GAS: Final = 56_000
-#: Worst case per run of consecutive items of one work: the work's records read, its minted
-#: total rewritten, and its total supply written from zero (its first mint).
+#: Worst case per run of consecutive items of one work (29,770 measured).
 BILL_MINT_BATCH_RUN_GAS: Final = 32_000
-#: Largest batch whose limit stays under the per-transaction cap even with one run per item.
+#: Largest batch whose limit stays under the per-transaction cap even with one run per item
+#: (189); a batch of one work may hold more (:func:`bill_mint_batch_gas_limit` decides).
 BILL_MAX_BATCH_SIZE: Final = (TX_GAS_CAP - BILL_MINT_BATCH_BASE_GAS) // (
     BILL_MINT_BATCH_ITEM_GAS + BILL_MINT_BATCH_RUN_GAS
 )
-#: ``registerWork`` (worst: a new work, two words written from zero).
+#: ``registerWork`` (79,806 measured for a new work: two words written from zero).
 REGISTER_WORK_GAS_LIMIT: Final = 90_000
-#: A single ``burnWithReference`` (worst: a fresh burn ref written from zero).
+#: A single ``burnWithReference`` (77,673 measured: a fresh burn ref written from zero).
 BILL_BURN_GAS_LIMIT: Final = 90_000
-#: Fixed part and worst case per item of a ``burnBatch``.
+#: Fixed part (30,469 measured) and worst case per item (47,084) of a ``burnBatch``.
 BILL_BURN_BATCH_BASE_GAS: Final = 40_000
 BILL_BURN_BATCH_ITEM_GAS: Final = 50_000
+#: Largest ``burnBatch`` whose limit stays under the per-transaction cap (334).
+BILL_MAX_BURN_BATCH_SIZE: Final = (
+    TX_GAS_CAP - BILL_BURN_BATCH_BASE_GAS
+) // BILL_BURN_BATCH_ITEM_GAS
 
 _ADMIN_TIMEOUT: Final = 60.0
 

@@ -13,6 +13,7 @@ from kokudaka.auth.user_endpoints import router as users_router
 from kokudaka.chain.endpoints import router as chain_router
 from kokudaka.core.db import require_unit_of_work
 from kokudaka.farmers.endpoints import router as farmers_router
+from kokudaka.harvest.endpoints import router as harvest_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
 from kokudaka.municipalities.endpoints import router as municipalities_router
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     municipalities_router,
     farmers_router,
     works_router,
+    harvest_router,
     chain_router,
     admin_router,
     users_router,
@@ -46,6 +48,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {"name": "me", "description": "The signed-in account: profile, balance, history."},
     {"name": "wallet", "description": "The caller's wallet, and moving it to an own address."},
     {"name": "works", "description": "A farmer's rice of one season (作品), open to investment."},
+    {
+        "name": "harvest",
+        "description": "Boards on works, yield reports and their countersignature, the harvest.",
+    },
     {"name": "farmers", "description": "Farmers (artists), their profiles and support ledgers."},
     {
         "name": "investments",

@@ -354,6 +354,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "staff_action_account.unlock": ("Sign-in lock lifted", "サインイン停止の解除"),
     "staff_action_allowance.set": ("Allowance changed", "発行枠の変更"),
     "staff_action_yield.countersign": ("Yield countersigned", "収量報告の確認"),
+    "staff_action_yield.file": ("Yield reported", "収量の報告"),
+    "staff_action_yield.reject": ("Yield report rejected", "収量報告の却下"),
     "object_investment": ("Investment", "投資"),
     "object_contribution": ("Hours", "作業時間"),
     "object_journal_entry": ("Journal entry", "仕訳"),

@@ -202,6 +202,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "フォームの有効期限が切れたか、この管理画面から送信されていません。"
         "ページを再読み込みしてもう一度お試しください。",
     ),
+    "boards_closed": (
+        "Boards for season {season}'s works closed on {closed_on}: no more investments in "
+        "them, nor hours on activities naming them.",
+        "{season}年度の作品へのボードの受付は{closed_on}で終了しました(投資も、作品を指定した"
+        "活動の時間も受け付けません)。",
+    ),
+    "activity_work_mismatch": (
+        "An activity may name only a work of its host farmer, of the activity's season.",
+        "活動に指定できるのは、主催する農家のその年度の作品だけです。",
+    ),
+    "bills_already_issued": (
+        "This work's rice bills are already issued; its harvest can no longer change.",
+        "この作品の米手形は発行済みのため、収穫の報告は変更できません。",
+    ),
+    "harvest_date_invalid": (
+        "The harvest date must be in season {season} and not after today (Japan time).",
+        "収穫日は{season}年度内で、今日(日本時間)以前の日付にしてください。",
+    ),
+    "bills_expire_before_boards_close": (
+        "Bills must expire after boards close: {bills_expire_on} is not after {boards_close_on}.",
+        "米手形の有効期限はボード受付終了日より後にしてください({bills_expire_on}は"
+        "{boards_close_on}より後ではありません)。",
+    ),
+    "own_yield_report": (
+        "A yield report is countersigned or rejected by a town administrator who did not file it.",
+        "収量報告の確認・却下は、報告した人以外の自治体管理者が行います。",
+    ),
+    "yield_report_not_filed": (
+        "This yield report is {status}, not awaiting countersignature.",
+        "この収量報告は{status}のため、確認待ちではありません。",
+    ),
     "national_code_taken": (
         "A municipality with this national municipality code already exists.",
         "この全国地方公共団体コードの自治体は既にあります。",
@@ -231,6 +262,10 @@ TERMS: dict[str, str] = {
     "Wallet": "ウォレット",
     "Issuance": "発行",
     "Deployment": "デプロイ",
+    "Yield report": "収量報告",
+    "filed": "確認待ち",
+    "countersigned": "確認済み",
+    "superseded": "差し替え済み",
     "pending": "保留中",
     "pending_payment": "入金待ち",
     "confirmed": "確定済み",

@@ -52,8 +52,9 @@ IdempotencyKey = Annotated[
     responses={
         404: {"description": "`not_found`: no such work"},
         409: {
-            "description": "Work closed, over-subscribed, the town has no policy, or the "
-            "amount buys no whole go at the season's price (`investment_too_small`)"
+            "description": "Work closed, over-subscribed, the town has no policy, the "
+            "amount buys no whole go at the season's price (`investment_too_small`), or "
+            "`boards_closed`: the town's last day for boards of the work's season has passed"
         },
         422: {"description": "Invalid body, or the key was used with another body"},
     },

@@ -36,6 +36,7 @@ from kokudaka.auth.permissions import audits_municipality, manages_municipality
 from kokudaka.core.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from kokudaka.core.ids import new_id
 from kokudaka.core.schemas import Amount
+from kokudaka.harvest.boards import refuse_closed_boards
 from kokudaka.investments.schemas import InvestmentCreate, InvestmentRead, PaymentWebhookEvent
 from kokudaka.ledger import service as ledger
 from kokudaka.ledger.memos import Memo
@@ -97,6 +98,7 @@ _WORK_FOR_INVESTING = (
         works.c.offer_yen,
         works.c.subscribed_yen,
         policies.c.price_yen_per_go,
+        policies.c.boards_close_on,
     )
     .outerjoin(
         policies,
@@ -228,6 +230,8 @@ def create_investment(
         raise NotFound("Work")
     if not work.is_open:
         raise Conflict("work_closed")
+    # An investment's issuance is a board (米ボード) on the work.
+    refuse_closed_boards(work.boards_close_on, work.season)
     price = work.price_yen_per_go
     if price is None:
         raise Conflict("policy_missing", season=work.season)

@@ -19,6 +19,7 @@ from kokudaka.models.chain import (
 )
 from kokudaka.models.console import ConsoleSession
 from kokudaka.models.farmer import Farmer, Work
+from kokudaka.models.harvest import YieldReport, YieldReportState
 from kokudaka.models.investment import (
     IdempotencyRecord,
     Investment,
@@ -38,11 +39,17 @@ from kokudaka.models.ledger import (
     SupporterSeason,
     TownIssuanceDay,
 )
-from kokudaka.models.municipality import Municipality, MunicipalityPolicy, Region
+from kokudaka.models.municipality import (
+    DEFAULT_HARVEST_CEILING_BP,
+    Municipality,
+    MunicipalityPolicy,
+    Region,
+)
 from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
 from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
 
 __all__ = [
+    "DEFAULT_HARVEST_CEILING_BP",
     "GENESIS_HASH",
     "Account",
     "AccountKind",
@@ -86,6 +93,8 @@ __all__ = [
     "WalletChallenge",
     "Work",
     "Written",
+    "YieldReport",
+    "YieldReportState",
     "table_of",
     "utcnow",
     "written",

@@ -50,7 +50,11 @@ class StaffAction(StrEnum):
     investment_cancel = "investment.cancel"
     """Staff cancelled a supporter's investment awaiting payment."""
     yield_countersign = "yield.countersign"
-    """A town administrator countersigned (or rejected) a farmer's yield report."""
+    """A town administrator countersigned a work's yield report: it is the actual yield."""
+    yield_file = "yield.file"
+    """A work's yield report filed (by its farmer or their town's administrator)."""
+    yield_reject = "yield.reject"
+    """A town administrator rejected a work's yield report, with a reason."""
 
 
 class StaffLogEntry(Base):

@@ -59,4 +59,8 @@ class Work(IdMixin, CreatedAtMixin, Base):
     """Running total of yen in this work's investments that are not cancelled, kept on
     the row each investment locks; it never passes ``offer_yen``."""
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    bills_issued_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the work's boards were converted into rice bills (米手形); null until then.
+    Set by the harvest conversion; from then on no yield report is filed or
+    countersigned for the work."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

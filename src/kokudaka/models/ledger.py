@@ -111,6 +111,9 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
         # read from the index (as for a town); the first also serves its totals.
         Index("ix_issuances_farmer_id_season_id", "farmer_id", "season", "id"),
         Index("ix_issuances_farmer_id_id", "farmer_id", "id"),
+        # A work's boards (米ボード, 人足ボード): its issuances per supporter, for the
+        # work's totals, a supporter's boards and the harvest conversion.
+        Index("ix_issuances_work_id_recipient_id", "work_id", "recipient_id"),
     )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)

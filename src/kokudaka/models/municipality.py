@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
+
+DEFAULT_HARVEST_CEILING_BP = 12_000
+"""120%: the harvest ratio's ceiling when a town sets none."""
 
 
 class Region(IdMixin, CreatedAtMixin, Base):
@@ -52,6 +55,7 @@ class MunicipalityPolicy(IdMixin, Base):
         CheckConstraint("yearly_cap_go >= 0", name="cap_non_negative"),
         CheckConstraint("issued_go >= 0", name="issued_non_negative"),
         CheckConstraint("reserved_go >= 0", name="reserved_non_negative"),
+        CheckConstraint("harvest_ceiling_bp > 0", name="harvest_ceiling_positive"),
     )
 
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
@@ -72,4 +76,17 @@ class MunicipalityPolicy(IdMixin, Base):
     it is confirmed. It always equals the go of the season's pending investments.
     New investments and contributions fit only if ``issued_go + reserved_go`` stays
     within the cap, so a reserved investment can always be confirmed."""
+    harvest_ceiling_bp: Mapped[int] = mapped_column(
+        default=DEFAULT_HARVEST_CEILING_BP, server_default=str(DEFAULT_HARVEST_CEILING_BP)
+    )
+    """The harvest ratio's ceiling for the season's works, in basis points (12000 is
+    120%): a bill is sized by min(actual, ceiling x planned) / planned, so beyond the
+    ceiling the farmer keeps the surplus. There is no floor."""
+    bills_expire_on: Mapped[date | None] = mapped_column(Date)
+    """The day the season's rice bills (米手形) expire (what is left becomes a gift to
+    the farmer); null until the town sets it."""
+    boards_close_on: Mapped[date | None] = mapped_column(Date)
+    """The last day (in Japan) boards are accepted for the season's works: after it,
+    investments in them and hours on activities naming them are refused; null: no
+    deadline."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

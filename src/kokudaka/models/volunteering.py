@@ -34,6 +34,9 @@ class Activity(IdMixin, CreatedAtMixin, Base):
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"), index=True)
     farmer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("farmers.id"), index=True)
     """The host farmer; null for a town's own event."""
+    work_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("works.id"), index=True)
+    """The host farmer's work the hours go to: approved hours on it make a labour board
+    (人足ボード) on that work. Null for hours that stay plain KOKU (town events)."""
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")

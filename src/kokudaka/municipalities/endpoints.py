@@ -134,7 +134,8 @@ def get_policy(
         403: {"description": "Not an administrator of this town"},
         409: {
             "description": "`cap_below_committed`: the cap would go below what is issued "
-            "plus what investments awaiting payment have reserved"
+            "plus what investments awaiting payment have reserved; "
+            "`bills_expire_before_boards_close`: bills would expire before boards close"
         },
     },
 )
@@ -148,8 +149,10 @@ def put_policy(
     """Create or replace a town's policy for a season.
 
     For the town's administrators and platform administrators. Answers 201 when the season had no
-    policy yet, 200 when it was replaced. Issuances already made keep the rate they used; the cap
-    may not go below what is issued and reserved.
+    policy yet, 200 when it was replaced. The harvest's rules come with it: the ratio's ceiling
+    (basis points, default 12000 = 120%), the day bills expire and the last day boards are
+    accepted (left out, they return to their defaults). Issuances already made keep the rate they
+    used; the cap may not go below what is issued and reserved.
     """
     policy, created = service.put_policy(session, user, municipality_id, body)
     if created:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-from kokudaka.core.schemas import Amount, JsonInt, Omittable, RequestModel, ResponseModel
+from kokudaka.core.schemas import (
+    Amount,
+    IsoDate,
+    JsonInt,
+    Omittable,
+    RequestModel,
+    ResponseModel,
+)
 from kokudaka.core.units import MAX_GO
+from kokudaka.models import DEFAULT_HARVEST_CEILING_BP
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,40}$")]
 PlaceName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -123,6 +137,28 @@ class PolicyUpdate(RequestModel):
         description="Most go the town may issue in the season (investments and volunteering).",
         examples=[10_000_000],
     )
+    harvest_ceiling_bp: JsonInt = Field(
+        default=DEFAULT_HARVEST_CEILING_BP,
+        ge=10_000,
+        le=100_000,
+        description="The harvest ratio's ceiling for the season's works, in basis points "
+        "(12000 = 120%, the default): bills are sized by min(actual, ceiling × planned) ÷ "
+        "planned, so beyond it the farmer keeps the surplus. There is no floor.",
+        examples=[12_000],
+    )
+    bills_expire_on: IsoDate | None = Field(
+        default=None,
+        description="The day the season's rice bills (米手形) expire, after "
+        "`boards_close_on` (409 `bills_expire_before_boards_close`); null: not set yet.",
+        examples=["2027-10-31"],
+    )
+    boards_close_on: IsoDate | None = Field(
+        default=None,
+        description="The last day (Japan time) boards are accepted for the season's works: "
+        "after it, investments in them and hours on activities naming them are refused "
+        "(409 `boards_closed`). Null: no deadline.",
+        examples=["2026-08-31"],
+    )
 
 
 class PolicyRead(ResponseModel):
@@ -139,5 +175,10 @@ class PolicyRead(ResponseModel):
     remaining: Amount = Field(
         description="What the cap still allows this season for new investments and "
         "contributions: the cap less what is issued and reserved."
+    )
+    harvest_ceiling_bp: int = Field(description="The harvest ratio's ceiling (12000 = 120%).")
+    bills_expire_on: date | None = Field(description="When the season's rice bills expire.")
+    boards_close_on: date | None = Field(
+        description="The last day boards are accepted for the season's works (Japan time)."
     )
     updated_at: datetime

@@ -124,6 +124,9 @@ def policy_read(session: Session, policy: MunicipalityPolicy) -> PolicyRead:
         issued=Amount.of(issued),
         reserved=Amount.of(policy.reserved_go),
         remaining=Amount.of(max(policy.yearly_cap_go - issued - policy.reserved_go, 0)),
+        harvest_ceiling_bp=policy.harvest_ceiling_bp,
+        bills_expire_on=policy.bills_expire_on,
+        boards_close_on=policy.boards_close_on,
         updated_at=policy.updated_at,
     )
 
@@ -158,6 +161,17 @@ def put_policy(
     get_municipality(session, municipality_id)
     if not manages_municipality(actor, municipality_id):
         raise Forbidden()
+    if (
+        body.bills_expire_on is not None
+        and body.boards_close_on is not None
+        and body.bills_expire_on <= body.boards_close_on
+    ):
+        # Two fields' rule, which no schema states: a conflict between them.
+        raise Conflict(
+            "bills_expire_before_boards_close",
+            bills_expire_on=body.bills_expire_on.isoformat(),
+            boards_close_on=body.boards_close_on.isoformat(),
+        )
     policy = session.scalar(
         select(MunicipalityPolicy)
         .where(
@@ -182,6 +196,9 @@ def put_policy(
     policy.price_yen_per_go = body.price_yen_per_go
     policy.volunteer_go_per_hour = body.volunteer_go_per_hour
     policy.yearly_cap_go = body.yearly_cap_go
+    policy.harvest_ceiling_bp = body.harvest_ceiling_bp
+    policy.bills_expire_on = body.bills_expire_on
+    policy.boards_close_on = body.boards_close_on
     session.flush()
     append_staff_action(
         session,

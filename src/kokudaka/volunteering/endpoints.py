@@ -86,9 +86,12 @@ def get_activity(activity_id: uuid.UUID, session: DbSession) -> ActivityRead:
     responses=_problems(
         {
             403: "Not a farmer or town administrator, or the host farmer is of another town",
-            404: "No such host farmer",
+            404: "No such host farmer, or no such work (`work_id`)",
             409: "`policy_missing`: the town has no policy for the activity's season; "
-            "`rate_above_policy`: the rate is above the policy's",
+            "`rate_above_policy`: the rate is above the policy's; `boards_closed`: the "
+            "activity names a work after the town's last day for boards",
+            422: "Invalid body, or `activity_work_mismatch`: the work named is not the host "
+            "farmer's, or not of the activity's season",
         }
     ),
 )
@@ -113,7 +116,8 @@ def create_activity(body: ActivityCreate, session: DbSession, user: CurrentUser)
             403: "Not a supporter",
             404: "No such activity",
             409: "`already_joined`, `activity_full`, or `hours_exceed_limit`: more hours "
-            "than the activity allows one person",
+            "than the activity allows one person; `boards_closed`: the activity names a work "
+            "and the town's last day for boards of its season has passed",
         }
     ),
 )

@@ -111,12 +111,20 @@ class ActivityCreate(RequestModel):
         default=None,
         description="Host farmer, for a town administrator's post; must farm in the town.",
     )
+    work_id: uuid.UUID | None = Field(
+        default=None,
+        description="One of the host farmer's works of the activity's season: approved hours "
+        "make a labour board (人足ボード) on it. Null for hours that stay KOKU.",
+    )
 
 
 class ActivityRead(ResponseModel):
     id: uuid.UUID
     municipality_id: uuid.UUID
     farmer_id: uuid.UUID | None = Field(description="Host farmer; null for a town event.")
+    work_id: uuid.UUID | None = Field(
+        description="The host farmer's work the hours are a labour board on; null for none."
+    )
     created_by_id: uuid.UUID
     title: str
     description: str
@@ -138,6 +146,7 @@ class ActivityBrief(ResponseModel):
     activity_on: date
     municipality_id: uuid.UUID
     farmer_id: uuid.UUID | None
+    work_id: uuid.UUID | None
     go_per_hour: int
 
 

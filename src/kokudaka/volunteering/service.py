@@ -20,9 +20,10 @@ from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
 from kokudaka.auth.scope import list_scope, town_conditions
-from kokudaka.core.errors import Conflict, Forbidden, NotFound
+from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
+from kokudaka.harvest.boards import boards_close_on, refuse_closed_boards
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.schemas import issuance_reads
 from kokudaka.ledger.service import IssuanceCause, issue
@@ -37,6 +38,7 @@ from kokudaka.models import (
     Role,
     StaffAction,
     User,
+    Work,
     utcnow,
 )
 from kokudaka.volunteering.schemas import (
@@ -75,6 +77,19 @@ def _host_and_town(
     raise Forbidden()
 
 
+def _check_named_work(
+    session: Session, work_id: uuid.UUID, farmer_id: uuid.UUID | None, season: int
+) -> None:
+    """An activity names only a work of its host farmer and of its own season, and only
+    while the town still accepts boards for that season."""
+    work = session.get(Work, work_id)
+    if work is None:
+        raise NotFound("Work")
+    if work.farmer_id != farmer_id or work.season != season:
+        raise Unprocessable("activity_work_mismatch")
+    refuse_closed_boards(boards_close_on(session, work.municipality_id, season), season)
+
+
 def create_activity(session: Session, actor: Caller, body: ActivityCreate) -> Activity:
     farmer_id, municipality_id = _host_and_town(session, actor, body.farmer_id)
     season = body.activity_on.year
@@ -86,6 +101,8 @@ def create_activity(session: Session, actor: Caller, body: ActivityCreate) -> Ac
     )
     if policy_rate is None:
         raise Conflict("policy_missing", season=season)
+    if body.work_id is not None:
+        _check_named_work(session, body.work_id, farmer_id, season)
     go_per_hour = policy_rate if body.go_per_hour is None else body.go_per_hour
     if go_per_hour > policy_rate:
         # A rule of the town's policy as it stands (like policy_missing), not of the body.
@@ -93,6 +110,7 @@ def create_activity(session: Session, actor: Caller, body: ActivityCreate) -> Ac
     activity = Activity(
         municipality_id=municipality_id,
         farmer_id=farmer_id,
+        work_id=body.work_id,
         created_by_id=actor.id,
         title=body.title,
         description=body.description,
@@ -131,6 +149,7 @@ def activity_reads(session: Session, activities: Sequence[Activity]) -> list[Act
             id=a.id,
             municipality_id=a.municipality_id,
             farmer_id=a.farmer_id,
+            work_id=a.work_id,
             created_by_id=a.created_by_id,
             title=a.title,
             description=a.description,
@@ -207,6 +226,10 @@ def log_hours(
     )
     if joined is not None:
         raise Conflict("already_joined")
+    if activity.work_id is not None:
+        # Hours on an activity naming a work are a labour board on it.
+        season = activity.activity_on.year
+        refuse_closed_boards(boards_close_on(session, activity.municipality_id, season), season)
     taken = session.scalar(
         select(func.count())
         .select_from(Contribution)
@@ -310,6 +333,7 @@ def approve(
                 idempotency_key=f"contribution:{contribution.id}",
                 memo=_memo(activity, contribution, note),
                 farmer_id=activity.farmer_id,
+                work_id=activity.work_id,
                 activity_id=activity.id,
                 contribution_id=contribution.id,
                 go_per_hour=activity.go_per_hour,

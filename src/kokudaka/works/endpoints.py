@@ -14,7 +14,7 @@ from kokudaka.core.schemas import QueryBool
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 from kokudaka.works import service
 from kokudaka.works.repository import WorkFilters
-from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
+from kokudaka.works.schemas import WorkCreate, WorkDetail, WorkRead, WorkUpdate
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["works"])
 
@@ -53,20 +53,21 @@ def list_works(
         404: {"description": "`not_found`: no such farmer (`farmer_id`)"},
     },
 )
-def create_work(body: WorkCreate, session: DbSession, user: CurrentUser) -> WorkRead:
+def create_work(body: WorkCreate, session: DbSession, user: CurrentUser) -> WorkDetail:
     """Create a work: a season's rice on a field, its planned yield in 合 and the yen on offer to
     supporters.
 
     For the farmer (for themselves) or a town administrator (naming the farmer with `farmer_id`).
     """
-    return service.work_read(session, service.create_work(session, user, body))
+    return service.work_detail(session, service.create_work(session, user, body))
 
 
-@router.get("/v1/works/{work_id}", summary="Read a work (public)")
-def get_work(work_id: uuid.UUID, session: DbSession) -> WorkRead:
-    """One work, with its planned yield in 合, the yen on offer, subscribed and remaining.
-    Public."""
-    return service.work_read(session, service.get_work(session, work_id))
+@router.get("/v1/works/{work_id}", summary="Read a work (public), with its boards in total")
+def get_work(work_id: uuid.UUID, session: DbSession) -> WorkDetail:
+    """One work, with its planned yield in 合, the yen on offer, subscribed and remaining, and the
+    boards issued on it in total (米ボード from investments, 人足ボード from volunteer hours; no
+    supporter is named). Public."""
+    return service.work_detail(session, service.get_work(session, work_id))
 
 
 @router.patch(
@@ -79,10 +80,11 @@ def get_work(work_id: uuid.UUID, session: DbSession) -> WorkRead:
 )
 def update_work(
     work_id: uuid.UUID, body: WorkUpdate, session: DbSession, user: CurrentUser
-) -> WorkRead:
+) -> WorkDetail:
     """Edit a work; only the fields sent change.
 
     For its farmer or their town's administrators. The offer may not go below the yen already
     subscribed (409).
     """
-    return service.update_work(session, user, work_id, body)
+    read = service.update_work(session, user, work_id, body)
+    return service.work_detail(session, service.get_work(session, work_id), read)

@@ -17,6 +17,7 @@ from kokudaka.core.schemas import (
     ResponseModel,
 )
 from kokudaka.core.units import MAX_YEN
+from kokudaka.harvest.schemas import BoardsTotal
 from kokudaka.municipalities.schemas import Season
 
 MAX_PLANNED_YIELD_GO = 10**12
@@ -104,3 +105,12 @@ class WorkRead(ResponseModel):
     is_open: bool
     created_at: datetime
     updated_at: datetime
+
+
+class WorkDetail(WorkRead):
+    """One work, with the boards issued on it (all supporters together)."""
+
+    boards: BoardsTotal
+    bills_issued_at: datetime | None = Field(
+        description="When the work's boards became rice bills (米手形); null until then."
+    )

@@ -14,9 +14,11 @@ from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import get_farmer, is_town_admin_of
+from kokudaka.harvest.boards import work_board_totals
+from kokudaka.harvest.schemas import BoardsTotal
 from kokudaka.models import Farmer, Investment, InvestmentStatus, Role, Work
 from kokudaka.works.repository import WorkFilters, WorkRow, work_page
-from kokudaka.works.schemas import WorkCreate, WorkRead, WorkUpdate
+from kokudaka.works.schemas import WorkCreate, WorkDetail, WorkRead, WorkUpdate
 
 
 def subscribed_yen_by_work(session: Session, work_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -61,6 +63,22 @@ def _read(work: Work | WorkRow, subscribed_yen: int) -> WorkRead:
 
 def work_read(session: Session, work: Work) -> WorkRead:
     return work_reads(session, [work])[0]
+
+
+def work_detail(session: Session, work: Work, read: WorkRead | None = None) -> WorkDetail:
+    """A work with the boards issued on it in total: no supporter is named. ``read``:
+    the work's plain read model, when the caller has it already."""
+    totals = work_board_totals(session, work.id)
+    boards = BoardsTotal(
+        investment=Amount.of(totals.investment_go),
+        labour=Amount.of(totals.labour_go),
+        total=Amount.of(totals.total_go),
+    )
+    return WorkDetail(
+        **dict(read or work_read(session, work)),
+        boards=boards,
+        bills_issued_at=work.bills_issued_at,
+    )
 
 
 def get_work(session: Session, work_id: uuid.UUID) -> Work:

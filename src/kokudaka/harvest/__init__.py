@@ -1,0 +1,1 @@
+"""The harvest: boards on works, yield reports countersigned by the town, the harvest ratio."""

@@ -1,0 +1,85 @@
+"""Yield reports (収量報告): a work's actual harvest, filed and countersigned.
+
+After the harvest the farmer (or their town's administrator) files the work's actual
+yield of polished rice with its evidence; an administrator of the town who did not file
+it countersigns it or rejects it. Only a countersigned report counts, and it sizes the
+work's rice bills (米手形). A correction is a new report: reports are never edited,
+except for their state moving on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
+
+
+class YieldReportState(StrEnum):
+    filed = "filed"
+    """Awaiting a town administrator's countersignature (at most one per work)."""
+    countersigned = "countersigned"
+    """Final and public: the work's actual yield (at most one in effect per work)."""
+    rejected = "rejected"
+    """Refused by a town administrator, with a reason; the farmer may file again."""
+    superseded = "superseded"
+    """Replaced by a newer report: a newer filing replaces one awaiting countersignature,
+    a newer countersignature replaces the one in effect before it."""
+
+
+class YieldReport(IdMixin, CreatedAtMixin, Base):
+    """One filing of a work's actual yield, with the evidence for it."""
+
+    __tablename__ = "yield_reports"
+    __table_args__ = (
+        CheckConstraint("actual_yield_g >= 0", name="grams_non_negative"),
+        CheckConstraint("actual_yield_go >= 0", name="go_non_negative"),
+        # A work's reports newest first (the staff list, the harvest's current report).
+        Index("ix_yield_reports_work_id_id", "work_id", "id"),
+        # One report awaiting countersignature and one in effect per work, whatever
+        # races two filings or two countersignatures run: the database refuses a second.
+        Index(
+            "uq_yield_reports_work_id_filed",
+            "work_id",
+            unique=True,
+            postgresql_where=text("state = 'filed'"),
+            sqlite_where=text("state = 'filed'"),
+        ),
+        Index(
+            "uq_yield_reports_work_id_countersigned",
+            "work_id",
+            unique=True,
+            postgresql_where=text("state = 'countersigned'"),
+            sqlite_where=text("state = 'countersigned'"),
+        ),
+        # A town's reports awaiting countersignature (the console's queue).
+        Index("ix_yield_reports_municipality_id_state", "municipality_id", "state"),
+    )
+
+    work_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("works.id"))
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    """The work's town, kept on the report for the town's queue and scope checks."""
+    actual_yield_g: Mapped[int]
+    """The actual yield of polished rice in grams, as entered (kg with up to three
+    decimals is an exact number of grams)."""
+    actual_yield_go: Mapped[int]
+    """The same yield in 合 (go): ⌊grams ÷ 150⌋. Bills are sized from this."""
+    harvested_on: Mapped[date] = mapped_column(Date)
+    photo_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Evidence: https addresses of photographs of the harvest."""
+    slip_number: Mapped[str | None] = mapped_column(String(100))
+    """Evidence: the JA inspection (検査) or shipment slip (出荷伝票) number."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[YieldReportState] = mapped_column(
+        Enum(YieldReportState, native_enum=False, length=16), default=YieldReportState.filed
+    )
+    filed_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    """The town administrator who countersigned or rejected it."""
+    reviewed_at: Mapped[datetime | None]
+    rejection_reason: Mapped[str | None] = mapped_column(String(1000))
+    superseded_at: Mapped[datetime | None]

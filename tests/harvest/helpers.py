@@ -1,0 +1,89 @@
+"""Acting out boards and harvests through the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from kokudaka.harvest.yields import japan_today
+from kokudaka.models import MunicipalityPolicy
+from tests.volunteering.helpers import logged, post_activity
+from tests.world import SEASON, Person, World
+
+
+def invest_and_confirm(world: World, supporter: Person, yen: int) -> dict[str, Any]:
+    """A confirmed investment in town A's work: its issuance is a board on the work."""
+    made = world.client.post(
+        "/v1/investments",
+        json={"work_id": str(world.a.work_id), "amount_yen": yen},
+        headers={**supporter.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert made.status_code == 201, made.text
+    confirmed = world.client.post(
+        f"/v1/investments/{made.json()['id']}/confirm",
+        json={"payment_reference": f"furikomi-{made.json()['id']}"},
+        headers=world.a.admin.headers,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    result: dict[str, Any] = confirmed.json()
+    return result
+
+
+def approved_hours(
+    world: World, supporter: Person, hours: str, work_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """Hours approved on a new activity of town A's farmer, naming ``work_id`` or none."""
+    extra = {"work_id": str(work_id)} if work_id else {}
+    activity = post_activity(world.client, world.a.farmer, **extra)
+    contribution = logged(world.client, supporter, activity["id"], hours)
+    approved = world.client.post(
+        f"/v1/contributions/{contribution['id']}/approve", headers=world.a.farmer.headers
+    )
+    assert approved.status_code == 200, approved.text
+    result: dict[str, Any] = approved.json()
+    return result
+
+
+def set_boards_close_on(world: World, day: date | None) -> None:
+    with world.db.begin() as session:
+        policy = session.scalar(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id == world.a.municipality_id,
+                MunicipalityPolicy.season == SEASON,
+            )
+        )
+        assert policy is not None
+        policy.boards_close_on = day
+
+
+def yesterday() -> date:
+    return japan_today() - timedelta(days=1)
+
+
+def harvest_day() -> str:
+    """A harvest date in the test season, not after today."""
+    return min(japan_today(), date(SEASON, 12, 31)).replace(day=1).isoformat()
+
+
+def report_body(kg: str = "432", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "actual_yield_kg": kg,
+        "harvested_on": harvest_day(),
+        "photo_urls": ["https://photos.example.jp/harvest/1.jpg"],
+        "slip_number": "JA-AIZU-2026-000123",
+        "note": "稲刈り完了。",
+    }
+    body.update(changes)
+    return body
+
+
+def file_report(
+    client: httpx.Client, person: Person, work_id: uuid.UUID, **changes: Any
+) -> httpx.Response:
+    return client.post(
+        f"/v1/works/{work_id}/yield-reports", json=report_body(**changes), headers=person.headers
+    )

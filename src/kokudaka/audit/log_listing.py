@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kokudaka.audit.staff_log import StaffLogRow, log_rows
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
-from kokudaka.core.errors import Forbidden, Unprocessable
+from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import PageParams, encode_cursor
 from kokudaka.core.schemas import UtcDatetime
 from kokudaka.models import StaffAction
@@ -70,13 +70,12 @@ def log_cursor(sequence: int) -> str:
 
 
 def cursor_sequence(page: PageParams) -> int | None:
-    """The sequence a page starts before; a cursor that names none is ``invalid_cursor``."""
+    """The sequence a page starts before. Every well-formed cursor is a bound, as for the
+    other lists (a row id that no longer exists still pages): a larger one than any sequence
+    reads from the top (bounded to what the databases' integers hold), zero reads nothing."""
     if page.cursor is None:
         return None
-    sequence = page.cursor.int
-    if not 0 < sequence <= _MAX_SEQUENCE:
-        raise Unprocessable("invalid_cursor")
-    return sequence
+    return min(page.cursor.int, _MAX_SEQUENCE)
 
 
 # ``async``: no I/O, so no worker-thread hop (see kokudaka.core.pagination.page_params).

@@ -49,6 +49,8 @@ __all__ = [
     "waiting_for_cap",
 ]
 
+#: Mint batches claimed, signed and recorded in one database transaction at most.
+BATCHES_PER_CLAIM: Final = 4
 NO_WALLET: Final = "no wallet address"
 WAITING_FOR_MINT: Final = "waiting for its mint to be confirmed"
 
@@ -108,7 +110,7 @@ class Claimer:
     cap_wait_seconds: float
     """How long a mint waiting for its town's cap waits before the chain is asked again."""
 
-    def due(self, now: datetime) -> Select[*tuple[Any, ...]]:
+    def due(self, now: datetime, limit: int) -> Select[*tuple[Any, ...]]:
         query: Select[*tuple[Any, ...]] = (
             select(
                 ChainOperation.id,
@@ -129,7 +131,7 @@ class Claimer:
                 ChainOperation.next_attempt_at <= now,
             )
             .order_by(ChainOperation.next_attempt_at)
-            .limit(self.batch_size)
+            .limit(limit)
         )
         if self.sessions.postgres:
             # SQLite's BEGIN IMMEDIATE already serialises writers.
@@ -145,8 +147,9 @@ class Claimer:
         allowance: Mapping[int, int],
         chain_nonce: int,
     ) -> Claim:
-        """Claim, sign and record up to ``batch_size`` operations: one mint batch per season
-        and burns, at most ``room`` transactions (at least one), in one database transaction.
+        """Claim, sign and record up to :data:`BATCHES_PER_CLAIM` (and ``room``) times
+        ``batch_size`` operations, in one database transaction: mint batches of up to
+        ``batch_size`` per season, and burns.
 
         ``allowance`` is what the town may still mint per season, less what is in flight; a
         season missing from it is left untouched and named in ``Claim.unknown_seasons``.
@@ -162,7 +165,10 @@ class Claimer:
             )
             if state is not TownMinterState.active:
                 return Claim([], progressed=False, retired=True)
-            rows = session.execute(self.due(now)).all()
+            # Up to BATCHES_PER_CLAIM batches in one transaction: on SQLite each commit waits
+            # for the disk while every town's worker waits for the write lock.
+            batches = max(1, min(room, BATCHES_PER_CLAIM))
+            rows = session.execute(self.due(now, batches * self.batch_size)).all()
             if not rows:
                 return Claim([], progressed=False)
             mint_of = _mints_of_burns(session, rows)
@@ -200,20 +206,25 @@ class Claimer:
                     failed.append((row.id, "its mint failed: there is nothing to burn"))
                 elif mint is None or mint[0] is not ChainState.confirmed or address is None:
                     held.append((row.id, WAITING_FOR_MINT))
-                elif len(mints) + len(burns) < max(room, len(mints) + 1):
+                elif len(burns) < max(room - batches, 1):
                     burns.append((row, checksummed_address(address) or address))
                 # else: no room for another transaction this time; it stays pending
 
+            chunks = [
+                (season, batch[start : start + self.batch_size])
+                for season, batch in mints.items()
+                for start in range(0, len(batch), self.batch_size)
+            ]
             nonces = iter(
                 allocate_nonces(
                     session,
                     sent_by(self.chain_id, self.minter),
                     chain_nonce,
-                    len(mints) + len(burns),
+                    len(chunks) + len(burns),
                 )
             )
             recorder = _Recorder(session, self, now)
-            for season, batch in mints.items():
+            for season, batch in chunks:
                 nonce = next(nonces)
                 signed = self.client.build_mint_batch_tx(
                     self.minter_key,

@@ -4,6 +4,7 @@ when the chain cannot be reached."""
 from __future__ import annotations
 
 import string
+import uuid
 
 import httpx
 
@@ -49,3 +50,17 @@ def test_reconciliation_says_when_the_chain_cannot_be_reached(world: World) -> N
         run = client.post("/console/town/reconciliation", data={"csrf_token": csrf_of(page.text)})
         assert run.status_code == 503
         assert "チェーンに接続できないため、照合できませんでした" in run.text
+
+
+def test_reconciliation_runs_as_a_job_the_page_follows(world: World) -> None:
+    """The form only queues the API's reconciliation job; the page follows it to its report.
+
+    Without a chain the job cannot start: the page says so (503), as before. With one (the
+    settlement and reconciliation suites), ``tests/console/test_browser_town.py`` follows it.
+    """
+    with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
+        # A job id the town does not have reads as none: no report, no refresh.
+        page = client.get(f"/console/town/reconciliation?job={uuid.uuid4()}")
+        assert page.status_code == 200
+        assert 'http-equiv="refresh"' not in page.text
+        assert "照合はまだ実行されていません" in page.text

@@ -7,7 +7,16 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kokudaka.console.pages import accounts, audit_log, auth, farmer, region, town
+from kokudaka.console.pages import (
+    accounts,
+    audit_log,
+    auth,
+    farmer,
+    harvest,
+    reconciliation,
+    region,
+    town,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -15,9 +24,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     farmer.router,
     town.router,
+    reconciliation.router,
     region.router,
     accounts.router,
     audit_log.router,
+    harvest.router,
 )
 
 

@@ -18,7 +18,6 @@ from starlette.responses import Response, StreamingResponse
 
 from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
-from kokudaka.chain.errors import ChainError
 from kokudaka.console import population, stats
 from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors, whole_number
 from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
@@ -40,7 +39,6 @@ from kokudaka.models import (
 )
 from kokudaka.municipalities import service as municipalities
 from kokudaka.municipalities.schemas import PolicyUpdate
-from kokudaka.reconcile.service import reconcile
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -49,7 +47,7 @@ FormText = Annotated[str, Form(max_length=4000)]
 PAGE = 100
 
 
-def _town_page(
+def town_page(
     request: Request, session: Session, csrf_token: str | None = None
 ) -> tuple[ConsolePage, Municipality]:
     page = open_page(request, session, csrf_token=csrf_token)
@@ -73,7 +71,7 @@ def _seasons(chosen: int) -> list[int]:
 
 @router.get("/console/town")
 def dashboard(request: Request, session: DbSession, season: Text = "") -> Response:
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     chosen = _season(season)
     try:
         policy = municipalities.get_policy(session, town.id, chosen)
@@ -100,7 +98,7 @@ def dashboard(request: Request, session: DbSession, season: Text = "") -> Respon
 
 @router.get("/console/town/payments")
 def payments(request: Request, session: DbSession, q: Text = "") -> Response:
-    page, _ = _town_page(request, session)
+    page, _ = town_page(request, session)
     pending = listing.list_investments(
         session,
         page.signed_in.caller,
@@ -120,7 +118,7 @@ def confirm_payment(
 ) -> Response:
     """Record the payment received, with its reference (a bank transfer's number), and
     issue the KOKU: the API's confirmation, by the same service."""
-    page, _ = _town_page(request, session, csrf_token)
+    page, _ = town_page(request, session, csrf_token)
     key = parse_id(investment_id)
     error: str | None = None
     try:
@@ -176,7 +174,7 @@ def issuances(
     farmer: Text = "",
     cursor: Text = "",
 ) -> Response:
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     filters = _issuance_filters(town, season, kind, farmer)
     params = PageParams(limit=PAGE, cursor=decode_cursor(cursor) if cursor else None)
     found = audit.list_issuances(session, page.signed_in.caller, filters, params)
@@ -197,7 +195,7 @@ def issuances_csv(
     request: Request, session: DbSession, season: Text = "", kind: Text = "", farmer: Text = ""
 ) -> Response:
     """The accounting office's CSV: the API's export (same columns, BOM, Japan time)."""
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     filters = _issuance_filters(town, season, kind, farmer)
     conditions = audit.scoped_conditions(session, page.signed_in.caller, filters)
     factory: sessionmaker[Session] = request.app.state.sessionmaker
@@ -228,7 +226,7 @@ def _town_farmers(session: Session, town: Municipality) -> list[Farmer]:
 
 @router.get("/console/town/farmers")
 def farmer_list(request: Request, session: DbSession, q: Text = "") -> Response:
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     found = farmers.list_farmers(
         session,
         PageParams(limit=200, cursor=None),
@@ -286,7 +284,7 @@ def _varieties(text: str) -> list[str]:
 
 @router.get("/console/town/farmers/new")
 def new_farmer(request: Request, session: DbSession) -> Response:
-    page, _ = _town_page(request, session)
+    page, _ = town_page(request, session)
     return _farmer_form(page, None, FarmerForm().fields(), None)
 
 
@@ -295,7 +293,7 @@ def register_farmer(
     request: Request, session: DbSession, posted: Annotated[FarmerForm, Form()]
 ) -> Response:
     """The farmer's account and profile in the administrator's town (the API's rule)."""
-    page, _ = _town_page(request, session, posted.csrf_token)
+    page, _ = town_page(request, session, posted.csrf_token)
     form = posted.fields()
     try:
         body = FarmerCreate.model_validate(posted.body())
@@ -317,7 +315,7 @@ def _own_farmer(session: Session, town: Municipality, farmer_id: str) -> Farmer:
 
 @router.get("/console/town/farmers/{farmer_id}")
 def edit_farmer(request: Request, session: DbSession, farmer_id: str) -> Response:
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     farmer = _own_farmer(session, town, farmer_id)
     form = FarmerEditForm(
         name=farmer.name,
@@ -332,7 +330,7 @@ def edit_farmer(request: Request, session: DbSession, farmer_id: str) -> Respons
 def update_farmer(
     request: Request, session: DbSession, farmer_id: str, posted: Annotated[FarmerEditForm, Form()]
 ) -> Response:
-    page, town = _town_page(request, session, posted.csrf_token)
+    page, town = town_page(request, session, posted.csrf_token)
     farmer = _own_farmer(session, town, farmer_id)
     form = posted.fields()
     try:
@@ -347,19 +345,27 @@ def update_farmer(
 
 
 class PolicyForm(ConsoleForm):
-    """A season's policy as its form has it: the yearly cap in KOKU (kept in go)."""
+    """A season's policy as its form has it: the yearly cap in KOKU (kept in go), the
+    harvest ceiling in whole percent (kept in basis points), dates as YYYY-MM-DD."""
 
     season: str = ""
     price_yen_per_go: str = ""
     volunteer_go_per_hour: str = ""
     yearly_cap_koku: str = ""
+    harvest_ceiling_percent: str = "120"
+    bills_expire_on: str = ""
+    boards_close_on: str = ""
+
+
+def _percent_text(bp: int) -> str:
+    return str(bp // 100) if bp % 100 == 0 else f"{bp // 100}.{bp % 100:02d}"
 
 
 @router.get("/console/town/policy")
 def policy_page(
     request: Request, session: DbSession, season: Text = "", saved: Text = ""
 ) -> Response:
-    page, town = _town_page(request, session)
+    page, town = town_page(request, session)
     chosen = _season(season)
     try:
         policy = municipalities.get_policy(session, town.id, chosen)
@@ -367,6 +373,9 @@ def policy_page(
             price_yen_per_go=str(policy.price_yen_per_go),
             volunteer_go_per_hour=str(policy.volunteer_go_per_hour),
             yearly_cap_koku=str(policy.yearly_cap_go // 1000),
+            harvest_ceiling_percent=_percent_text(policy.harvest_ceiling_bp),
+            bills_expire_on=policy.bills_expire_on.isoformat() if policy.bills_expire_on else "",
+            boards_close_on=policy.boards_close_on.isoformat() if policy.boards_close_on else "",
         )
     except NotFound:
         policy = None
@@ -396,15 +405,19 @@ def save_policy(
     posted: Annotated[PolicyForm, Form()],
 ) -> Response:
     """The season's price, volunteer rate and yearly cap (entered in KOKU, kept in go)."""
-    page, town = _town_page(request, session, posted.csrf_token)
+    page, town = town_page(request, session, posted.csrf_token)
     chosen = _season(posted.season)
     form = posted.fields()
     cap = whole_number(posted.yearly_cap_koku)
+    ceiling = whole_number(posted.harvest_ceiling_percent)
     values = {
         "season": chosen,
         "price_yen_per_go": whole_number(posted.price_yen_per_go),
         "volunteer_go_per_hour": whole_number(posted.volunteer_go_per_hour),
         "yearly_cap_go": cap * 1000 if isinstance(cap, int) else cap,
+        "harvest_ceiling_bp": ceiling * 100 if isinstance(ceiling, int) else ceiling,
+        "bills_expire_on": posted.bills_expire_on.strip() or None,
+        "boards_close_on": posted.boards_close_on.strip() or None,
     }
     try:
         body = PolicyUpdate.model_validate(values)
@@ -413,43 +426,10 @@ def save_policy(
         errors = form_errors(invalid, page.language)
         if "yearly_cap_go" in errors:
             errors["yearly_cap_koku"] = errors.pop("yearly_cap_go")
+        if "harvest_ceiling_bp" in errors:
+            errors["harvest_ceiling_percent"] = errors.pop("harvest_ceiling_bp")
         return _policy_form(page, chosen, False, form, errors)
     except KokudakaError as refused:
         session.rollback()
         return _policy_form(page, chosen, True, form, {"": [page.error_text(refused)]})
     return redirect(f"/console/town/policy?season={chosen}&saved=1", request)
-
-
-# Reconciliation ---------------------------------------------------------------------
-
-
-@router.get("/console/town/reconciliation")
-def reconciliation(request: Request, session: DbSession) -> Response:
-    page, town = _town_page(request, session)
-    return page.render(
-        "town/reconciliation.html",
-        report=stats.last_reconciliation(request.app, [town.id]),
-        error=None,
-    )
-
-
-@router.post("/console/town/reconciliation")
-def run_reconciliation(request: Request, session: DbSession, csrf_token: FormText = "") -> Response:
-    """Compare the town's ledger with the chain now: the API's reconciliation
-    (``GET /v1/audit/reconciliation``), by the same service, kept for the dashboards."""
-    page, town = _town_page(request, session, csrf_token)
-    runtime = getattr(request.app.state, "chain_runtime", None)
-    deployment = None if runtime is None else runtime.deployment
-    try:
-        if runtime is None or deployment is None:
-            raise ChainError("no chain")
-        report = reconcile(session, runtime.client, deployment, [town.id])
-    except ChainError:
-        return page.render(
-            "town/reconciliation.html",
-            report=stats.last_reconciliation(request.app, [town.id]),
-            error=page.t("chain_unavailable_now"),
-            status_code=503,
-        )
-    stats.remember_reconciliation(request.app, [town.id], report)
-    return redirect("/console/town/reconciliation", request)

@@ -78,6 +78,7 @@ NAV_ITEMS: dict[str, list[tuple[str, str]]] = {
         ("/console/town/farmers", "nav_town_farmers"),
         ("/console/accounts", "nav_town_accounts"),
         ("/console/town/policy", "nav_town_policy"),
+        ("/console/town/harvest", "nav_town_harvest"),
         ("/console/town/issuances", "nav_town_issuances"),
         ("/console/town/reconciliation", "nav_town_reconciliation"),
         ("/console/audit-log", "nav_audit_log"),

@@ -3,11 +3,12 @@
     .venv/bin/python bench/chain_memory.py [--mints 300000] [--report-every 20000]
         [--anvil-arg=--prune-history=1 ...] [--max-rss-gb 4] [--empty-blocks 0]
 
-One anvil with the managed command line (``settlement.runtime.managed_anvil``: 1 s interval
-mining, the block gas limit, a state file dumped every ``KOKUDAKA_ANVIL_STATE_INTERVAL`` seconds
-and the history options chosen there), plus any ``--anvil-arg`` for comparisons. The KOKU
+One anvil with the managed command line (``settlement.runtime.managed_anvil``: no interval
+mining, a block mined once a second while transactions wait, as ``ChainRuntime._mine`` does; 64
+blocks' states kept; the block gas limit; a state file dumped every
+``KOKUDAKA_ANVIL_STATE_INTERVAL`` seconds), plus any ``--anvil-arg`` for comparisons. The KOKU
 contract from the committed artifact is deployed to it and ``mintBatch`` is called directly:
-signed locally, ``--batch-size`` mints per transaction (the worker's default), up to
+signed locally, ``--batch-size`` mints per transaction (250, see below), up to
 ``--in-flight`` transactions sent before their receipts, as the settlement worker does, but
 without SQL, so that the chain is what is measured.
 
@@ -20,7 +21,8 @@ machine is shared; without a bound anvil took 18 GB at 1,000,000 mints).
 Works with both KOKU ABIs: one minter with an allowance (``configureMinter``) and per-town
 minters (``setTownMinter`` + ``setSeasonCap``, ``mintBatch`` with a leading season). Mints are
 250 to a transaction: 315 to fresh recipients pass the 16,000,000 gas a transaction may use.
-``--state-history N``, ``--anvil-default-history`` and ``--no-state`` compare configurations.
+``--interval-mining``, ``--state-history N``, ``--anvil-default-history`` and ``--no-state``
+compare configurations.
 
 Measured (anvil 1.7.1, 2 cores shared with other test runs, load average 7-10, so rates are
 low and noisy; the worker's Python is not in the loop):
@@ -31,10 +33,15 @@ low and noisy; the worker's Python is not in the loop):
   second up to 1,500 copies: the 18 GB seen. ``--prune-history`` alone kept RSS flat when idle
   (350 MB at 100,000 mints) but keeps one state: an ``eth_call`` one block back fails
   ("BlockOutOfRangeError"), and reconciliation reads balances pinned to the block it started at.
-  The managed anvil keeps 64 (``ANVIL_STATE_HISTORY``): the minute a reconciliation of
-  1,000,000 issuances may take. 200,000 mints in ~100 s: 1.4 GB (64), 1.1 GB (8), 1.5 GB
-  (default) at the end, ~2.2 GB after a further minute idle in all three: within 100 blocks the
-  copies made are the same; the default keeps making them up to 1,500.
+  ``--prune-history=N`` is what the managed anvil needs (64, ``ANVIL_STATE_HISTORY``: the
+  minute a reconciliation of 1,000,000 issuances may take), but anvil 1.7.1 ignores N under
+  interval mining of 2 s or less (``--block-time 0.1 --prune-history=3`` still answered 20
+  blocks back; without interval mining, not 5 back). With 1 s interval mining, 200,000 mints in
+  ~100 s: 1.4 GB (N=64), 1.1 GB (N=8), 1.5 GB (default), and ~2.2 GB a minute later, idle,
+  still growing in all three (N=64 at 50,000 mints: 222 MB -> 827 MB over 150 idle seconds,
+  ~4 MB a block). Mining on demand with N=64 (the managed setting): 892 MB at 200,000 mints,
+  ~1.0 GB and flat after 30 idle seconds (no block made). 20,000 fresh mints: 4,856/s on
+  demand, 3,049/s with interval mining, in the same minute (the bench's Python bounds both).
 - Slower at depth, with any history setting: every block costs anvil time in proportion to the
   state (idle, no mints, no state file: 16% of a core at 100,000 mints; 30-48% at 200,000, when
   anvil made only 6-9 of its 1 s blocks in 10 s). Minting fell from 4,500-7,900/s at 50,000 to
@@ -42,8 +49,9 @@ low and noisy; the worker's Python is not in the loop):
   adds to it: the file holds every transaction with its call trace (59%) and receipt (41%),
   ~2 KB a mint (211 MB at 100,000), rewritten in place every 5 s (``anvil_dumpState`` took 9 s
   at 100,000 mints); without a state file idle CPU was 16% instead of 20-22%.
-- Time alone grows it: an empty block costs ~1.7 KB of RSS and ~1.3 KB of state file (40,000
-  blocks: +67 MB, 53 MB), and 1 s interval mining makes 31.5 million a year (~50 GB). With the
+- Time alone grew it: an empty block costs ~1.7 KB of RSS and ~1.3 KB of state file (40,000
+  blocks: +67 MB, 53 MB), and 1 s interval mining made 31.5 million a year (~50 GB); mined on
+  demand, an idle chain makes none. With the
   default hardfork the first 8,191 blocks also slow each block down (the EIP-2935/4788 history
   contracts fill their ring buffers): 2,258 blocks in the first 10 s, 260 in the 12th.
 """
@@ -57,6 +65,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -73,7 +82,7 @@ from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
-from kokudaka.settlement.runtime import managed_anvil
+from kokudaka.settlement.runtime import ANVIL_BLOCK_TIME, managed_anvil
 
 SEASON = 2026
 #: Per-transaction gas cap of EIP-7825 (anvil enforces it by default): the gas every batch asks.
@@ -278,16 +287,23 @@ def run(args: argparse.Namespace) -> int:
             chain_id=base.chain_id,
             state_file=None if args.no_state else base.state_file,
             state_interval=base.state_interval,
-            block_time=base.block_time,
+            block_time=settings.anvil_block_time or ANVIL_BLOCK_TIME,
             gas_limit=base.gas_limit,
             state_history=None
             if args.anvil_default_history
             else args.state_history or base.state_history,
+            mine_on_demand=base.mine_on_demand and not args.interval_mining,
         )
         node.extra = tuple(args.anvil_arg)
         print("anvil:", " ".join(node.command()[1:]), flush=True)
         with node:
             rpc = Rpc(node.rpc_url)
+            stop = threading.Event()
+            if node.mine_on_demand:  # what ChainRuntime._mine does for the service
+                block_time = settings.anvil_block_time or ANVIL_BLOCK_TIME
+                threading.Thread(
+                    target=mine_on_demand, args=(node.rpc_url, block_time, stop), daemon=True
+                ).start()
             if args.empty_blocks:
                 t0 = time.monotonic()
                 step = args.empty_step
@@ -302,9 +318,17 @@ def run(args: argparse.Namespace) -> int:
             minter.deploy()
             recipients = [os.urandom(20) for _ in range(args.recipients)]
             status = mint_loop(args, node, rpc, minter, recipients)
+            stop.set()
         if args.keep is not None and node.state_file is not None:
             shutil.copyfile(node.state_file, args.keep)
         return status
+
+
+def mine_on_demand(url: str, block_time: float, stop: threading.Event) -> None:
+    rpc = Rpc(url)
+    while not stop.wait(block_time):
+        if int(rpc.call("txpool_status")["pending"], 16) > 0:
+            rpc.call("evm_mine")
 
 
 def size(path: Path | None) -> int | None:
@@ -431,6 +455,11 @@ def main() -> int:
     parser.add_argument("--empty-blocks", type=int, default=0)
     parser.add_argument("--empty-step", type=int, default=10_000)
     parser.add_argument("--no-state", action="store_true", help="no state file (comparison)")
+    parser.add_argument(
+        "--interval-mining",
+        action="store_true",
+        help="anvil's --block-time instead of mining on demand (comparison)",
+    )
     parser.add_argument(
         "--state-history", type=int, default=None, help="blocks' states kept (comparison)"
     )

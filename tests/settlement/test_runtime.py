@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
+from kokudaka.chain.devkeys import ANVIL_DEV_ADDRESSES
+from kokudaka.chain.errors import ChainError
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.processes import free_port
 from kokudaka.core.settings import Settings
 from kokudaka.main import create_app
 from kokudaka.models import ChainDeployment
-from kokudaka.settlement.runtime import ChainRuntime
+from kokudaka.settlement.runtime import ANVIL_STATE_HISTORY, ChainRuntime
 from tests.settlement.helpers import (
     add_supporters,
     assert_exactly_once,
@@ -74,6 +76,39 @@ def managed_settings(settings: Settings, tmp_path: Path) -> Settings:
             "settlement_poll_seconds": 0.05,
         }
     )
+
+
+def test_the_managed_anvil_mines_only_while_transactions_wait_and_keeps_few_states(
+    db: sessionmaker[Session], managed_settings: Settings
+) -> None:
+    runtime = ChainRuntime(managed_settings, db, start_worker=False, supervise_interval=0.1)
+    with runtime:
+        assert runtime.node is not None
+        assert "--no-mining" in runtime.node.command()
+        client = runtime.client
+        head = client.block_number()
+        time.sleep(5 * 0.2)  # five block times
+        assert client.block_number() == head, "an idle chain made blocks"
+
+        tx = client.rpc(
+            "eth_sendTransaction",
+            [{"from": ANVIL_DEV_ADDRESSES[0], "to": ANVIL_DEV_ADDRESSES[1], "value": "0x1"}],
+        )
+        deadline = time.monotonic() + 5
+        while client.rpc("eth_getTransactionReceipt", [tx]) is None:
+            assert time.monotonic() < deadline, "a waiting transaction was not mined"
+            time.sleep(0.05)
+        assert client.block_number() == head + 1
+
+        # Without interval mining anvil keeps only the last ANVIL_STATE_HISTORY states.
+        client.rpc("anvil_mine", [hex(ANVIL_STATE_HISTORY + 5)])
+        top = client.block_number()
+        balance = [ANVIL_DEV_ADDRESSES[1], hex(top - 2)]
+        assert int(client.rpc("eth_getBalance", balance), 16) > 0
+        with pytest.raises(ChainError):
+            client.rpc(
+                "eth_getBalance", [ANVIL_DEV_ADDRESSES[1], hex(top - ANVIL_STATE_HISTORY - 3)]
+            )
 
 
 def test_the_runtime_manages_anvil_settles_and_keeps_its_state(

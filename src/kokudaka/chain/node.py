@@ -152,6 +152,7 @@ class AnvilNode:
         balance_ether: int = 10_000,
         hardfork: str | None = None,
         state_history: int | None = None,
+        mine_on_demand: bool = False,
         startup_timeout: float = 15.0,
         binary: Path | None = None,
     ) -> None:
@@ -165,7 +166,12 @@ class AnvilNode:
         pinned to an older block fail. ``None`` keeps anvil's default, which keeps up to 1,500
         full copies of the state in memory and spills 3,600 more to a temporary directory: fine
         for a test chain, but a copy of a chain with many mints is tens of megabytes, and interval
-        mining makes one a second, minted or not.
+        mining makes one a second, minted or not. anvil 1.7.1 ignores the number under interval
+        mining of 2 s or less (it keeps 1,500), so it goes with ``mine_on_demand``.
+
+        ``mine_on_demand`` starts anvil with ``--no-mining``: blocks are made by ``evm_mine``
+        from outside (the service's runtime mines once a second while transactions wait), so an
+        idle chain makes no blocks at all.
         """
         self.data_dir = Path(data_dir).absolute()
         self.host = host
@@ -179,6 +185,7 @@ class AnvilNode:
         self.balance_ether = balance_ether
         self.hardfork = hardfork
         self.state_history = state_history
+        self.mine_on_demand = mine_on_demand
         self.startup_timeout = startup_timeout
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
@@ -235,7 +242,9 @@ class AnvilNode:
             cmd += ["--state", str(self.state_file)]
             if self.state_interval is not None:
                 cmd += ["--state-interval", str(self.state_interval)]
-        if self.block_time is not None:
+        if self.mine_on_demand:
+            cmd += ["--no-mining"]
+        elif self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
         if self.hardfork is not None:
             cmd += ["--hardfork", self.hardfork]

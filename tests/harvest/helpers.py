@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from kokudaka.auth.service import create_user
 from kokudaka.harvest.yields import japan_today
-from kokudaka.models import MunicipalityPolicy
+from kokudaka.models import MunicipalityPolicy, Role
 from tests.volunteering.helpers import logged, post_activity
-from tests.world import SEASON, Person, World
+from tests.world import PASSWORD, SEASON, Person, World
 
 
 def invest_and_confirm(world: World, supporter: Person, yen: int) -> dict[str, Any]:
@@ -87,3 +88,17 @@ def file_report(
     return client.post(
         f"/v1/works/{work_id}/yield-reports", json=report_body(**changes), headers=person.headers
     )
+
+
+def second_admin(world: World) -> Person:
+    with world.db.begin() as session:
+        user = create_user(
+            session,
+            world.settings,
+            email=f"admin2-{uuid.uuid4().hex[:6]}@nishiaizu.example.jp",
+            password=PASSWORD,
+            display_name="西会津町 第二管理者",
+            role=Role.town_admin,
+            municipality_id=world.a.municipality_id,
+        )
+        return world.person(user)

@@ -9,29 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from kokudaka.auth.service import create_user
 from kokudaka.harvest.yields import japan_today
-from kokudaka.models import Role, StaffLogEntry, Work, YieldReport, YieldReportState, utcnow
-from tests.harvest.helpers import file_report, invest_and_confirm
-from tests.world import PASSWORD, SEASON, Person, World, assert_problem
+from kokudaka.models import StaffLogEntry, Work, YieldReport, YieldReportState, utcnow
+from tests.harvest.helpers import file_report, invest_and_confirm, second_admin
+from tests.world import SEASON, Person, World, assert_problem
 
 # Town A's work plans 3,600,000 go = 540,000 kg; 432,000 kg is 80% of it, 702,000 kg 130%.
 AT_80 = "432000"
 AT_130 = "702000"
-
-
-def second_admin(world: World) -> Person:
-    with world.db.begin() as session:
-        user = create_user(
-            session,
-            world.settings,
-            email=f"admin2-{uuid.uuid4().hex[:6]}@nishiaizu.example.jp",
-            password=PASSWORD,
-            display_name="西会津町 第二管理者",
-            role=Role.town_admin,
-            municipality_id=world.a.municipality_id,
-        )
-        return world.person(user)
 
 
 def countersign(world: World, person: Person, report_id: str) -> dict[str, object]:

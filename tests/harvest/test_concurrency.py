@@ -1,0 +1,70 @@
+"""Yield reports under concurrency: two administrators countersigning at the same moment,
+and filings racing a countersignature, leave one report in effect and one log row each."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from sqlalchemy import func, select
+
+from kokudaka.models import StaffLogEntry, YieldReport, YieldReportState
+from tests.harvest.helpers import file_report, report_body, second_admin
+from tests.world import World
+
+
+def test_two_administrators_countersigning_at_once_countersign_once(
+    world: World, base_url: str
+) -> None:
+    admins = [world.a.admin, second_admin(world), second_admin(world)]
+    report = file_report(world.client, world.a.farmer, world.a.work_id).json()
+
+    def countersign(i: int) -> int:
+        return httpx.post(
+            f"{base_url}/v1/yield-reports/{report['id']}/countersign",
+            headers=admins[i % 3].headers,
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        statuses = list(pool.map(countersign, range(9)))
+    assert statuses.count(200) == 1, statuses
+    assert set(statuses) == {200, 409}, statuses
+    with world.db() as session:
+        signed = session.scalar(
+            select(func.count()).where(YieldReport.state == YieldReportState.countersigned)
+        )
+        rows = session.scalar(
+            select(func.count()).where(StaffLogEntry.action == "yield.countersign")
+        )
+    assert (signed, rows) == (1, 1)
+
+
+def test_filings_racing_countersignatures_leave_one_report_in_effect(
+    world: World, base_url: str
+) -> None:
+    admin = second_admin(world)
+    first = file_report(world.client, world.a.farmer, world.a.work_id).json()
+
+    def act(i: int) -> int:
+        if i % 2:
+            return httpx.post(
+                f"{base_url}/v1/works/{world.a.work_id}/yield-reports",
+                json=report_body(kg=str(400_000 + i)),
+                headers=world.a.farmer.headers,
+                timeout=60,
+            ).status_code
+        return httpx.post(
+            f"{base_url}/v1/yield-reports/{first['id']}/countersign",
+            headers=admin.headers,
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(act, range(10)))
+    assert set(statuses) <= {200, 201, 409}, statuses
+    assert statuses.count(201) == 5, statuses
+    with world.db() as session:
+        states = list(session.scalars(select(YieldReport.state)))
+    assert states.count(YieldReportState.filed) == 1
+    assert states.count(YieldReportState.countersigned) <= 1

@@ -21,7 +21,7 @@ from kokudaka.core.db import DbSession
 from kokudaka.core.errors import TooManyRequests
 from kokudaka.reconcile.jobs import JobState, reconciliation_jobs
 
-router = APIRouter(route_class=ConsoleRoute)
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 #: Seconds between reloads of the page while its job runs.
 REFRESH_SECONDS = 2

@@ -488,19 +488,6 @@ class SettlementWorker:
 
     # ------------------------------------------------------------------ convenience
 
-    def settle(self, *, timeout: float = 30.0, pause: float = 0.05) -> CycleReport:
-        """Cycle until nothing of the town is due or submitted (tests, the bench); returns
-        the totals."""
-        total = CycleReport()
-        deadline = time.monotonic() + timeout
-        while True:
-            total.add(self.run_once())
-            if not self.outstanding():
-                return total
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"settlement not finished within {timeout}s: {total}")
-            time.sleep(pause)
-
     def outstanding(self) -> bool:
         """Whether the minter has a transaction in flight, or (unless draining) the town has
         an operation submitted, or pending and due."""

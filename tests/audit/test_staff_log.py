@@ -151,6 +151,10 @@ def test_setting_a_policy_is_logged(world: World) -> None:
         "season": SEASON,
         "volunteer_go_per_hour": VOLUNTEER_GO_PER_HOUR,
         "yearly_cap_go": 20_000_000,
+        # The season's harvest rules are part of the policy set (here their defaults).
+        "harvest_ceiling_bp": 12_000,
+        "bills_expire_on": None,
+        "boards_close_on": None,
     }
     _no_new_row(world, lambda: put(world.b.admin, 1), 403, "forbidden")
     confirmed_issuance(world, world.alice)  # 100 go issued

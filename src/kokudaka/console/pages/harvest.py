@@ -64,7 +64,12 @@ def _farmers_work(
 
 
 def _harvest_page(
-    page: ConsolePage, session: DbSession, work: Work, form: dict[str, str], errors: FormErrors
+    page: ConsolePage,
+    session: DbSession,
+    work: Work,
+    form: dict[str, str],
+    errors: FormErrors,
+    filed: bool = False,
 ) -> Response:
     read = harvest.harvest_read(session, work.id)
     reports = harvest.report_reads(
@@ -79,7 +84,7 @@ def _harvest_page(
         errors=errors,
         percent=percent,
         kg_of_go=kg_of_go,
-        filed=page.request.method == "GET" and page.request.query_params.get("filed") == "1",
+        filed=filed,
         status_code=422 if errors else 200,
     )
 
@@ -89,7 +94,7 @@ def work_harvest(request: Request, session: DbSession, work_id: str, filed: Text
     """The work's harvest, its reports and the form to file one (``filed=1``: just filed)."""
     page, work = _farmers_work(request, session, work_id)
     form = YieldForm(harvested_on=min(japan_today().isoformat(), f"{work.season}-12-31"))
-    return _harvest_page(page, session, work, form.fields(), {})
+    return _harvest_page(page, session, work, form.fields(), {}, filed=filed == "1")
 
 
 def _report_values(form: dict[str, str]) -> dict[str, Any]:

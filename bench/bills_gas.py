@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +34,7 @@ from kokudaka.chain.bills import (
     BILL_BURN_BATCH_ITEM_GAS,
     BILL_BURN_GAS_LIMIT,
     BILL_MAX_BATCH_SIZE,
+    BILL_MAX_BURN_BATCH_SIZE,
     BILL_MINT_BATCH_BASE_GAS,
     BILL_MINT_BATCH_ITEM_GAS,
     BILL_MINT_BATCH_RUN_GAS,
@@ -45,7 +47,7 @@ from kokudaka.chain.bills import (
     encode_bill_mint_batch,
 )
 from kokudaka.chain.bills_interface import BURN_WITH_REFERENCE_SELECTOR, REGISTER_WORK_SELECTOR
-from kokudaka.chain.client import TX_GAS_CAP, ChainClient, PrivateKey
+from kokudaka.chain.client import TX_GAS_CAP, ChainClient, Fees, PrivateKey, SignedTx
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import issuance_ref, town_id
@@ -307,10 +309,83 @@ def run(bills: BillsClient) -> bool:
     return ok
 
 
+def throughput(bills: BillsClient, bills_count: int = 10_000) -> None:
+    """One work's ``bills_count`` bills minted, then burned in full, by the town's key: batches
+    as large as one run allows, signed offline with consecutive nonces, all sent, then awaited
+    (a settlement worker's pattern, without its database), on the automining node: each
+    batch is a block of its own."""
+    chain = bills.connection
+    bench = Bench(bills)
+    bench.fresh_contract()
+    items = bench.one_work(bills_count)
+    per_mint = (TX_GAS_CAP - BILL_MINT_BATCH_BASE_GAS - BILL_MINT_BATCH_RUN_GAS) // (
+        BILL_MINT_BATCH_ITEM_GAS
+    )
+    sender = chain.account(MINTER_KEY).address
+    # Full blocks raise the base fee 12.5% each: a fee cap for the whole run, not for one block.
+    suggested = chain.fees()
+    fees = Fees(50 * suggested.max_fee_per_gas, suggested.max_priority_fee_per_gas)
+
+    def settle(label: str, signed_txs: list[SignedTx], started: float) -> None:
+        signed_at = time.perf_counter()
+        hashes = [chain.send_raw(tx.raw) for tx in signed_txs]
+        for tx_hash in hashes:
+            chain.raise_for_receipt(chain.wait_receipt(tx_hash, timeout=300))
+        seconds = time.perf_counter() - started
+        print(
+            f"{label}: {bills_count:,} in {len(signed_txs)} txs, {seconds:.2f} s "
+            f"({signed_at - started:.2f} s encoding and signing), "
+            f"{bills_count / seconds:,.0f} per second"
+        )
+
+    started = time.perf_counter()
+    nonce = chain.pending_nonce(sender)
+    mints = []
+    for start in range(0, bills_count, per_mint):
+        end = start + per_mint
+        mints.append(
+            bills.build_mint_batch_tx(
+                MINTER_KEY,
+                items[0][start:end],
+                items[1][start:end],
+                items[2][start:end],
+                items[3][start:end],
+                nonce=nonce,
+                fees=fees,
+            )
+        )
+        nonce += 1
+    settle(f"mintBatch x{per_mint}", mints, started)
+    assert bills.total_supply(items[0][0]) == bills_count * AMOUNT
+
+    started = time.perf_counter()
+    burns = []
+    for start in range(0, bills_count, BILL_MAX_BURN_BATCH_SIZE):
+        end = start + BILL_MAX_BURN_BATCH_SIZE
+        burns.append(
+            bills.build_burn_batch_tx(
+                MINTER_KEY,
+                items[1][start:end],
+                items[0][start:end],
+                items[2][start:end],
+                [_ref() for _ in items[0][start:end]],
+                items[3][start:end],
+                nonce=nonce,
+                fees=fees,
+            )
+        )
+        nonce += 1
+    settle(f"burnBatch x{BILL_MAX_BURN_BATCH_SIZE}", burns, started)
+    assert bills.total_supply(items[0][0]) == 0
+
+
 def main() -> int:
     """Start a throwaway anvil, measure, stop it."""
     with tempfile.TemporaryDirectory() as tmp, AnvilNode(Path(tmp)) as node:
-        ok = run(BillsClient(ChainClient(node.rpc_url, request_timeout=60.0)))
+        bills = BillsClient(ChainClient(node.rpc_url, request_timeout=60.0))
+        ok = run(bills)
+        print()
+        throughput(bills)
     return 0 if ok else 1
 
 

@@ -38,8 +38,10 @@ import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ER
  * **No path around the ledger.** Every balance change is a mint or a burn the service's ledger
  * records by its ref: `safeTransferFrom`, `safeBatchTransferFrom` and `setApprovalForAll` revert
  * ({TransfersDisabled}) until transfers are a feature, and there is no holder burn. Mints do not
- * call `onERC1155Received`: the holders are custodial accounts, and no recipient may run code in
- * the middle of a batch or block the batch by refusing. Every mint and burn emits the standard
+ * call `onERC1155Received`: the holders are the service's custodial accounts (keys, not contracts),
+ * and no recipient may run code in the middle of a batch or block the batch by refusing. EIP-1155
+ * asks that a mint to a contract implementing the receiver interface call it; should contract
+ * holders ever be a feature, they need that call, outside the batches. Every mint and burn emits the standard
  * `TransferSingle` from or to the zero address, so a plain ERC-1155 reader follows every balance.
  *
  * The admin (DEFAULT_ADMIN_ROLE) is one account, handed over in two delayed steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
@@ -347,11 +348,12 @@ def test_transfers_are_disabled_and_there_is_no_holder_burn(chain: ChainClient) 
     assert chain.balance_of(holder) == 1_000
     assert chain.balance_of(outsider) == 0
 
-    functions = {str(e["name"]) for e in load_koku_artifact().abi if e.get("type") == "function"}
+    entries: list[dict[str, Any]] = [dict(e) for e in load_koku_artifact().abi]
+    functions = {str(e["name"]) for e in entries if e.get("type") == "function"}
     assert not functions & {"burn", "burnFrom"}
     # Nor is there a fallback that would answer ERC20Burnable's selectors.
     for signature, args in (("burn(uint256)", "00" * 31 + "01"), ("burnFrom(address,uint256)", "")):
-        data = "0x" + selector(signature).hex() + args
+        data = HexStr("0x" + selector(signature).hex() + args)
         with pytest.raises(ContractLogicError):
             chain.web3.eth.call({"from": holder, "to": chain.koku_address, "data": data})
     assert chain.total_supply() == 1_000

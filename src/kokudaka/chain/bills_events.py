@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
@@ -22,7 +22,7 @@ from kokudaka.chain.bills_interface import (
     WORK_REGISTERED_TOPIC,
 )
 from kokudaka.chain.connection import ChainConnection
-from kokudaka.chain.errors import ChainError, ChainUnavailable
+from kokudaka.chain.events import contract_logs
 
 __all__ = [
     "BillBurnedEvent",
@@ -31,8 +31,6 @@ __all__ = [
     "LogPosition",
     "WorkRegisteredEvent",
 ]
-
-_LOG_RANGE_HINTS: Final = ("range", "limit", "too many", "exceed", "response size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,31 +149,5 @@ class BillsEvents:
                 at=_position(log),
             )
 
-    def _logs(
-        self, topic: str, from_block: int, to_block: int | None, chunk_blocks: int = 10_000
-    ) -> Iterator[dict[str, Any]]:
-        conn = self.connection
-        address = self.address
-        last = conn.block_number() if to_block is None else to_block
-        start = from_block
-        size = chunk_blocks
-        while start <= last:
-            end = min(start + size - 1, last)
-            params = {
-                "address": address,
-                "topics": [topic],
-                "fromBlock": hex(start),
-                "toBlock": hex(end),
-            }
-            try:
-                logs = cast(list[dict[str, Any]], conn.rpc("eth_getLogs", [params]))
-            except ChainUnavailable:
-                raise
-            except ChainError as exc:
-                message = str(exc).lower()
-                if end > start and any(hint in message for hint in _LOG_RANGE_HINTS):
-                    size = max(1, (end - start + 1) // 2)
-                    continue
-                raise
-            yield from logs
-            start = end + 1
+    def _logs(self, topic: str, from_block: int, to_block: int | None) -> Iterator[dict[str, Any]]:
+        return contract_logs(self.connection, self.address, topic, from_block, to_block)

@@ -22,7 +22,14 @@ from kokudaka.chain.interface import (
     MINTED_TOPIC,
 )
 
-__all__ = ["AnchoredEvent", "BurnedEvent", "KokuEvents", "MintSkippedEvent", "MintedEvent"]
+__all__ = [
+    "AnchoredEvent",
+    "BurnedEvent",
+    "KokuEvents",
+    "MintSkippedEvent",
+    "MintedEvent",
+    "contract_logs",
+]
 
 _LOG_RANGE_HINTS: Final = ("range", "limit", "too many", "exceed", "response size")
 
@@ -82,6 +89,23 @@ def _word(topic: str) -> bytes:
     return bytes.fromhex(topic[2:])
 
 
+def _ref_event(
+    log: dict[str, Any],
+) -> tuple[bytes, ChecksumAddress, int, str, int, int, bytes]:
+    """The fields every reference event shares, in the events' field order: ``(bytes32
+    indexed ref, address indexed holder, uint256 amount, bytes32 indexed town)``."""
+    topics = log["topics"]
+    return (
+        _word(topics[1]),
+        _address(topics[2]),
+        int(log["data"], 16),
+        log["transactionHash"],
+        int(log["blockNumber"], 16),
+        int(log["logIndex"], 16),
+        _word(topics[3]),
+    )
+
+
 class KokuEvents(ChainConnection):
     """Event scans over block ranges (chunked; a chunk a node refuses as too large is halved)."""
 
@@ -90,48 +114,21 @@ class KokuEvents(ChainConnection):
     ) -> Iterator[MintedEvent]:
         """Every ``Minted`` log in ``[from_block, to_block]`` (default: up to the latest block)."""
         for log in self._logs(MINTED_TOPIC, from_block, to_block, chunk_blocks):
-            topics = log["topics"]
-            yield MintedEvent(
-                ref=_word(topics[1]),
-                to=_address(topics[2]),
-                amount=int(log["data"], 16),
-                tx_hash=log["transactionHash"],
-                block_number=int(log["blockNumber"], 16),
-                log_index=int(log["logIndex"], 16),
-                town=_word(topics[3]),
-            )
+            yield MintedEvent(*_ref_event(log))
 
     def mint_skipped_events(
         self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000
     ) -> Iterator[MintSkippedEvent]:
         """Every ``MintSkipped`` log, like :meth:`minted_events`."""
         for log in self._logs(MINT_SKIPPED_TOPIC, from_block, to_block, chunk_blocks):
-            topics = log["topics"]
-            yield MintSkippedEvent(
-                ref=_word(topics[1]),
-                to=_address(topics[2]),
-                amount=int(log["data"], 16),
-                tx_hash=log["transactionHash"],
-                block_number=int(log["blockNumber"], 16),
-                log_index=int(log["logIndex"], 16),
-                town=_word(topics[3]),
-            )
+            yield MintSkippedEvent(*_ref_event(log))
 
     def burned_events(
         self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000
     ) -> Iterator[BurnedEvent]:
         """Every ``Burned`` log in ``[from_block, to_block]``, like :meth:`minted_events`."""
         for log in self._logs(BURNED_TOPIC, from_block, to_block, chunk_blocks):
-            topics = log["topics"]
-            yield BurnedEvent(
-                ref=_word(topics[1]),
-                from_=_address(topics[2]),
-                amount=int(log["data"], 16),
-                tx_hash=log["transactionHash"],
-                block_number=int(log["blockNumber"], 16),
-                log_index=int(log["logIndex"], 16),
-                town=_word(topics[3]),
-            )
+            yield BurnedEvent(*_ref_event(log))
 
     def anchored_events(
         self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000
@@ -151,29 +148,42 @@ class KokuEvents(ChainConnection):
     def _logs(
         self, topic: str, from_block: int, to_block: int | None, chunk_blocks: int
     ) -> Iterator[dict[str, Any]]:
-        if chunk_blocks < 1:
-            raise ValueError("chunk_blocks must be positive")
-        address = self.koku_address
-        last = self.block_number() if to_block is None else to_block
-        start = from_block
-        size = chunk_blocks
-        while start <= last:
-            end = min(start + size - 1, last)
-            params = {
-                "address": address,
-                "topics": [topic],
-                "fromBlock": hex(start),
-                "toBlock": hex(end),
-            }
-            try:
-                logs = cast(list[dict[str, Any]], self.rpc("eth_getLogs", [params]))
-            except ChainUnavailable:
-                raise
-            except ChainError as exc:
-                message = str(exc).lower()
-                if end > start and any(hint in message for hint in _LOG_RANGE_HINTS):
-                    size = max(1, (end - start + 1) // 2)
-                    continue
-                raise
-            yield from logs
-            start = end + 1
+        return contract_logs(self, self.koku_address, topic, from_block, to_block, chunk_blocks)
+
+
+def contract_logs(
+    connection: ChainConnection,
+    address: str,
+    topic: str,
+    from_block: int,
+    to_block: int | None,
+    chunk_blocks: int = 10_000,
+) -> Iterator[dict[str, Any]]:
+    """Raw logs of ``topic`` emitted by the contract at ``address`` in ``[from_block,
+    to_block]`` (default: up to the latest block), fetched in chunks of blocks; a chunk a node
+    refuses as too large is halved and asked again."""
+    if chunk_blocks < 1:
+        raise ValueError("chunk_blocks must be positive")
+    last = connection.block_number() if to_block is None else to_block
+    start = from_block
+    size = chunk_blocks
+    while start <= last:
+        end = min(start + size - 1, last)
+        params = {
+            "address": address,
+            "topics": [topic],
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
+        }
+        try:
+            logs = cast(list[dict[str, Any]], connection.rpc("eth_getLogs", [params]))
+        except ChainUnavailable:
+            raise
+        except ChainError as exc:
+            message = str(exc).lower()
+            if end > start and any(hint in message for hint in _LOG_RANGE_HINTS):
+                size = max(1, (end - start + 1) // 2)
+                continue
+            raise
+        yield from logs
+        start = end + 1

@@ -393,8 +393,14 @@ def chain_ceiling(
             hashes.append(signed.tx_hash)
             nonce += 1
     blocks = set()
+    deadline = time.perf_counter() + 120
     for tx_hash in hashes:
-        while (tx := chain.rpc("eth_getTransactionByHash", [tx_hash]))["blockNumber"] is None:
+        # None too while anvil moves a transaction from its pool into a block.
+        while (tx := chain.rpc("eth_getTransactionByHash", [tx_hash])) is None or tx[
+            "blockNumber"
+        ] is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"ceiling: {tx_hash} not mined")
             time.sleep(0.02)
         blocks.add(int(tx["blockNumber"], 16))
     seconds = time.perf_counter() - started

@@ -4,8 +4,10 @@ minter, burns, held operations, and a town at its on-chain cap."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -427,3 +429,50 @@ def test_a_rotated_minter_is_followed_to_the_end_and_its_town_goes_on_with_the_n
     while old in successor.workers:  # drained: dropped at its next cycle
         successor.run_once()
     assert set(successor.workers) == {new, minter_address(db, world.b.municipality_id)}
+
+
+def test_a_claim_reads_and_updates_its_operations_by_raw_id(
+    world: World,
+    db: sessionmaker[Session],
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a claim builds no ``uuid.UUID`` per operation (they cost more than its SQL);
+    every claimed operation still names the transaction recorded for it."""
+    if db.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's driver itself returns uuid.UUID")
+    users = add_supporters(db, 5)
+    for i, amount in enumerate(amounts(60)):
+        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=25)
+    pool.refresh()
+    built = 0
+    real_init = uuid.UUID.__init__
+
+    def counting_init(self: uuid.UUID, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(uuid.UUID, "__init__", counting_init)
+    report = pool.submit(send=False)
+    monkeypatch.undo()
+
+    assert report.claimed == 60
+    assert built < 20  # a few per transaction and per query, none per operation
+    with db() as session:
+        per_tx = Counter(
+            session.scalars(
+                select(ChainOperation.transaction_id).where(
+                    ChainOperation.state == ChainState.submitted
+                )
+            )
+        )
+        counts = dict(
+            session.execute(select(ChainTransaction.id, ChainTransaction.operation_count)).all()
+        )
+    assert per_tx == counts
+    assert sorted(counts.values()) == [10, 25, 25]
+    pool.close()

@@ -18,8 +18,18 @@ from functools import lru_cache
 from typing import Any, Final
 
 from eth_utils.address import is_address, to_checksum_address
-from sqlalchemy import Select, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from kokudaka.chain.client import ChainClient, Fees, PrivateKey
 from kokudaka.core.ids import new_id
@@ -110,15 +120,21 @@ class Claimer:
     cap_wait_seconds: float
     """How long a mint waiting for its town's cap waits before the chain is asked again."""
 
+    def raw(
+        self, column: QueryableAttribute[uuid.UUID]
+    ) -> ColumnElement[Any] | QueryableAttribute[uuid.UUID]:
+        """A uuid column as the driver gives and takes it (see :func:`raw_id`)."""
+        return column if self.sessions.postgres else type_coerce(column, String)
+
     def due(self, now: datetime, limit: int) -> Select[*tuple[Any, ...]]:
         query: Select[*tuple[Any, ...]] = (
             select(
-                ChainOperation.id,
+                self.raw(ChainOperation.id).label("id"),
                 ChainOperation.kind,
                 ChainOperation.reference,
                 ChainOperation.amount_go,
                 ChainOperation.recipient_address,
-                ChainOperation.issuance_id,
+                self.raw(ChainOperation.issuance_id).label("issuance_id"),
                 ChainOperation.attempts,
                 User.wallet_address,
                 Issuance.season,
@@ -171,12 +187,12 @@ class Claimer:
             rows = session.execute(self.due(now, batches * self.batch_size)).all()
             if not rows:
                 return Claim([], progressed=False)
-            mint_of = _mints_of_burns(session, rows)
+            mint_of = self._mints_of_burns(session, rows)
 
             mints: dict[int, list[tuple[Any, str]]] = {}
             burns: list[tuple[Any, str]] = []
-            held: list[tuple[uuid.UUID, str]] = []
-            failed: list[tuple[uuid.UUID, str]] = []
+            held: list[tuple[Any, str]] = []
+            failed: list[tuple[Any, str]] = []
             minting: dict[int, int] = {}
             short: dict[int, CapShortfall] = {}
             unknown: set[int] = set()
@@ -272,6 +288,30 @@ class Claimer:
             unknown,
         )
 
+    def _mints_of_burns(
+        self, session: Session, rows: Sequence[Any]
+    ) -> dict[Any, tuple[ChainState, str | None, str]]:
+        """issuance id -> (state, recipient, reference) of the mint each due burn reverses: the
+        contract burns only what that mint issued, from the address it went to, so each burn
+        names the mint's reference."""
+        burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
+        if not burn_issuances:
+            return {}
+        return {
+            issuance_id: (state, address, reference)
+            for issuance_id, state, address, reference in session.execute(
+                select(
+                    self.raw(ChainOperation.issuance_id),
+                    ChainOperation.state,
+                    ChainOperation.recipient_address,
+                    ChainOperation.reference,
+                ).where(
+                    ChainOperation.kind == ChainOperationKind.mint,
+                    self.raw(ChainOperation.issuance_id).in_(burn_issuances),
+                )
+            )
+        }
+
     def _wait_for_cap(self, session: Session, shortfall: CapShortfall, now: datetime) -> None:
         """Every due mint of the town in the season waits, with the reason (one statement:
         a town past its cap may have thousands due)."""
@@ -300,31 +340,6 @@ class Claimer:
             )
             .execution_options(synchronize_session=False)
         )
-
-
-def _mints_of_burns(
-    session: Session, rows: Sequence[Any]
-) -> dict[uuid.UUID, tuple[ChainState, str | None, str]]:
-    """issuance id -> (state, recipient, reference) of the mint each due burn reverses: the
-    contract burns only what that mint issued, from the address it went to, so each burn
-    names the mint's reference."""
-    burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
-    if not burn_issuances:
-        return {}
-    return {
-        issuance_id: (state, address, reference)
-        for issuance_id, state, address, reference in session.execute(
-            select(
-                ChainOperation.issuance_id,
-                ChainOperation.state,
-                ChainOperation.recipient_address,
-                ChainOperation.reference,
-            ).where(
-                ChainOperation.kind == ChainOperationKind.mint,
-                ChainOperation.issuance_id.in_(burn_issuances),
-            )
-        )
-    }
 
 
 class _Recorder:
@@ -363,7 +378,7 @@ class _Recorder:
         ids = [row.id for row, _ in ops]
         self.session.execute(
             update(ChainOperation)
-            .where(ChainOperation.id.in_(ids))
+            .where(self.claimer.raw(ChainOperation.id).in_(ids))
             .values(
                 state=ChainState.submitted,
                 transaction_id=tx_id,
@@ -391,24 +406,44 @@ class _Recorder:
 
 
 def _set_aside(
-    session: Session, held: list[tuple[uuid.UUID, str]], now: datetime, later: datetime
+    session: Session, held: list[tuple[Any, str]], now: datetime, later: datetime
 ) -> None:
     if held:
         session.execute(
             update(ChainOperation),
             [
-                {"id": op_id, "last_error": why, "next_attempt_at": later, "updated_at": now}
+                {
+                    "id": raw_id(op_id),
+                    "last_error": why,
+                    "next_attempt_at": later,
+                    "updated_at": now,
+                }
                 for op_id, why in held
             ],
         )
 
 
-def _fail(session: Session, failed: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+def _fail(session: Session, failed: list[tuple[Any, str]], now: datetime) -> None:
     if failed:
         session.execute(
             update(ChainOperation),
             [
-                {"id": op_id, "state": ChainState.failed, "last_error": why, "updated_at": now}
+                {
+                    "id": raw_id(op_id),
+                    "state": ChainState.failed,
+                    "last_error": why,
+                    "updated_at": now,
+                }
                 for op_id, why in failed
             ],
         )
+
+
+def raw_id(value: uuid.UUID | str) -> uuid.UUID:
+    """An operation id read raw: on SQLite the 32 hex digits SQLAlchemy's ``Uuid`` stores.
+
+    Claims read and update their operations' ids raw (:meth:`Claimer.raw`): turning each of a
+    claim's thousand ids into a ``uuid.UUID`` and back cost more than the claim's SQL.
+    PostgreSQL's driver returns ``uuid.UUID`` itself, so there the ids stay as they are.
+    """
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)

@@ -476,3 +476,39 @@ def test_a_claim_reads_and_updates_its_operations_by_raw_id(
     assert per_tx == counts
     assert sorted(counts.values()) == [10, 25, 25]
     pool.close()
+
+
+def test_a_wallet_changed_while_its_batch_is_signed_rolls_the_claim_back(
+    world: World,
+    db: sessionmaker[Session],
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL (READ COMMITTED): the claim's update reads each recipient back; one that is
+    not the address signed rolls the whole claim back, and nothing is recorded or sent."""
+    if db.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite's one writer cannot change a wallet during a claim")
+    users = add_supporters(db, 3)
+    for i, amount in enumerate(amounts(6)):
+        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=25)
+    pool.refresh()
+    client = next(iter(pool.workers.values())).client
+    sign = client.build_mint_batch_tx
+
+    def sign_then_change_a_wallet(*args: Any, **kwargs: Any) -> Any:
+        with db.begin() as session:  # another transaction, committed meanwhile
+            user = session.get(User, users[0])
+            assert user is not None
+            user.wallet_address = "0x" + "ab" * 20
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(client, "build_mint_batch_tx", sign_then_change_a_wallet)
+    with pytest.raises(RuntimeError, match="a wallet changed"):
+        pool.submit(send=False)
+    assert states(db) == {ChainState.pending: 6}
+    with db() as session:
+        assert session.scalar(select(func.count()).select_from(ChainTransaction)) == 0
+    pool.close()

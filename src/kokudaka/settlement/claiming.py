@@ -376,7 +376,7 @@ class _Recorder:
         # One statement for the whole batch, recipients included: hundreds of single-row
         # updates would cost more than signing the batch.
         ids = [row.id for row, _ in ops]
-        self.session.execute(
+        claim = (
             update(ChainOperation)
             .where(self.claimer.raw(ChainOperation.id).in_(ids))
             .values(
@@ -390,14 +390,15 @@ class _Recorder:
             )
             .execution_options(synchronize_session=False)
         )
-        if self.claimer.sessions.postgres:
+        if not self.claimer.sessions.postgres:
+            self.session.execute(claim)
+        else:
             # Under READ COMMITTED a wallet could change between our read and the update:
-            # make sure every stored recipient is the one signed, or roll back.
+            # make sure every stored recipient is the one signed, or roll back (read back by
+            # the update itself rather than by another query).
             stored = dict(
                 self.session.execute(
-                    select(ChainOperation.id, ChainOperation.recipient_address).where(
-                        ChainOperation.id.in_(ids)
-                    )
+                    claim.returning(ChainOperation.id, ChainOperation.recipient_address)
                 ).all()
             )
             if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):

@@ -34,18 +34,22 @@ one thread with no database at all, timed until every one is mined. The machine 
 so the workers' rate is best read against it (and against its CPU per issuance).
 
 Measured 2026-11-27 on the shared 2-CPU machine under other people's test runs (load average
-7-9, so every figure is a fraction of a quiet machine's), anvil 1.7.1, 1 s blocks, defaults:
+1-3 during these runs), anvil 1.7.1, 1 s blocks, defaults, ``--single 100``:
 
-- SQLite: batched 20,000 in 9.99 s = 2,001 issuances/s (0.21 ms of worker CPU each); one per
-  transaction 74/s; 27x; chain ceiling in the same run 10,086/s.
-- PostgreSQL: batched 20,000 in 8.26 s = 2,421/s (0.19 ms CPU each); one per transaction 48/s;
-  50x; ceiling 8,934/s.
+- SQLite: batched 20,000 in 5.90 s = 3,392 issuances/s (0.26 ms of worker CPU each); one per
+  transaction 34/s; 99x; chain ceiling in the same run 11,012/s. Before claims read their
+  operations' ids raw (same load): 2,512/s, 0.29 ms, ceiling 10,930/s.
+- PostgreSQL: batched 20,000 in 5.45 s = 3,670/s (0.18 ms CPU each); one per transaction 33/s;
+  112x; ceiling 13,340/s. Before the claim's recipient check moved into its UPDATE ... RETURNING:
+  3,128/s, 0.22 ms, ceiling 12,737/s.
 
 Neither meets 5,000/s here. What bounds it is Python CPU under one GIL (claims of all towns
 compete for it: the first receipts are recorded only once most batches are signed), and on
-SQLite the one write lock, held ~100% of the batched phase (124 write transactions, ~140 ms
-each under this load). The single-minter worker this replaced measured 0.13 ms of CPU per
-issuance and 4,830-5,480/s on a quiet machine; the towns' workers cost ~0.2 ms.
+SQLite the one write lock, held most of the batched phase. A profile of the workers' threads
+(CPU time) shows next: ~1 ms of CPU per JSON-RPC request in ``requests`` reading the proxy
+settings from the environment and looking for ``~/.netrc`` (about 1,000 requests per run), and
+SQLAlchemy's statement compilation and ORM result handling. The single-minter worker this
+replaced measured 0.13 ms of CPU per issuance and 4,830-5,480/s on a quiet machine.
 """
 
 from __future__ import annotations

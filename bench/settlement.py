@@ -46,9 +46,9 @@ Measured 2026-11-27 on the shared 2-CPU machine under other people's test runs (
 Neither meets 5,000/s here. What bounds it is Python CPU under one GIL (claims of all towns
 compete for it: the first receipts are recorded only once most batches are signed), and on
 SQLite the one write lock, held most of the batched phase. A profile of the workers' threads
-(CPU time) shows next: ~1 ms of CPU per JSON-RPC request in ``requests`` reading the proxy
-settings from the environment and looking for ``~/.netrc`` (about 1,000 requests per run), and
-SQLAlchemy's statement compilation and ORM result handling. The single-minter worker this
+(CPU time) shows next: ~1 ms per JSON-RPC request (under the profiler) in ``requests`` reading
+the proxy settings from the environment and looking for ``~/.netrc`` (about 1,000 requests per
+run), and SQLAlchemy's statement compilation and ORM result handling. The single-minter worker this
 replaced measured 0.13 ms of CPU per issuance and 4,830-5,480/s on a quiet machine.
 """
 

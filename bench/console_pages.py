@@ -331,11 +331,14 @@ def signed_in(base_url: str, email: str) -> httpx.Client:
 
 def pages(client: httpx.Client, role: str) -> list[str]:
     if role == "farmer":
+        works = client.get("/console/farmer/works").text
+        harvest = re.search(r'href="(/console/farmer/works/[^"?/]+/harvest)"', works)
         return [
             "/console/farmer",
             "/console/farmer/ledger",
             "/console/farmer/hours",
             "/console/farmer/works",
+            *([harvest.group(1)] if harvest else []),
         ]
     if role == "town_admin":
         return [
@@ -344,12 +347,15 @@ def pages(client: httpx.Client, role: str) -> list[str]:
             "/console/town/issuances",
             "/console/town/farmers",
             "/console/town/policy",
+            "/console/town/harvest",
+            "/console/town/reconciliation",
+            "/console/audit-log",
             "/console/accounts",
         ]
     region = client.get("/console/region").text
     town = re.search(r'href="(/console/region/towns/[^"?]+)', region)
     assert town
-    return ["/console/region", town.group(1)]
+    return ["/console/region", town.group(1), "/console/audit-log"]
 
 
 def main() -> None:

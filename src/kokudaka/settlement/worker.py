@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,12 +27,11 @@ from kokudaka.chain.interface import ALLOWANCE_EXCEEDED
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     ChainDeployment,
-    ChainOperation,
-    ChainState,
     ChainTransaction,
     TransactionState,
     utcnow,
 )
+from kokudaka.settlement import backlog
 from kokudaka.settlement.allowances import SeasonAllowances, release_waiting
 from kokudaka.settlement.claiming import Claimer
 from kokudaka.settlement.nonces import sent_by
@@ -43,7 +41,6 @@ from kokudaka.settlement.outcomes import (
     Replaced,
     Retry,
     Reverted,
-    Submitted,
     backoff_seconds,
     lock_tx,
     record_mined,
@@ -275,19 +272,6 @@ class SettlementWorker:
     def _sender_filter(self) -> tuple[Any, ...]:
         return sent_by(self.chain_id, self.minter)
 
-    def _submitted(self, session: Session) -> list[Submitted]:
-        rows = session.execute(
-            select(
-                ChainTransaction.id,
-                ChainTransaction.tx_hash,
-                ChainTransaction.nonce,
-                ChainTransaction.operation_count,
-            )
-            .where(*self._sender_filter(), ChainTransaction.state == TransactionState.submitted)
-            .order_by(ChainTransaction.nonce)
-        ).all()
-        return [Submitted(r.id, r.tx_hash, r.nonce, r.operation_count) for r in rows]
-
     # ------------------------------------------------------------------ lost confirmations
 
     def check_for_lost(self, report: CycleReport | None = None, head: int | None = None) -> int:
@@ -319,17 +303,13 @@ class SettlementWorker:
 
     def _poll(self, report: CycleReport, head: int) -> None:
         with self.sessions.read() as session:
-            submitted = self._submitted(session)
-            highest_confirmed = session.scalar(
-                select(func.max(ChainTransaction.nonce)).where(
-                    *self._sender_filter(), ChainTransaction.state == TransactionState.confirmed
-                )
-            )
+            submitted = backlog.submitted(session, self._sender_filter())
+            highest_confirmed = backlog.highest_confirmed_nonce(session, self._sender_filter())
         # A nonce we saw mined that the chain no longer counts: it was rewound.
         rewound = highest_confirmed is not None and highest_confirmed >= self._chain_nonce
         if rewound and self.check_for_lost(report, head):
             with self.sessions.read() as session:
-                submitted = self._submitted(session)
+                submitted = backlog.submitted(session, self._sender_filter())
         fetch_all = head != self._polled_head
         self._polled_head = head
         outcomes: list[Mined | Reverted | Replaced] = []
@@ -404,17 +384,9 @@ class SettlementWorker:
         if self.draining:
             return report
         with self.sessions.read() as session:
-            in_flight = self._in_flight(session)
+            in_flight = backlog.in_flight(session, self._sender_filter())
             report.in_flight = in_flight
-            due = session.scalar(
-                select(ChainOperation.id)
-                .where(
-                    ChainOperation.municipality_id == self.municipality_id,
-                    ChainOperation.state == ChainState.pending,
-                    ChainOperation.next_attempt_at <= utcnow(),
-                )
-                .limit(1)
-            )
+            due = backlog.due_operation(session, self.municipality_id)
         if due is None or in_flight >= self.max_in_flight:
             return report
         fees = self.client.fees()
@@ -474,39 +446,12 @@ class SettlementWorker:
         released = release_waiting(self.sessions, self.municipality_id, season)
         logger.info("%s: cap for %s raised; %s mints released", self.name, season, released)
 
-    def _in_flight(self, session: Session) -> int:
-        """The minter's submitted transactions."""
-        return int(
-            session.scalar(
-                select(func.count()).where(
-                    *self._sender_filter(),
-                    ChainTransaction.state == TransactionState.submitted,
-                )
-            )
-            or 0
-        )
-
     # ------------------------------------------------------------------ convenience
 
     def outstanding(self) -> bool:
         """Whether the minter has a transaction in flight, or (unless draining) the town has
         an operation submitted, or pending and due."""
         with self.sessions.read() as session:
-            if self._in_flight(session):
+            if backlog.in_flight(session, self._sender_filter()):
                 return True
-            if self.draining:
-                return False
-            due = (ChainOperation.state == ChainState.pending) & (
-                ChainOperation.next_attempt_at <= utcnow()
-            )
-            return (
-                session.scalar(
-                    select(ChainOperation.id)
-                    .where(
-                        ChainOperation.municipality_id == self.municipality_id,
-                        or_(ChainOperation.state == ChainState.submitted, due),
-                    )
-                    .limit(1)
-                )
-                is not None
-            )
+            return not self.draining and backlog.town_busy(session, self.municipality_id)

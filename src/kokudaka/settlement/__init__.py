@@ -61,18 +61,21 @@ sender thread per minter (in nonce order) while the next batch is claimed and si
 newly mined blocks are fetched in parallel meanwhile. ``bench/settlement.py`` measures the whole
 path with 13 towns.
 
-**Mining mode of the managed anvil: interval mining** (``--block-time``, see
-:mod:`kokudaka.settlement.runtime`), not automine. Two measured facts and one more decide it:
+**Mining mode of the managed anvil: blocks on demand, one block time apart** (``--no-mining``;
+the runtime mines a block every block time while transactions wait, see
+:mod:`kokudaka.settlement.runtime`), not automine, and no longer plain interval mining, which
+made a block every second even with nothing to mine: memory and a state file that grow about
+50 GB a year. What decides it:
 
 - Killed with ``kill -9``, anvil restarts from its last periodic state dump and loses the blocks
   after it, receipts included. No mining mode prevents that; the lost-confirmation check above
   repairs it, so the choice does not hinge on it.
 - Automine can leave ready transactions unmined on a long-lived chain when they arrive out of
-  nonce order (foundry issue #10122), which pipelined sends from several workers do. Interval
-  mining picks up everything ready at each tick.
+  nonce order (foundry issue #10122), which pipelined sends from several workers do. A block
+  mined on a tick picks up everything ready.
 - Under automine every ``eth_sendRawTransaction`` waits for its block: sending 64 signed batches
-  of 315 mints took 1.5-2 s, against 0.15-0.3 s with interval mining (anvil 1.7.1, measured
-  while building this worker), so pipelining pays off only with interval mining.
+  of 315 mints took 1.5-2 s, against 0.15-0.3 s with blocks on a tick (anvil 1.7.1, measured
+  while building this worker), so pipelining pays off only without automine.
 
 The price is up to one block interval of latency per issuance, which a currency settled in the
 background can afford. Under any mode the worker also resends transactions the node dropped

@@ -55,7 +55,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Interval mining by default (see kokudaka.settlement for why not automine).
+#: Seconds between the managed anvil's blocks while transactions wait (mined on demand, see
+#: kokudaka.settlement for why not automine).
 ANVIL_BLOCK_TIME = 1.0
 #: Block gas limit of the managed anvil: ~60 full mint batches (~19k issuances) per block, so
 #: the chain keeps up with the worker. Each transaction stays under the 2**24 cap of EIP-7825.

@@ -10,6 +10,7 @@ from kokudaka.models.audit_log import (
 )
 from kokudaka.models.base import AnyRow, Base, Written, table_of, utcnow, written
 from kokudaka.models.chain import (
+    ChainAsset,
     ChainDeployment,
     ChainOperation,
     ChainOperationKind,
@@ -19,10 +20,11 @@ from kokudaka.models.chain import (
 )
 from kokudaka.models.console import ConsoleSession
 from kokudaka.models.farmer import Farmer, Work
-from kokudaka.models.harvest import YieldReport, YieldReportState
+from kokudaka.models.harvest import Bill, YieldReport, YieldReportState
 from kokudaka.models.investment import (
     IdempotencyRecord,
     Investment,
+    InvestmentCancellation,
     InvestmentStatus,
     PaymentEvent,
 )
@@ -57,6 +59,8 @@ __all__ = [
     "AnchorState",
     "AnyRow",
     "Base",
+    "Bill",
+    "ChainAsset",
     "ChainDeployment",
     "ChainOperation",
     "ChainOperationKind",
@@ -70,6 +74,7 @@ __all__ = [
     "FarmerIssuanceDay",
     "IdempotencyRecord",
     "Investment",
+    "InvestmentCancellation",
     "InvestmentStatus",
     "Issuance",
     "IssuanceKind",

@@ -33,6 +33,14 @@ class ChainOperationKind(StrEnum):
     burn = "burn"
 
 
+class ChainAsset(StrEnum):
+    koku = "koku"
+    """KOKU (``contracts/Koku.sol``): the operation names its ``issuance_id``."""
+    bill = "bill"
+    """A work's rice bills (``contracts/KokuBills.sol``, token id = the work): the
+    operation names its ``bill_id``."""
+
+
 class ChainState(StrEnum):
     pending = "pending"
     """Waiting for the settlement worker."""
@@ -58,6 +66,9 @@ class ChainDeployment(IdMixin, CreatedAtMixin, Base):
     token_address: Mapped[str] = mapped_column(String(42))
     admin_address: Mapped[str] = mapped_column(String(42))
     """The cold admin key's address (``DEFAULT_ADMIN_ROLE``) at deployment."""
+    bills_address: Mapped[str | None] = mapped_column(String(42))
+    """The rice bill contract (``contracts/KokuBills.sol``); null until it is deployed
+    beside KOKU."""
     anchor_address: Mapped[str] = mapped_column(String(42))
     """The service's hot anchor key (``ANCHOR_ROLE``, ``settings.anchor_key``): it can only
     anchor the staff audit log's head. Minters are per town: see :class:`TownMinter`."""
@@ -152,13 +163,28 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
         Index("ix_chain_operations_state_next_attempt_at", "state", "next_attempt_at"),
         # The console's dashboards count each town's operations by state.
         Index("ix_chain_operations_municipality_id_state", "municipality_id", "state"),
+        CheckConstraint(
+            "(asset = 'koku' AND issuance_id IS NOT NULL)"
+            " OR (asset = 'bill' AND bill_id IS NOT NULL)",
+            name="names_its_record",
+        ),
     )
 
     kind: Mapped[ChainOperationKind] = mapped_column(
         Enum(ChainOperationKind, native_enum=False, length=16)
     )
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
-    issuance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("issuances.id"), index=True)
+    asset: Mapped[ChainAsset] = mapped_column(
+        Enum(ChainAsset, native_enum=False, length=8),
+        default=ChainAsset.koku,
+        server_default=ChainAsset.koku.value,
+    )
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    """The journal entry it mirrors. One each for an issuance and a reversal; a harvest
+    conversion has one KOKU burn per board issuance and one bill mint."""
+    issuance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("issuances.id"), index=True)
+    """KOKU: the issuance minted, or whose KOKU is burned."""
+    bill_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bills.id"), index=True)
+    """Bills: the bill minted (or, later, redeemed)."""
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     reference: Mapped[str] = mapped_column(String(66), unique=True)
@@ -181,4 +207,4 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
 
     # For insert ordering in a single flush (see Posting.entry); never loaded implicitly.
     entry: Mapped[JournalEntry] = relationship(lazy="raise")
-    issuance: Mapped[Issuance] = relationship(lazy="raise")
+    issuance: Mapped[Issuance | None] = relationship(lazy="raise")

@@ -13,7 +13,18 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kokudaka.models.base import Base, CreatedAtMixin, IdMixin
@@ -83,3 +94,41 @@ class YieldReport(IdMixin, CreatedAtMixin, Base):
     reviewed_at: Mapped[datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(String(1000))
     superseded_at: Mapped[datetime | None]
+
+
+class Bill(IdMixin, CreatedAtMixin, Base):
+    """A rice bill (米手形): one supporter's boards on one work, converted at the harvest.
+
+    Written once per (work, supporter) by the harvest conversion, in the same transaction
+    as its journal entry (the board's KOKU burned, the bill minted) and its chain
+    operations. ``amount_go`` is ⌊board × min(actual, ceiling × planned) ÷ planned⌋ 合;
+    what is left of it to redeem is the balance of the supporter's ``bill_holder``
+    account for the work.
+    """
+
+    __tablename__ = "bills"
+    __table_args__ = (
+        CheckConstraint("board_go > 0", name="board_positive"),
+        CheckConstraint("amount_go >= 0", name="amount_non_negative"),
+        # One conversion per board, whatever races or retries happen.
+        UniqueConstraint("work_id", "holder_id"),
+        # A supporter's bills newest first (GET /v1/me/bills).
+        Index("ix_bills_holder_id_id", "holder_id", "id"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    """The conversion entry."""
+    work_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("works.id"))
+    municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"))
+    season: Mapped[int]
+    holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    yield_report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("yield_reports.id"))
+    """The countersigned report that sized it."""
+    board_go: Mapped[int]
+    """The board converted: the KOKU burned (investment and labour boards together)."""
+    investment_go: Mapped[int]
+    """Of which the investment board (米ボード)."""
+    labour_go: Mapped[int]
+    """Of which the labour board (人足ボード)."""
+    amount_go: Mapped[int]
+    """The bill: 合 of the work's rice the supporter may claim (0 in a failed year)."""

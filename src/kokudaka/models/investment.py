@@ -31,6 +31,14 @@ class InvestmentStatus(StrEnum):
     """Withdrawn before payment; its yen is back on offer."""
 
 
+class InvestmentCancellation(StrEnum):
+    withdrawn = "withdrawn"
+    """By the supporter, or by the town's staff for them, before payment."""
+    work_harvested = "work_harvested"
+    """Still unpaid when the work's harvest was countersigned: its boards were converted
+    into bills without it, so a payment arriving later is refused."""
+
+
 class Investment(IdMixin, CreatedAtMixin, Base):
     """A supporter's yen into one work. KOKU is issued only once the payment is
     confirmed: ⌊amount_yen ÷ price_yen_per_go⌋ go, the remainder kept on the record."""
@@ -62,6 +70,10 @@ class Investment(IdMixin, CreatedAtMixin, Base):
     confirmed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     """The town administrator who recorded the payment; null when the webhook did."""
     cancelled_at: Mapped[datetime | None]
+    cancellation_reason: Mapped[InvestmentCancellation | None] = mapped_column(
+        Enum(InvestmentCancellation, native_enum=False, length=32)
+    )
+    """Why it was cancelled; null on investments cancelled before reasons were kept."""
 
 
 class IdempotencyRecord(IdMixin, CreatedAtMixin, Base):

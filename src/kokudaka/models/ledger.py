@@ -26,16 +26,33 @@ class AccountKind(StrEnum):
     negative by exactly what the town has put into circulation)."""
     holder = "holder"
     """A person's KOKU holdings."""
+    bill_issuance = "bill_issuance"
+    """A work's bill issuance account: the source of its rice bills (米手形), negative by
+    exactly the bills of the work in circulation."""
+    bill_holder = "bill_holder"
+    """A person's rice bills of one work."""
 
 
 class Account(IdMixin, CreatedAtMixin, Base):
+    """One account of the ledger, in one asset.
+
+    The ledger holds several assets: KOKU (``issuance`` and ``holder`` accounts) and one
+    rice bill asset per work (``bill_issuance`` and ``bill_holder`` accounts, with
+    ``work_id``). An entry's postings sum to zero in each asset; every balance read of
+    KOKU reads the KOKU accounts by key, so bills never mix into it.
+    """
+
     __tablename__ = "accounts"
 
     key: Mapped[str] = mapped_column(String(80), unique=True)
-    """``issuance:<municipality id>`` or ``holder:<user id>``: one account each."""
+    """``issuance:<municipality id>``, ``holder:<user id>`` (KOKU), ``bills:<work id>`` or
+    ``bill:<work id>:<user id>`` (a work's bills): one account each."""
     kind: Mapped[AccountKind] = mapped_column(Enum(AccountKind, native_enum=False, length=16))
     municipality_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("municipalities.id"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    work_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("works.id"))
+    """The work whose bills a ``bill_issuance`` or ``bill_holder`` account holds; null for
+    KOKU."""
     balance_go: Mapped[int] = mapped_column(default=0, server_default="0")
     """Running total of this account's postings, in 合 (go), moved by the same
     transaction that writes each posting (``kokudaka.ledger.service``), so reading a
@@ -46,6 +63,9 @@ class Account(IdMixin, CreatedAtMixin, Base):
 class EntryKind(StrEnum):
     issuance = "issuance"
     reversal = "reversal"
+    conversion = "conversion"
+    """A board turned into a rice bill at the harvest: the board's KOKU back to the town's
+    issuance account (burned), the bill from the work's bill issuance account (minted)."""
 
 
 class JournalEntry(IdMixin, CreatedAtMixin, Base):
@@ -54,7 +74,8 @@ class JournalEntry(IdMixin, CreatedAtMixin, Base):
     kind: Mapped[EntryKind] = mapped_column(Enum(EntryKind, native_enum=False, length=16))
     municipality_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("municipalities.id"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
-    """``investment:<id>``, ``contribution:<id>`` or ``reversal:<entry id>``."""
+    """``investment:<id>``, ``contribution:<id>``, ``reversal:<entry id>`` or
+    ``conversion:<work id>:<user id>`` (one conversion per board)."""
     reverses_entry_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("journal_entries.id"), unique=True
     )
@@ -139,6 +160,11 @@ class Issuance(IdMixin, CreatedAtMixin, Base):
         ForeignKey("journal_entries.id"), unique=True
     )
     """Set when a town administrator reversed this issuance."""
+    conversion_entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("journal_entries.id"), index=True
+    )
+    """Set when the harvest converted this board issuance into a rice bill: its KOKU is
+    burned, and it can no longer be reversed (the bill stands in its place)."""
 
     # For insert ordering in a single flush (see Posting.entry); never loaded implicitly.
     entry: Mapped[JournalEntry] = relationship(foreign_keys=[entry_id], lazy="raise")

@@ -379,7 +379,7 @@ def enrich(session: Session, items: list[Discrepancy]) -> None:
     listed ones only, so the fast path never parses a UUID), and checksum addresses."""
     op = ChainOperation
     references = [d.reference for d in items if d.reference and d.issuance_id is None]
-    by_reference: dict[str, tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = {}
+    by_reference: dict[str, tuple[uuid.UUID | None, uuid.UUID, uuid.UUID]] = {}
     for chunk in chunks(references):
         for reference, issuance_id, user_id, town in session.execute(
             select(op.reference, op.issuance_id, op.user_id, op.municipality_id).where(

@@ -121,8 +121,8 @@ class Claimer:
     """How long a mint waiting for its town's cap waits before the chain is asked again."""
 
     def raw(
-        self, column: QueryableAttribute[uuid.UUID]
-    ) -> ColumnElement[Any] | QueryableAttribute[uuid.UUID]:
+        self, column: QueryableAttribute[uuid.UUID] | QueryableAttribute[uuid.UUID | None]
+    ) -> ColumnElement[Any] | QueryableAttribute[Any]:
         """A uuid column as the driver gives and takes it (see :func:`raw_id`)."""
         return column if self.sessions.postgres else type_coerce(column, String)
 

@@ -34,14 +34,19 @@ from eth_account import Account
 
 from kokudaka.chain.client import (
     ANCHOR_GAS_LIMIT,
+    BURN_BATCH_BASE_GAS,
+    BURN_BATCH_ITEM_GAS,
     BURN_GAS_LIMIT,
     MAX_BATCH_SIZE,
+    MAX_BURN_BATCH_SIZE,
     MINT_BATCH_BASE_GAS,
     MINT_BATCH_ITEM_GAS,
     MINT_GAS_LIMIT,
     TX_GAS_CAP,
     ChainClient,
     PrivateKey,
+    burn_batch_gas_limit,
+    encode_burn_batch,
     encode_mint_batch,
     mint_batch_gas_limit,
 )
@@ -136,6 +141,23 @@ class Bench:
         )
         return self.send(key, data)
 
+    def burn_batch(
+        self,
+        key: PrivateKey,
+        holders: Sequence[str],
+        amounts: Sequence[int],
+        issued: Sequence[bytes],
+    ) -> Measured:
+        refs = [issuance_ref(uuid.uuid4()) for _ in holders]
+        return self.send(key, encode_burn_batch(holders, amounts, refs, issued))
+
+    def issued_to(self, size: int, amount: int) -> tuple[list[str], list[int], list[bytes]]:
+        """``size`` issuances of ``amount`` go minted to new addresses, to burn from."""
+        items = fresh_batch(size, amount)
+        for start in range(0, size, MAX_BATCH_SIZE):
+            self.batch(MINTER_KEY, tuple(c[start : start + MAX_BATCH_SIZE] for c in items))  # type: ignore[arg-type]
+        return items
+
     def anchor(self, sequence: int) -> Measured:
         data = ANCHOR_AUDIT_LOG_SELECTOR + encode(["uint64", "bytes32"], [sequence, os.urandom(32)])
         return self.send(ANCHOR_KEY, data)
@@ -216,6 +238,40 @@ def run(client: ChainClient) -> bool:
     row("mint (single), fresh contract, first, 2**96-1", single_first)
     burn_first = bench.burn(MINTER_KEY, holder, LARGEST_AMOUNT, issued)
     row("burnWithReference, fresh contract, all of it", burn_first)
+    # burnBatch: each item a fresh ref burning all of its own issuance (the balance to zero),
+    # the first burn on a fresh contract, then later ones; and a batch resent whole.
+    bench.fresh_contract()
+    one = bench.issued_to(1, LARGEST_AMOUNT)
+    burn_batch_first = bench.burn_batch(MINTER_KEY, one[0], one[1], one[2])
+    row("burnBatch x1, fresh contract, all of it, 2**96-1", burn_batch_first)
+    one = bench.issued_to(1, LARGEST_AMOUNT)
+    burn_batch_1 = bench.burn_batch(MINTER_KEY, one[0], one[1], one[2])
+    row("burnBatch x1, later, all of it, 2**96-1", burn_batch_1)
+    many = bench.issued_to(100, LARGEST_AMOUNT)
+    burn_batch_100 = bench.burn_batch(MINTER_KEY, many[0], many[1], many[2])
+    row("burnBatch x100, later, all of each, 2**96-1", burn_batch_100, 100)
+    part = bench.issued_to(100, 10_000)
+    burn_batch_part = bench.burn_batch(MINTER_KEY, part[0], [4_000] * 100, part[2])
+    row("burnBatch x100, later, partial", burn_batch_part, 100)
+    burn_refs = [issuance_ref(uuid.uuid4()) for _ in range(100)]
+    bench.send(MINTER_KEY, encode_burn_batch(part[0], [1_000] * 100, burn_refs, part[2]))
+    burn_resent = bench.send(
+        MINTER_KEY, encode_burn_batch(part[0], [1_000] * 100, burn_refs, part[2])
+    )
+    row("burnBatch x100 resent (all skipped)", burn_resent, 100)
+    burn_item = max(
+        (burn_batch_100.needed - burn_batch_1.needed) / 99,
+        (burn_batch_part.needed - burn_batch_1.needed) / 99,
+    )
+    burn_fixed = burn_batch_first.needed - burn_item
+    widest = bench.issued_to(MAX_BURN_BATCH_SIZE, LARGEST_AMOUNT)
+    burn_largest = bench.burn_batch(MINTER_KEY, widest[0], widest[1], widest[2])
+    row(f"burnBatch x{MAX_BURN_BATCH_SIZE}, all of each, 2**96-1", burn_largest)
+    print(
+        f"burnBatch needed per item {burn_item:,.0f}, fixed (fresh contract) {burn_fixed:,.0f}, "
+        f"skipped {(burn_resent.used - burn_batch_1.used) / 99:,.0f}"
+    )
+
     bench.fresh_contract()
     largest = bench.batch(
         MINTER_KEY,
@@ -248,6 +304,13 @@ def run(client: ChainClient) -> bool:
             "BURN_GAS_LIMIT",
             BURN_GAS_LIMIT,
             max(burn_partial.needed, burn_rest.needed, burn_first.needed),
+        ),
+        ("BURN_BATCH_ITEM_GAS", BURN_BATCH_ITEM_GAS, burn_item),
+        ("BURN_BATCH_BASE_GAS", BURN_BATCH_BASE_GAS, burn_fixed),
+        (
+            f"burn_batch_gas_limit({MAX_BURN_BATCH_SIZE})",
+            burn_batch_gas_limit(MAX_BURN_BATCH_SIZE),
+            burn_largest.needed,
         ),
         ("ANCHOR_GAS_LIMIT", ANCHOR_GAS_LIMIT, max(anchor_first.needed, anchor_later.needed)),
     ]

@@ -29,8 +29,9 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
  *   whose items partly landed through another transaction, is then harmless, and one stale item
  *   cannot block the fresh items beside it.
  *
- * Burns by the custodial service ({burnWithReference}, for corrections of reversed issuances) carry
- * their own exactly-once ref, and name the issuance they reverse: a town's minter can destroy only
+ * Burns by the custodial service ({burnWithReference}, for corrections of reversed issuances and
+ * the harvest's conversion of boards into rice bills; {burnBatch} for many, skipping used refs
+ * with {BurnSkipped} as {mintBatch} does) carry their own exactly-once ref, and name the issuance they reverse: a town's minter can destroy only
  * what was issued for one of its town's issuances, only from the address it was issued to, and
  * never more than that in total.
  *
@@ -92,6 +93,10 @@ contract Koku is ERC20, AccessControlDefaultAdminRules {
 
     /// @notice `amount` go were burned from `from` for `town`'s correction `ref`.
     event Burned(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town);
+
+    /// @notice A {burnBatch} item for a correction ref `town` had already burned was skipped
+    /// (nothing burned).
+    event BurnSkipped(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town);
 
     /// @notice The staff audit log's row `sequence` had the hash `head` when this was mined.
     event AuditLogAnchored(uint64 indexed sequence, bytes32 head, address indexed anchoredBy);
@@ -335,24 +340,36 @@ contract Koku is ERC20, AccessControlDefaultAdminRules {
         external
         onlyRole(MINTER_ROLE)
     {
-        if (ref == bytes32(0) || issuanceRef == bytes32(0)) revert InvalidRef();
-        if (amount == 0) revert ZeroAmount();
+        if (!_burnItem(_townOf[msg.sender], from, amount, ref, issuanceRef)) revert AlreadyBurned(ref);
+    }
+
+    /**
+     * @notice {burnWithReference} for each item: burn `amounts[i]` go from `from[i]` for the
+     * caller's town's burn `refs[i]`, drawn on its issuance `issuanceRefs[i]`.
+     * @dev A burn ref the town used before is skipped with {BurnSkipped} instead of reverting,
+     * so a batch resent after a crash (or one whose items partly landed through another
+     * transaction) is harmless, as with {mintBatch}. Any other refusal (past what the issuance
+     * left, another holder, a zero ref or amount) reverts the whole batch: those are bugs
+     * upstream or a leaked key at work, not duplicates.
+     */
+    function burnBatch(
+        address[] calldata from,
+        uint256[] calldata amounts,
+        bytes32[] calldata refs,
+        bytes32[] calldata issuanceRefs
+    ) external onlyRole(MINTER_ROLE) {
+        uint256 n = from.length;
+        if (amounts.length != n || refs.length != n) revert LengthMismatch(n, amounts.length, refs.length);
+        if (issuanceRefs.length != n) revert LengthMismatch(n, n, issuanceRefs.length);
         bytes32 town = _townOf[msg.sender];
-        bytes32 burnKey = _key(town, ref);
-        if (_burned[burnKey]) revert AlreadyBurned(ref);
-        bytes32 issuedKey = _key(town, issuanceRef);
-        uint256 word = _issued[issuedKey];
-        address holder = address(uint160(word >> 96));
-        uint256 burnable = word & type(uint96).max;
-        if (holder != from || amount > burnable) {
-            revert BurnExceedsIssued(issuanceRef, holder, amount, burnable);
+        for (uint256 i; i < n; ) {
+            if (!_burnItem(town, from[i], amounts[i], refs[i], issuanceRefs[i])) {
+                emit BurnSkipped(refs[i], from[i], amounts[i], town);
+            }
+            unchecked {
+                ++i;
+            }
         }
-        _burned[burnKey] = true;
-        unchecked {
-            _issued[issuedKey] = word - amount; // the low 96 bits hold burnable >= amount
-        }
-        _burn(from, amount);
-        emit Burned(ref, from, amount, town);
     }
 
     // ----------------------------------------------------------------- the audit anchor
@@ -377,6 +394,33 @@ contract Koku is ERC20, AccessControlDefaultAdminRules {
     function _update(address from, address to, uint256 value) internal override {
         if (from != address(0) && to != address(0)) revert TransfersDisabled();
         super._update(from, to, value);
+    }
+
+    /// @dev One burn of `town`'s correction `ref` on its issuance `issuanceRef`; false when
+    /// `ref` was burned before (nothing done). Reverts past what the issuance left, or from
+    /// another address than it was minted to.
+    function _burnItem(bytes32 town, address from, uint256 amount, bytes32 ref, bytes32 issuanceRef)
+        private
+        returns (bool)
+    {
+        if (ref == bytes32(0) || issuanceRef == bytes32(0)) revert InvalidRef();
+        if (amount == 0) revert ZeroAmount();
+        bytes32 burnKey = _key(town, ref);
+        if (_burned[burnKey]) return false;
+        bytes32 issuedKey = _key(town, issuanceRef);
+        uint256 word = _issued[issuedKey];
+        address holder = address(uint160(word >> 96));
+        uint256 burnable = word & type(uint96).max;
+        if (holder != from || amount > burnable) {
+            revert BurnExceedsIssued(issuanceRef, holder, amount, burnable);
+        }
+        _burned[burnKey] = true;
+        unchecked {
+            _issued[issuedKey] = word - amount; // the low 96 bits hold burnable >= amount
+        }
+        _burn(from, amount);
+        emit Burned(ref, from, amount, town);
+        return true;
     }
 
     /// @dev Spend `amount` of `town`'s room in `season`, or revert with {AllowanceExceeded}.

@@ -14,6 +14,7 @@ from kokudaka.chain.connection import TX_GAS_CAP, Fees, PrivateKey, SignedTx
 from kokudaka.chain.events import (
     AnchoredEvent,
     BurnedEvent,
+    BurnSkippedEvent,
     KokuEvents,
     MintedEvent,
     MintSkippedEvent,
@@ -21,25 +22,34 @@ from kokudaka.chain.events import (
 from kokudaka.chain.reads import KokuReads
 from kokudaka.chain.transactions import (
     ANCHOR_GAS_LIMIT,
+    BURN_BATCH_BASE_GAS,
+    BURN_BATCH_ITEM_GAS,
     BURN_GAS_LIMIT,
     MAX_BATCH_SIZE,
+    MAX_BURN_BATCH_SIZE,
     MINT_BATCH_BASE_GAS,
     MINT_BATCH_ITEM_GAS,
     MINT_GAS_LIMIT,
     KokuTransactions,
+    burn_batch_gas_limit,
+    encode_burn_batch,
     encode_mint_batch,
     mint_batch_gas_limit,
 )
 
 __all__ = [
     "ANCHOR_GAS_LIMIT",
+    "BURN_BATCH_BASE_GAS",
+    "BURN_BATCH_ITEM_GAS",
     "BURN_GAS_LIMIT",
     "MAX_BATCH_SIZE",
+    "MAX_BURN_BATCH_SIZE",
     "MINT_BATCH_BASE_GAS",
     "MINT_BATCH_ITEM_GAS",
     "MINT_GAS_LIMIT",
     "TX_GAS_CAP",
     "AnchoredEvent",
+    "BurnSkippedEvent",
     "BurnedEvent",
     "ChainClient",
     "Fees",
@@ -47,6 +57,8 @@ __all__ = [
     "MintedEvent",
     "PrivateKey",
     "SignedTx",
+    "burn_batch_gas_limit",
+    "encode_burn_batch",
     "encode_mint_batch",
     "mint_batch_gas_limit",
 ]

@@ -1,5 +1,5 @@
 """The KOKU contract's events, read back for reconciliation and audit: mints, skipped batch items,
-burns and audit-log anchors, fetched with raw ``eth_getLogs`` and decoded by hand.
+burns, skipped burns and audit-log anchors, fetched with raw ``eth_getLogs`` and decoded by hand.
 
 The auditor replays the whole history, and web3's generic event decoding is many times slower
 than slicing the topics.
@@ -17,6 +17,7 @@ from kokudaka.chain.connection import ChainConnection
 from kokudaka.chain.errors import ChainError, ChainUnavailable
 from kokudaka.chain.interface import (
     AUDIT_LOG_ANCHORED_TOPIC,
+    BURN_SKIPPED_TOPIC,
     BURNED_TOPIC,
     MINT_SKIPPED_TOPIC,
     MINTED_TOPIC,
@@ -24,6 +25,7 @@ from kokudaka.chain.interface import (
 
 __all__ = [
     "AnchoredEvent",
+    "BurnSkippedEvent",
     "BurnedEvent",
     "KokuEvents",
     "MintSkippedEvent",
@@ -60,6 +62,19 @@ class MintSkippedEvent(NamedTuple):
 
 class BurnedEvent(NamedTuple):
     """One ``Burned`` log: a correction by the custodial service."""
+
+    ref: bytes
+    from_: ChecksumAddress
+    amount: int
+    tx_hash: str
+    block_number: int
+    log_index: int
+    town: bytes
+
+
+class BurnSkippedEvent(NamedTuple):
+    """One ``BurnSkipped`` log: a ``burnBatch`` item whose correction ref its town had burned
+    before (nothing burned)."""
 
     ref: bytes
     from_: ChecksumAddress
@@ -129,6 +144,13 @@ class KokuEvents(ChainConnection):
         """Every ``Burned`` log in ``[from_block, to_block]``, like :meth:`minted_events`."""
         for log in self._logs(BURNED_TOPIC, from_block, to_block, chunk_blocks):
             yield BurnedEvent(*_ref_event(log))
+
+    def burn_skipped_events(
+        self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000
+    ) -> Iterator[BurnSkippedEvent]:
+        """Every ``BurnSkipped`` log, like :meth:`minted_events`."""
+        for log in self._logs(BURN_SKIPPED_TOPIC, from_block, to_block, chunk_blocks):
+            yield BurnSkippedEvent(*_ref_event(log))
 
     def anchored_events(
         self, from_block: int = 0, to_block: int | None = None, *, chunk_blocks: int = 10_000

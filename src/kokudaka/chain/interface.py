@@ -26,6 +26,8 @@ __all__ = [
     "AUDIT_LOG_ANCHORED_TOPIC",
     "BALANCE_OF_SELECTOR",
     "BURNED_TOPIC",
+    "BURN_BATCH_SELECTOR",
+    "BURN_SKIPPED_TOPIC",
     "BURN_WITH_REFERENCE_SELECTOR",
     "MINTED_TOPIC",
     "MINTER_ROLE",
@@ -64,6 +66,9 @@ MINTED_TOPIC: Final = event_topic("Minted(bytes32,address,uint256,bytes32)")
 MINT_SKIPPED_TOPIC: Final = event_topic("MintSkipped(bytes32,address,uint256,bytes32)")
 #: ``Burned(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town)``
 BURNED_TOPIC: Final = event_topic("Burned(bytes32,address,uint256,bytes32)")
+#: ``BurnSkipped(bytes32 indexed ref, address indexed from, uint256 amount, bytes32 indexed town)``:
+#: a ``burnBatch`` item whose correction ref its town had burned before (nothing burned).
+BURN_SKIPPED_TOPIC: Final = event_topic("BurnSkipped(bytes32,address,uint256,bytes32)")
 #: ``TownMinterSet(bytes32 indexed town, address indexed minter, address previous)``
 TOWN_MINTER_SET_TOPIC: Final = event_topic("TownMinterSet(bytes32,address,address)")
 #: ``SeasonCapSet(bytes32 indexed town, uint16 indexed season, uint256 cap)``
@@ -76,6 +81,7 @@ AUDIT_LOG_ANCHORED_TOPIC: Final = event_topic("AuditLogAnchored(uint64,bytes32,a
 MINT_BATCH_SELECTOR: Final = selector("mintBatch(uint16,address[],uint256[],bytes32[])")
 MINT_SELECTOR: Final = selector("mint(uint16,address,uint256,bytes32)")
 BURN_WITH_REFERENCE_SELECTOR: Final = selector("burnWithReference(address,uint256,bytes32,bytes32)")
+BURN_BATCH_SELECTOR: Final = selector("burnBatch(address[],uint256[],bytes32[],bytes32[])")
 ANCHOR_AUDIT_LOG_SELECTOR: Final = selector("anchorAuditLog(uint64,bytes32)")
 #: Read-only calls, as ``0x`` hex ready to prefix an ``eth_call``'s encoded arguments.
 BALANCE_OF_SELECTOR: Final = "0x" + selector("balanceOf(address)").hex()

@@ -148,30 +148,41 @@ def test_allowances_dry_run_shows_the_differences_and_sends_nothing(
     (town,) = _towns(db, "nishiaizu")
     assert _run("run_deploy", chain_settings)[0] == 0
     with db() as session:
-        fresh_chain.use_koku(session.scalars(select(ChainDeployment.token_address)).one())
+        recorded = session.scalars(select(ChainDeployment)).one()
+        fresh_chain.use_koku(recorded.token_address)
+        assert recorded.bills_address is not None
+        fresh_chain.use_bills(recorded.bills_address)
     with db.begin() as session:
         session.execute(update(MunicipalityPolicy).values(yearly_cap_go=CAP_GO + 250_000))
         logged = len(session.scalars(select(StaffLogEntry)).all())
     head = fresh_chain.block_number()
 
+    # Both contracts: KOKU's cap is the yearly cap, the bills' allowance that times the
+    # harvest ceiling (120% by default).
+    bills_cap = (CAP_GO + 250_000) * 12_000 // 10_000
     code, shown = _run("run_allowances", chain_settings, dry_run=True, municipality=None)
     assert code == 0
     assert "+250,000" in shown
     assert "1,250,000" in shown
+    assert f"bills     {bills_cap:,}" in shown
+    assert f"+{bills_cap - CAP_GO * 12_000 // 10_000:,}" in shown
     assert "dry run: nothing sent" in shown
     assert fresh_chain.block_number() == head
     assert fresh_chain.season_cap(town_id(town), SEASON) == CAP_GO
 
     code, shown = _run("run_allowances", chain_settings, dry_run=False, municipality=None)
     assert code == 0
-    assert "1 change(s) sent" in shown
+    assert "2 change(s) sent" in shown
     assert fresh_chain.season_cap(town_id(town), SEASON) == CAP_GO + 250_000
+    assert fresh_chain.bills.season_cap(town_id(town), SEASON) == bills_cap
     with db() as session:
         rows = session.scalars(select(StaffLogEntry).order_by(StaffLogEntry.sequence)).all()
-    assert len(rows) == logged + 1
-    assert rows[-1].action == "allowance.set"
-    assert rows[-1].municipality_id == town
-    assert '"cap_go":1250000' in rows[-1].data
+    assert len(rows) == logged + 2
+    assert [row.action for row in rows[-2:]] == ["allowance.set", "allowance.set"]
+    assert rows[-2].municipality_id == town
+    assert '"cap_go":1250000' in rows[-2].data
+    assert f'"cap_go":{bills_cap}' in rows[-1].data
+    assert '"contract":"bills"' in rows[-1].data
     # In sync now: a second run sends nothing.
     head = fresh_chain.block_number()
     assert _run("run_allowances", chain_settings, dry_run=False, municipality=None) == (
@@ -201,6 +212,9 @@ def test_rotating_a_minter_keeps_the_towns_allowance_and_its_confirmed_mints(
     assert old.address in shown
     assert fresh_chain.minter_of(new.town) == new.address
     assert not fresh_chain.is_minter(old.address)
+    # The bills contract's minter of the town turned with it: one key signs a harvest.
+    assert fresh_chain.bills.minter_of(new.town) == new.address
+    assert fresh_chain.bills.town_of(old.address) == bytes(32)
     # The town's allowance and its confirmed mints stay with the town.
     assert fresh_chain.allowance_left(new.town, SEASON) == CAP_GO - 300_000
     assert fresh_chain.is_minted(new.town, minted_ref)
@@ -219,7 +233,36 @@ def test_rotating_a_minter_keeps_the_towns_allowance_and_its_confirmed_mints(
         recorded = session.scalars(select(ChainDeployment)).one()
     assert last.object_type == "town_minter"
     assert new.address in last.data
+    assert '"contract":"bills"' in last.data
     assert recorded.token_address == fresh_chain.koku_address
+
+
+def test_the_bills_contract_is_deployed_beside_a_deployment_from_before_it(
+    db: sessionmaker[Session], fresh_chain: ChainClient, chain_settings: Settings
+) -> None:
+    (town,) = _towns(db, "nishiaizu")
+    first = ensure_deployment(db, fresh_chain, chain_settings)
+    assert first.bills_address is not None
+    # A database from before the rice bills: its deployment names none.
+    with db.begin() as session:
+        session.execute(update(ChainDeployment).values(bills_address=None))
+    production = chain_settings.model_copy(
+        update={"env": Environment.production, "anchor_key": "0x" + "44" * 32}
+    )
+    head = fresh_chain.block_number()
+    assert ensure_deployment(db, ChainClient(fresh_chain.rpc_url), production).bills_address is None
+    assert fresh_chain.block_number() == head  # production only warns
+
+    client = ChainClient(fresh_chain.rpc_url)
+    again = ensure_deployment(db, client, chain_settings)
+    assert again.bills_address is not None
+    assert again.bills_address != first.bills_address
+    assert client.bills.address == again.bills_address
+    with db() as session:
+        key = minter_for(session, town)
+    assert client.bills.minter_of(town_id(town)) == key.address
+    assert client.bills.season_cap(town_id(town), SEASON) == CAP_GO * 12_000 // 10_000
+    assert client.bills.admin() == client.account(ANVIL_DEV_KEYS[0]).address
 
 
 def test_a_cap_below_what_the_chain_minted_is_reported_not_sent(
@@ -240,9 +283,11 @@ def test_a_cap_below_what_the_chain_minted_is_reported_not_sent(
     code, shown = _run("run_allowances", chain_settings, dry_run=False, municipality="nishiaizu")
     assert code == 0
     assert "below minted: not settable" in shown
-    assert "nothing to change" in shown
-    assert fresh_chain.block_number() == head
+    # KOKU's cap stays; the bills' allowance, of which no work reserved anything, follows.
+    assert "1 change(s) sent" in shown
+    assert fresh_chain.block_number() == head + 1
     assert fresh_chain.season_cap(key.town, SEASON) == CAP_GO
+    assert fresh_chain.bills.season_cap(key.town, SEASON) == 100 * 12_000 // 10_000
 
     assert _run("run_rotate_minter", chain_settings, code="nowhere")[0] == 2
     assert "unknown municipality: nowhere" in capsys.readouterr().err

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,13 +16,20 @@ from kokudaka.chain.allowances import (
     AllowancePlan,
     Change,
     ChangeKind,
+    Contract,
     development_admin_key,
     fund_development_minters,
     plan_allowances,
     sync_allowances,
 )
 from kokudaka.chain.client import ChainClient, PrivateKey
-from kokudaka.chain.deployment import DeploymentMismatch, check_chain_id, deploy, load_deployment
+from kokudaka.chain.deployment import (
+    DeploymentMismatch,
+    check_chain_id,
+    deploy,
+    deploy_bills,
+    load_deployment,
+)
 from kokudaka.chain.errors import ChainError
 from kokudaka.chain.refs import town_id
 from kokudaka.core.db import create_db_engine, create_sessionmaker
@@ -48,19 +55,25 @@ def ensure_minter_keys(settings: Settings) -> None:
 
 def run_deploy(_args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     with _Context(settings) as context:
-        if context.admin_key is None:
+        admin_key = context.admin_key
+        if admin_key is None:
             return 2
-        deployment = deploy(
-            context.sessions,
-            context.client,
-            settings,
-            context.admin_key,
-            on_change=context.log_change,
-        )
+        recorded = load_deployment(context.sessions, check_chain_id(context.client, settings))
+        if recorded is not None and recorded.bills_address is None:
+            # KOKU from before the rice bills: deploy them beside it, then their minters and caps.
+            context.deployment()
+            deployment = deploy_bills(context.sessions, context.client, settings, admin_key)
+            sync_allowances(
+                context.sessions, context.client, admin_key, on_change=context.log_change
+            )
+        else:
+            deployment = deploy(
+                context.sessions, context.client, settings, admin_key, on_change=context.log_change
+            )
         print(
             f"KOKU deployed at {deployment.token_address} on chain {deployment.chain_id} "
             f"(block {deployment.deployed_block}); admin {deployment.admin_address}, "
-            f"anchor {deployment.anchor_address}",
+            f"anchor {deployment.anchor_address}; rice bills at {deployment.bills_address}",
             file=out,
         )
         with context.sessions() as session:
@@ -116,28 +129,39 @@ def run_rotate_minter(args: argparse.Namespace, settings: Settings, out: TextIO)
         with context.sessions.begin() as session:
             old, new = rotate_town_minter(session, settings, municipality_id)
         town = town_id(municipality_id)
-        previous = context.client.minter_of(town)
-        try:
-            tx_hash = context.client.set_town_minter(context.admin_key, town, new.address)
-        except ChainError as error:
-            print(
-                f"{args.code}: new minter key {new.address} recorded, but setTownMinter failed "
-                f"({error}); run `kokudaka chain allowances` to set it",
-                file=sys.stderr,
+        client = context.client
+        # Both contracts know the town's minter: the KOKU burns and the bill mints of a
+        # harvest are signed by one key.
+        targets: list[tuple[Contract, Any]] = [(Contract.koku, client)]
+        if client.has_bills:
+            targets.append((Contract.bills, client.bills))
+        hashes: list[str] = []
+        for contract, target in targets:
+            previous = target.minter_of(town)
+            try:
+                tx_hash = target.set_town_minter(context.admin_key, town, new.address)
+                hashes.append(tx_hash)
+            except ChainError as error:
+                print(
+                    f"{args.code}: new minter key {new.address} recorded, but setTownMinter on "
+                    f"{contract} failed ({error}); run `kokudaka chain allowances` to set it",
+                    file=sys.stderr,
+                )
+                return 1
+            context.log_change(
+                Change(
+                    kind=ChangeKind.town_minter,
+                    municipality_id=municipality_id,
+                    code=args.code,
+                    tx_hash=tx_hash,
+                    minter=new.address,
+                    previous_minter=previous,
+                    contract=contract,
+                )
             )
-            return 1
-        context.log_change(
-            Change(
-                kind=ChangeKind.town_minter,
-                municipality_id=municipality_id,
-                code=args.code,
-                tx_hash=tx_hash,
-                minter=new.address,
-                previous_minter=previous,
-            )
-        )
         retired = old.address if old is not None else "none"
-        print(f"{args.code}: minter {new.address} (retired {retired}), tx {tx_hash}", file=out)
+        sent = ", ".join(hashes)
+        print(f"{args.code}: minter {new.address} (retired {retired}), tx {sent}", file=out)
         if development_admin_key(settings) is not None:
             fund_development_minters(context.client, context.admin_key, [new.address])
         else:
@@ -190,6 +214,8 @@ class _Context:
                 f"{deployment.token_address} does not run this version of KOKU (or was lost)"
             )
         self.client.use_koku(deployment.token_address)
+        if deployment.bills_address is not None:
+            self.client.use_bills(deployment.bills_address)
         return deployment
 
     def municipality(self, code: str) -> uuid.UUID | None:
@@ -204,7 +230,11 @@ class _Context:
         data: dict[str, object]
         if change.kind is ChangeKind.town_minter:
             object_type, object_id = "town_minter", str(change.municipality_id)
-            data = {"minter": change.minter, "previous_minter": change.previous_minter}
+            data = {
+                "minter": change.minter,
+                "previous_minter": change.previous_minter,
+                "contract": str(change.contract),
+            }
         else:
             object_type = "season_cap"
             object_id = f"{change.municipality_id}:{change.season}"
@@ -212,6 +242,7 @@ class _Context:
                 "season": change.season,
                 "cap_go": change.cap_go,
                 "previous_cap_go": change.previous_cap_go,
+                "contract": str(change.contract),
             }
         with self.sessions.begin() as session:
             append_staff_action(
@@ -226,19 +257,21 @@ class _Context:
 
 
 def _print_plan(plan: AllowancePlan, out: TextIO) -> None:
-    print("minters (town: database / chain)", file=out)
+    print("minters (town, contract: database / chain)", file=out)
     for minter in plan.minters:
         mark = "  differs" if minter.differs else ""
         print(
-            f"  {minter.code}: {minter.sql_minter or 'none'} / {minter.chain_minter or 'none'}"
-            f"{mark}",
+            f"  {minter.code}, {minter.contract}: {minter.sql_minter or 'none'} / "
+            f"{minter.chain_minter or 'none'}{mark}",
             file=out,
         )
-    header = ("town", "season", "policy cap", "chain cap", "minted", "difference")
+    # A bills row's "minted" is what the town's registered works reserve of its allowance.
+    header = ("town", "season", "contract", "policy cap", "chain cap", "minted", "difference")
     rows = [
         (
             cap.code,
             str(cap.season),
+            str(cap.contract),
             f"{cap.sql_cap_go:,}",
             f"{cap.chain_cap_go:,}",
             f"{cap.chain_minted_go:,}",

@@ -9,6 +9,11 @@ the service itself in development only (:func:`development_admin_key`).
 
 A cap is never set below what the town already minted on chain (the contract would revert
 ``CapBelowMinted``): such a row is reported and left alone.
+
+The rice bills contract (when deployed) has the same town minters, and per town and season a
+bill allowance of ⌊yearly cap × the season's harvest ceiling ÷ 10,000⌋ go: a board is at most
+the KOKU issued for it, so the season's bills can never exceed it. Its "minted" is what the
+town's registered works reserve of it (the contract refuses a cap below that).
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ __all__ = [
     "AllowancePlan",
     "Change",
     "ChangeKind",
+    "Contract",
     "MinterRow",
     "SeasonCapRow",
+    "bill_allowance_go",
     "development_admin_key",
     "fund_development_minters",
     "plan_allowances",
@@ -57,6 +64,18 @@ def development_admin_key(settings: Settings) -> PrivateKey | None:
     return settings.deployer_key or ANVIL_DEV_KEYS[0]
 
 
+class Contract(StrEnum):
+    """Which contract a row or change is about."""
+
+    koku = "koku"
+    bills = "bills"
+
+
+def bill_allowance_go(yearly_cap_go: int, harvest_ceiling_bp: int) -> int:
+    """A town's bill allowance for a season: its yearly KOKU cap times the harvest ceiling."""
+    return yearly_cap_go * harvest_ceiling_bp // 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class MinterRow:
     """A town's minter in the database and on chain."""
@@ -67,6 +86,7 @@ class MinterRow:
     sql_minter: str | None
     """The town's active key; None when it has none yet (see ``ensure_town_minters``)."""
     chain_minter: str | None
+    contract: Contract = Contract.koku
 
     @property
     def differs(self) -> bool:
@@ -84,6 +104,8 @@ class SeasonCapRow:
     sql_cap_go: int
     chain_cap_go: int
     chain_minted_go: int
+    """KOKU: minted in the season; bills: what the town's registered works reserve."""
+    contract: Contract = Contract.koku
 
     @property
     def difference_go(self) -> int:
@@ -134,12 +156,14 @@ class Change:
     season: int | None = None
     cap_go: int | None = None
     previous_cap_go: int | None = None
+    contract: Contract = Contract.koku
 
 
 def plan_allowances(
     session: Session, client: ChainClient, *, municipality_id: uuid.UUID | None = None
 ) -> AllowancePlan:
-    """Read every town's (or one town's) minter and caps from the database and the chain."""
+    """Read every town's (or one town's) minter and caps from the database and the chain (the
+    bills contract's too when ``client`` has one)."""
     towns = select(Municipality.id, Municipality.code).order_by(Municipality.code)
     policies = (
         select(
@@ -147,6 +171,7 @@ def plan_allowances(
             Municipality.code,
             MunicipalityPolicy.season,
             MunicipalityPolicy.yearly_cap_go,
+            MunicipalityPolicy.harvest_ceiling_bp,
         )
         .join(Municipality, Municipality.id == MunicipalityPolicy.municipality_id)
         .order_by(Municipality.code, MunicipalityPolicy.season)
@@ -155,19 +180,18 @@ def plan_allowances(
         towns = towns.where(Municipality.id == municipality_id)
         policies = policies.where(MunicipalityPolicy.municipality_id == municipality_id)
     keys = {key.municipality_id: key.address for key in active_minters(session)}
+    bills = client.bills if client.has_bills else None
     minters = []
     for row in session.execute(towns):
         town = town_id(row.id)
-        chain_minter = client.minter_of(town)
+        sql_minter = to_checksum_address(keys[row.id]) if row.id in keys else None
         minters.append(
-            MinterRow(
-                municipality_id=row.id,
-                code=row.code,
-                town=town,
-                sql_minter=to_checksum_address(keys[row.id]) if row.id in keys else None,
-                chain_minter=chain_minter,
-            )
+            MinterRow(row.id, row.code, town, sql_minter, client.minter_of(town), Contract.koku)
         )
+        if bills is not None:
+            minters.append(
+                MinterRow(row.id, row.code, town, sql_minter, bills.minter_of(town), Contract.bills)
+            )
     caps = []
     for policy in session.execute(policies):
         town = town_id(policy.municipality_id)
@@ -182,6 +206,19 @@ def plan_allowances(
                 chain_minted_go=client.season_minted(town, policy.season),
             )
         )
+        if bills is not None:
+            caps.append(
+                SeasonCapRow(
+                    municipality_id=policy.municipality_id,
+                    code=policy.code,
+                    town=town,
+                    season=policy.season,
+                    sql_cap_go=bill_allowance_go(policy.yearly_cap_go, policy.harvest_ceiling_bp),
+                    chain_cap_go=bills.season_cap(town, policy.season),
+                    chain_minted_go=bills.season_reserved(town, policy.season),
+                    contract=Contract.bills,
+                )
+            )
     return AllowancePlan(minters=tuple(minters), caps=tuple(caps))
 
 
@@ -213,9 +250,16 @@ def sync_allowances(
         if not minter.differs:
             continue
         assert minter.sql_minter is not None
-        tx_hash = client.set_town_minter(admin_key, minter.town, minter.sql_minter)
+        if minter.contract is Contract.bills:
+            tx_hash = client.bills.set_town_minter(admin_key, minter.town, minter.sql_minter)
+        else:
+            tx_hash = client.set_town_minter(admin_key, minter.town, minter.sql_minter)
         logger.info(
-            "town %s: minter %s (was %s)", minter.code, minter.sql_minter, minter.chain_minter
+            "town %s: %s minter %s (was %s)",
+            minter.code,
+            minter.contract,
+            minter.sql_minter,
+            minter.chain_minter,
         )
         record(
             Change(
@@ -225,6 +269,7 @@ def sync_allowances(
                 tx_hash=tx_hash,
                 minter=minter.sql_minter,
                 previous_minter=minter.chain_minter,
+                contract=minter.contract,
             )
         )
     for cap in plan.caps:
@@ -238,11 +283,15 @@ def sync_allowances(
             )
         if not cap.settable:
             continue
-        tx_hash = client.set_season_cap(admin_key, cap.town, cap.season, cap.sql_cap_go)
+        if cap.contract is Contract.bills:
+            tx_hash = client.bills.set_season_cap(admin_key, cap.town, cap.season, cap.sql_cap_go)
+        else:
+            tx_hash = client.set_season_cap(admin_key, cap.town, cap.season, cap.sql_cap_go)
         logger.info(
-            "town %s season %s: cap %s go (was %s)",
+            "town %s season %s: %s cap %s go (was %s)",
             cap.code,
             cap.season,
+            cap.contract,
             cap.sql_cap_go,
             cap.chain_cap_go,
         )
@@ -255,6 +304,7 @@ def sync_allowances(
                 season=cap.season,
                 cap_go=cap.sql_cap_go,
                 previous_cap_go=cap.chain_cap_go,
+                contract=cap.contract,
             )
         )
     return changes

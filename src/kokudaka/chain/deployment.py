@@ -14,9 +14,12 @@ setting up: on the first start on a chain it deploys with anvil's first key (or 
 one), and at every start it makes the towns' missing minter keys and sets every town's minter
 and season caps (:func:`~kokudaka.chain.allowances.sync_allowances`).
 
-- First start on a chain (no ``chain_deployments`` row for its chain id): :func:`deploy` KOKU,
-  grant ``ANCHOR_ROLE`` to the anchor key, set the towns' minters and caps, record chain id,
-  addresses and deployment block.
+- First start on a chain (no ``chain_deployments`` row for its chain id): :func:`deploy` KOKU
+  and the rice bills contract beside it, grant ``ANCHOR_ROLE`` to the anchor key, set the towns'
+  minters and caps on both, record chain id, addresses and deployment block.
+- A deployment recorded before the rice bills (no ``bills_address``): development deploys the
+  bills contract at start (:func:`deploy_bills`); production warns, and ``kokudaka chain deploy``
+  deploys it.
 - Later starts: check that code is still at the recorded address, and that it is the code of
   this version of ``contracts/Koku.sol``. A dev chain reset (anvil restarted without its state
   file) has none; the service then refuses to start rather than redeploy, because the ledger says
@@ -34,9 +37,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any, cast
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,6 +66,7 @@ __all__ = [
     "anchor_key",
     "check_chain_id",
     "deploy",
+    "deploy_bills",
     "ensure_deployment",
     "load_deployment",
 ]
@@ -160,11 +165,13 @@ def deploy(
     head_before = client.block_number()
     address = client.deploy_koku(admin_key, admin_delay=admin_delay_seconds(settings))
     block = _deployed_block(client, address, head_before, client.block_number())
+    bills = client.bills.deploy(admin_key, admin_delay=admin_delay_seconds(settings))
     client.grant_anchor_role(admin_key, anchor)
     changes = sync_allowances(session_factory, client, admin_key, on_change=on_change)
     deployment = ChainDeployment(
         chain_id=chain_id,
         token_address=address,
+        bills_address=bills,
         admin_address=client.account(admin_key).address,
         anchor_address=anchor,
         deployed_block=block,
@@ -181,13 +188,50 @@ def deploy(
             raise
         return recorded
     logger.info(
-        "deployed KOKU at %s on chain %s (block %s); anchor %s; %s minter and cap change(s)",
+        "deployed KOKU at %s and rice bills at %s on chain %s (block %s); anchor %s; "
+        "%s minter and cap change(s)",
         address,
+        bills,
         chain_id,
         block,
         anchor,
         len(changes),
     )
+    return deployment
+
+
+def deploy_bills(
+    session_factory: sessionmaker[Session],
+    client: ChainClient,
+    settings: Settings,
+    admin_key: PrivateKey,
+) -> ChainDeployment:
+    """Deploy the rice bills contract beside a recorded KOKU deployment that has none, record
+    its address and point ``client.bills`` at it; return the deployment. The towns' minters and
+    allowances on it are :func:`~kokudaka.chain.allowances.sync_allowances`'s to set."""
+    chain_id = check_chain_id(client, settings)
+    recorded = load_deployment(session_factory, chain_id)
+    if recorded is None:
+        raise DeploymentMismatch(f"no KOKU deployment is recorded for chain {chain_id}")
+    if recorded.bills_address is not None:
+        client.use_bills(recorded.bills_address)
+        return recorded
+    address = client.bills.deploy(admin_key, admin_delay=admin_delay_seconds(settings))
+    with session_factory.begin() as session:
+        # Only if still unset: another process deploying at the same moment keeps its own.
+        set_here = session.execute(
+            update(ChainDeployment)
+            .where(ChainDeployment.id == recorded.id, ChainDeployment.bills_address.is_(None))
+            .values(bills_address=address)
+        )
+    deployment = load_deployment(session_factory, chain_id)
+    if deployment is None or deployment.bills_address is None:
+        raise DeploymentMismatch(f"the deployment of chain {chain_id} vanished while recorded")
+    if not cast(CursorResult[Any], set_here).rowcount:
+        logger.warning("rice bills at %s were deployed concurrently and are not used", address)
+    else:
+        logger.info("deployed rice bills at %s beside KOKU on chain %s", address, chain_id)
+    client.use_bills(deployment.bills_address)
     return deployment
 
 
@@ -215,6 +259,17 @@ def ensure_deployment(
         deployment = deploy(session_factory, client, settings, admin_key)
     _check_code(client, deployment)
     client.use_koku(deployment.token_address)
+    if deployment.bills_address is not None:
+        _check_bills_code(client, deployment.bills_address)
+        client.use_bills(deployment.bills_address)
+    elif admin_key is not None:
+        deployment = deploy_bills(session_factory, client, settings, admin_key)
+    else:
+        logger.warning(
+            "no rice bills contract is recorded beside KOKU at %s: harvest conversions are not "
+            "settled until it is deployed (`kokudaka chain deploy` with the admin key)",
+            deployment.token_address,
+        )
     anchor = client.account(anchor_key(settings)).address
     if admin_key is not None:
         if not client.has_role(ANCHOR_ROLE, anchor):
@@ -246,6 +301,15 @@ def _check_code(client: ChainClient, deployment: ChainDeployment) -> None:
         )
 
 
+def _check_bills_code(client: ChainClient, address: str) -> None:
+    if not client.bills.runs_this_version(address):
+        raise DeploymentMismatch(
+            f"the rice bills contract at {address} is missing or was deployed from another "
+            "version of contracts/KokuBills.sol than this service calls; refusing to settle on "
+            "it (see the KOKU message for a development chain: start afresh)"
+        )
+
+
 def _warn_what_the_admin_has_to_do(
     session_factory: sessionmaker[Session], client: ChainClient, anchor: str
 ) -> None:
@@ -261,19 +325,21 @@ def _warn_what_the_admin_has_to_do(
     for minter in plan.minters:
         if minter.differs:
             logger.warning(
-                "town %s: its minter on chain is %s, not its key %s; run `kokudaka chain "
+                "town %s: its %s minter on chain is %s, not its key %s; run `kokudaka chain "
                 "allowances` with the admin key",
                 minter.code,
+                minter.contract,
                 minter.chain_minter or "none",
                 minter.sql_minter,
             )
     for cap in plan.caps:
         if cap.difference_go > 0:
             logger.warning(
-                "town %s season %s: the chain's cap is %s go, its policy's %s go; run "
+                "town %s season %s: the chain's %s cap is %s go, its policy's %s go; run "
                 "`kokudaka chain allowances` with the admin key",
                 cap.code,
                 cap.season,
+                cap.contract,
                 cap.chain_cap_go,
                 cap.sql_cap_go,
             )

@@ -1,7 +1,8 @@
 """Claiming one town's due operations: in one short database transaction, take what is due,
-fix each recipient, group mints per season into ``mintBatch`` transactions (each burn is its own
-``burnWithReference``), allocate the minter's nonces, sign with the town's key, and record each
-transaction before anything is sent.
+fix each recipient, group KOKU mints per season into ``mintBatch`` transactions and KOKU burns
+into ``burnBatch`` ones, bill mints by work into the bills contract's ``mintBatch`` (each work
+registered first, see :mod:`kokudaka.settlement.bills`), allocate the minter's nonces, sign with
+the town's key, and record each transaction before anything is sent.
 
 A season's mints are claimed only within what the worker knows the town may still mint on chain
 for that season. Those that do not fit stay pending, marked as waiting for the cap
@@ -23,30 +24,36 @@ from sqlalchemy import (
     Select,
     String,
     func,
-    insert,
-    literal,
     select,
     type_coerce,
     update,
 )
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from kokudaka.chain.client import ChainClient, Fees, PrivateKey
-from kokudaka.core.ids import new_id
+from kokudaka.chain.client import MAX_BURN_BATCH_SIZE, ChainClient, Fees, PrivateKey
 from kokudaka.models import (
+    Bill,
+    ChainAsset,
     ChainOperation,
     ChainOperationKind,
     ChainState,
-    ChainTransaction,
     Issuance,
-    TransactionState,
     User,
     utcnow,
 )
 from kokudaka.models.chain import TownMinter, TownMinterState
 from kokudaka.settlement.allowances import WAITING_FOR_CAP, waiting_for_cap
+from kokudaka.settlement.bills import (
+    NO_BILLS_CONTRACT,
+    BillPlan,
+    Registration,
+    WorkRegistry,
+    plan_bill_mints,
+    sign_bill_plan,
+)
 from kokudaka.settlement.nonces import allocate_nonces, sent_by
 from kokudaka.settlement.outcomes import CycleReport, Recorded
+from kokudaka.settlement.recording import Recorder, fail, mint_recipient, set_aside
 from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = [
@@ -119,6 +126,8 @@ class Claimer:
     """How long an operation that cannot be sent yet (no wallet, mint unconfirmed) waits."""
     cap_wait_seconds: float
     """How long a mint waiting for its town's cap waits before the chain is asked again."""
+    registry: WorkRegistry = field(default_factory=WorkRegistry)
+    """The town's works this worker knows registered on the bills contract, with their cap."""
 
     def raw(
         self, column: QueryableAttribute[uuid.UUID] | QueryableAttribute[uuid.UUID | None]
@@ -131,16 +140,19 @@ class Claimer:
             select(
                 self.raw(ChainOperation.id).label("id"),
                 ChainOperation.kind,
+                ChainOperation.asset,
                 ChainOperation.reference,
                 ChainOperation.amount_go,
                 ChainOperation.recipient_address,
                 self.raw(ChainOperation.issuance_id).label("issuance_id"),
                 ChainOperation.attempts,
                 User.wallet_address,
-                Issuance.season,
+                func.coalesce(Issuance.season, Bill.season).label("season"),
+                self.raw(Bill.work_id).label("work_id"),
             )
             .join(User, User.id == ChainOperation.user_id)
-            .join(Issuance, Issuance.id == ChainOperation.issuance_id)
+            .outerjoin(Issuance, Issuance.id == ChainOperation.issuance_id)
+            .outerjoin(Bill, Bill.id == ChainOperation.bill_id)
             .where(
                 ChainOperation.municipality_id == self.municipality_id,
                 ChainOperation.state == ChainState.pending,
@@ -164,8 +176,9 @@ class Claimer:
         chain_nonce: int,
     ) -> Claim:
         """Claim, sign and record up to :data:`BATCHES_PER_CLAIM` (and ``room``) times
-        ``batch_size`` operations, in one database transaction: mint batches of up to
-        ``batch_size`` per season, and burns.
+        ``batch_size`` operations, in one database transaction: KOKU mint batches of up to
+        ``batch_size`` per season, KOKU burn batches, bill mint batches (works registered
+        first).
 
         ``allowance`` is what the town may still mint per season, less what is in flight; a
         season missing from it is left untouched and named in ``Claim.unknown_seasons``.
@@ -191,6 +204,7 @@ class Claimer:
 
             mints: dict[int, list[tuple[Any, str]]] = {}
             burns: list[tuple[Any, str]] = []
+            bill_mints: list[tuple[Any, str]] = []
             held: list[tuple[Any, str]] = []
             failed: list[tuple[Any, str]] = []
             minting: dict[int, int] = {}
@@ -206,6 +220,10 @@ class Claimer:
                         held.append((row.id, NO_WALLET))
                     elif checksummed is None:
                         failed.append((row.id, f"invalid wallet address {address!r}"))
+                    elif row.asset is ChainAsset.bill and not self.client.has_bills:
+                        held.append((row.id, NO_BILLS_CONTRACT))
+                    elif row.asset is ChainAsset.bill:
+                        bill_mints.append((row, checksummed))
                     elif left is None:
                         unknown.add(row.season)  # untouched until the caller knows
                     elif row.season in short or spent + row.amount_go > left:
@@ -222,24 +240,30 @@ class Claimer:
                     failed.append((row.id, "its mint failed: there is nothing to burn"))
                 elif mint is None or mint[0] is not ChainState.confirmed or address is None:
                     held.append((row.id, WAITING_FOR_MINT))
-                elif len(burns) < max(room - batches, 1):
+                else:
                     burns.append((row, checksummed_address(address) or address))
-                # else: no room for another transaction this time; it stays pending
 
             chunks = [
                 (season, batch[start : start + self.batch_size])
                 for season, batch in mints.items()
                 for start in range(0, len(batch), self.batch_size)
             ]
+            burn_size = min(self.batch_size, MAX_BURN_BATCH_SIZE)
+            burn_chunks = [burns[i : i + burn_size] for i in range(0, len(burns), burn_size)]
+            bill_plan = (
+                plan_bill_mints(session, self, self.client.bills, bill_mints)
+                if bill_mints
+                else BillPlan()
+            )
             nonces = iter(
                 allocate_nonces(
                     session,
                     sent_by(self.chain_id, self.minter),
                     chain_nonce,
-                    len(chunks) + len(burns),
+                    len(chunks) + len(burn_chunks) + bill_plan.transactions,
                 )
             )
-            recorder = _Recorder(session, self, now)
+            recorder = Recorder(session, self, now)
             for season, batch in chunks:
                 nonce = next(nonces)
                 signed = self.client.build_mint_batch_tx(
@@ -258,25 +282,37 @@ class Claimer:
                     .scalar_subquery()
                 )
                 recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet)
-            for row, address in burns:
+            for batch in burn_chunks:
                 nonce = next(nonces)
-                signed = self.client.build_burn_with_reference_tx(
+                # Each burn names the mint of the issuance it draws on: the contract burns only
+                # what that mint issued, from the address it went to.
+                signed = self.client.build_burn_batch_tx(
                     self.minter_key,
-                    address,
-                    row.amount_go,
-                    bytes.fromhex(row.reference.removeprefix("0x")),
-                    bytes.fromhex(mint_of[row.issuance_id][2].removeprefix("0x")),
+                    [address.lower() for _, address in batch],
+                    [row.amount_go for row, _ in batch],
+                    [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
+                    [
+                        bytes.fromhex(mint_of[row.issuance_id][2].removeprefix("0x"))
+                        for row, _ in batch
+                    ],
                     nonce,
                     fees=fees,
                 )
-                recorder.record(
-                    [(row, address)], signed.raw, signed.tx_hash, nonce, literal(address)
+                recorder.record(batch, signed.raw, signed.tx_hash, nonce, mint_recipient())
+            registered: list[Registration] = []
+            if bill_plan.transactions:
+                registered = sign_bill_plan(
+                    bill_plan, self, self.client.bills, nonces, fees, recorder
                 )
-            _set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
-            _fail(session, failed, now)
+            set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
+            fail(session, failed, now)
             for shortfall in short.values():
                 self._wait_for_cap(session, shortfall, now)
         # Committed: only now may anything reach the chain.
+        for work, cap in bill_plan.known.items():
+            self.registry.learn(work, cap)
+        for registration in registered:
+            self.registry.learn(registration.work, registration.cap)
         report.claimed += recorder.claimed
         report.held += len(held)
         report.failed += len(failed)
@@ -294,7 +330,11 @@ class Claimer:
         """issuance id -> (state, recipient, reference) of the mint each due burn reverses: the
         contract burns only what that mint issued, from the address it went to, so each burn
         names the mint's reference."""
-        burn_issuances = [r.issuance_id for r in rows if r.kind is ChainOperationKind.burn]
+        burn_issuances = [
+            r.issuance_id
+            for r in rows
+            if r.kind is ChainOperationKind.burn and r.asset is ChainAsset.koku
+        ]
         if not burn_issuances:
             return {}
         return {
@@ -307,6 +347,7 @@ class Claimer:
                     ChainOperation.reference,
                 ).where(
                     ChainOperation.kind == ChainOperationKind.mint,
+                    ChainOperation.asset == ChainAsset.koku,
                     self.raw(ChainOperation.issuance_id).in_(burn_issuances),
                 )
             )
@@ -340,111 +381,3 @@ class Claimer:
             )
             .execution_options(synchronize_session=False)
         )
-
-
-class _Recorder:
-    """Inserts a claim's transactions and marks their operations submitted."""
-
-    def __init__(self, session: Session, claimer: Claimer, now: datetime) -> None:
-        self.session = session
-        self.claimer = claimer
-        self.now = now
-        self.recorded: list[Recorded] = []
-        self.claimed = 0
-
-    def record(
-        self, ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
-    ) -> None:
-        """``recipient`` is the SQL value that fixes each operation's recipient if it has
-        none yet."""
-        tx_id = new_id()
-        self.session.execute(
-            insert(ChainTransaction).values(
-                id=tx_id,
-                chain_id=self.claimer.chain_id,
-                sender=self.claimer.minter,
-                nonce=nonce,
-                tx_hash=tx_hash,
-                raw_tx=raw,
-                state=TransactionState.submitted,
-                operation_count=len(ops),
-                created_at=self.now,
-                updated_at=self.now,
-            )
-        )
-        self.recorded.append(Recorded(tx_id, tx_hash, nonce, raw))
-        # One statement for the whole batch, recipients included: hundreds of single-row
-        # updates would cost more than signing the batch.
-        ids = [row.id for row, _ in ops]
-        claim = (
-            update(ChainOperation)
-            .where(self.claimer.raw(ChainOperation.id).in_(ids))
-            .values(
-                state=ChainState.submitted,
-                transaction_id=tx_id,
-                tx_hash=tx_hash,
-                recipient_address=func.coalesce(ChainOperation.recipient_address, recipient),
-                attempts=ChainOperation.attempts + 1,
-                last_error=None,
-                updated_at=self.now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if not self.claimer.sessions.postgres:
-            self.session.execute(claim)
-        else:
-            # Under READ COMMITTED a wallet could change between our read and the update:
-            # make sure every stored recipient is the one signed, or roll back (read back by
-            # the update itself rather than by another query).
-            stored = dict(
-                self.session.execute(
-                    claim.returning(ChainOperation.id, ChainOperation.recipient_address)
-                ).all()
-            )
-            if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
-                raise RuntimeError("a wallet changed while its batch was signed; retrying")
-        self.claimed += len(ops)
-
-
-def _set_aside(
-    session: Session, held: list[tuple[Any, str]], now: datetime, later: datetime
-) -> None:
-    if held:
-        session.execute(
-            update(ChainOperation),
-            [
-                {
-                    "id": raw_id(op_id),
-                    "last_error": why,
-                    "next_attempt_at": later,
-                    "updated_at": now,
-                }
-                for op_id, why in held
-            ],
-        )
-
-
-def _fail(session: Session, failed: list[tuple[Any, str]], now: datetime) -> None:
-    if failed:
-        session.execute(
-            update(ChainOperation),
-            [
-                {
-                    "id": raw_id(op_id),
-                    "state": ChainState.failed,
-                    "last_error": why,
-                    "updated_at": now,
-                }
-                for op_id, why in failed
-            ],
-        )
-
-
-def raw_id(value: uuid.UUID | str) -> uuid.UUID:
-    """An operation id read raw: on SQLite the 32 hex digits SQLAlchemy's ``Uuid`` stores.
-
-    Claims read and update their operations' ids raw (:meth:`Claimer.raw`): turning each of a
-    claim's thousand ids into a ``uuid.UUID`` and back cost more than the claim's SQL.
-    PostgreSQL's driver returns ``uuid.UUID`` itself, so there the ids stay as they are.
-    """
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)

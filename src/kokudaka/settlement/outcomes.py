@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from kokudaka.chain.bills_interface import BILL_PERMANENT_REVERTS
 from kokudaka.chain.errors import TransactionReverted
 from kokudaka.chain.interface import ALLOWANCE_EXCEEDED, ALREADY_BURNED, PERMANENT_REVERTS
 from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState
@@ -251,7 +252,7 @@ def record_reverted(
             int(season), f"the chain refused a batch of {requested:,} go with {left:,} go left"
         )
         report.requeued += requeue(session, tx.id, reason, now, None, wait=retry.cap_wait_seconds)
-    elif name in PERMANENT_REVERTS:
+    elif name in PERMANENT_REVERTS or name in BILL_PERMANENT_REVERTS:
         report.failed += rowcount(
             session.execute(
                 update(ChainOperation)

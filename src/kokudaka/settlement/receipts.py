@@ -1,6 +1,8 @@
 """Reading what the chain did with sent transactions: receipts (fetched in parallel, and
 prefetched while the next batch is claimed), the block a transaction is in, and the
-``Minted``/``Burned`` events of references settled by another transaction."""
+``Minted``/``Burned`` (KOKU) and ``BillMinted`` (rice bills) events of references settled by
+another transaction: a batch item skipped on chain (``MintSkipped``, ``BurnSkipped``,
+``BillMintSkipped``) is confirmed by the transaction that did it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kokudaka.chain.bills_interface import BILL_MINTED_TOPIC
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
 from kokudaka.chain.errors import ChainError, TransactionReverted
@@ -20,6 +23,9 @@ from kokudaka.settlement.outcomes import Mined, Reverted, Submitted
 from kokudaka.settlement.sessions import SettlementSessions
 
 __all__ = ["ChainReader"]
+
+#: The events of an item a transaction itself settled (a skipped one names another's).
+_SETTLING_TOPICS = frozenset({MINTED_TOPIC, BURNED_TOPIC, BILL_MINTED_TOPIC})
 
 
 class ChainReader:
@@ -109,9 +115,12 @@ class ChainReader:
         """:meth:`mined_in` of each transaction, in parallel."""
         return list(self._pool.map(self.mined_in, hashes))
 
-    def event_logs(self, topic: str, refs: Sequence[str]) -> dict[str, tuple[str, int]]:
+    def event_logs(
+        self, topic: str, refs: Sequence[str], address: str | None = None
+    ) -> dict[str, tuple[str, int]]:
         """reference -> (tx hash, block) of this town's ``Minted``/``Burned`` events of
-        ``refs`` (the town is the events' third indexed topic)."""
+        ``refs`` (the town is the events' third indexed topic), emitted by KOKU or the
+        contract at ``address`` (``BillMinted`` has the same indexed fields)."""
         town = "0x" + self.town.hex()
         found: dict[str, tuple[str, int]] = {}
         for start in range(0, len(refs), 100):
@@ -120,7 +129,7 @@ class ChainReader:
                 "eth_getLogs",
                 [
                     {
-                        "address": self.deployment.token_address,
+                        "address": address or self.deployment.token_address,
                         "topics": [topic, chunk, None, town],
                         "fromBlock": hex(self.deployment.deployed_block),
                         "toBlock": "latest",
@@ -132,6 +141,12 @@ class ChainReader:
                     log["transactionHash"],
                     int(log["blockNumber"], 16),
                 )
+        return found
+
+    def _settling_contracts(self) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = [(MINTED_TOPIC, None), (BURNED_TOPIC, None)]
+        if self.deployment.bills_address is not None:
+            found.append((BILL_MINTED_TOPIC, self.deployment.bills_address))
         return found
 
     def require_contract(self) -> None:
@@ -153,7 +168,7 @@ class ChainReader:
         settled = {
             log["topics"][1].lower()
             for log in receipt["logs"]
-            if log["topics"] and log["topics"][0] in (MINTED_TOPIC, BURNED_TOPIC)
+            if log["topics"] and log["topics"][0] in _SETTLING_TOPICS
         }
         if len(settled) == tx.operation_count:
             return Mined(tx.id, tx.tx_hash, block, gas_used)
@@ -166,9 +181,11 @@ class ChainReader:
                 )
             )
         missing = [ref.lower() for ref in refs if ref.lower() not in settled]
-        elsewhere = self.event_logs(MINTED_TOPIC, missing) if missing else {}
-        if len(elsewhere) < len(missing):
-            elsewhere |= self.event_logs(BURNED_TOPIC, missing)
+        elsewhere: dict[str, tuple[str, int]] = {}
+        for topic, address in self._settling_contracts():
+            if len(elsewhere) < len(missing):
+                left = [ref for ref in missing if ref not in elsewhere]
+                elsewhere |= self.event_logs(topic, left, address)
         if any(ref not in elsewhere for ref in missing):
             # A successful call that settled nothing: is there still a contract at the address?
             self.require_contract()

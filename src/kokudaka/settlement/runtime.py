@@ -101,7 +101,12 @@ def prepare_managed_anvil(settings: Settings) -> None:
 
 
 def development_top_up(
-    session_factory: sessionmaker[Session], rpc_url: str, token_address: str, settings: Settings
+    session_factory: sessionmaker[Session],
+    rpc_url: str,
+    token_address: str,
+    settings: Settings,
+    *,
+    bills_address: str | None = None,
 ) -> DevelopmentSync | None:
     """How a town's worker brings its town on chain in development (a new town, a rotated key,
     a cap reached): the town's minter, gas and caps synced to the database with the development
@@ -114,6 +119,8 @@ def development_top_up(
     def top_up(minter: TownMinterKey) -> None:
         with lock:
             client = ChainClient(rpc_url, koku_address=token_address)
+            if bills_address is not None:
+                client.use_bills(bills_address)
             sync_development_allowances(
                 session_factory, client, settings, municipality_id=minter.municipality_id
             )
@@ -223,7 +230,11 @@ class ChainRuntime:
             self.settings,
             deployment,
             top_up=development_top_up(
-                self.session_factory, self.rpc_url, deployment.token_address, self.settings
+                self.session_factory,
+                self.rpc_url,
+                deployment.token_address,
+                self.settings,
+                bills_address=deployment.bills_address,
             ),
         )
 

@@ -132,6 +132,8 @@ class SettlementWorker:
         self.chain_id = deployment.chain_id
         if not _uses(client, deployment.token_address):
             client.use_koku(deployment.token_address)  # ~70 ms: web3 builds the contract
+        if deployment.bills_address is not None and not client.has_bills:
+            client.use_bills(deployment.bills_address)
         self._retry = Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds)
         # Decrypted once: the worker signs every cycle. A draining worker never signs.
         key = b"" if draining else minter.private_key(settings)
@@ -352,7 +354,11 @@ class SettlementWorker:
                 self._reader.forget(tx.tx_hash)
                 if isinstance(outcome, Mined):
                     record_mined(session, tx, outcome, now, report)
-                elif isinstance(outcome, Reverted):
+                    continue
+                # A work's registration may be what failed: ask the chain again before the
+                # work's next mint batch.
+                self._claimer.registry.forget()
+                if isinstance(outcome, Reverted):
                     self._apply_reverted(session, tx, outcome, now, report)
                 else:
                     tx.state = TransactionState.replaced

@@ -1,0 +1,153 @@
+"""Recording a claim: its signed transactions inserted, their operations marked submitted with
+their recipients fixed, and the operations that cannot be sent yet set aside or failed; all in
+the claim's database transaction, before anything is sent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from kokudaka.core.ids import new_id
+from kokudaka.models import (
+    ChainAsset,
+    ChainOperation,
+    ChainOperationKind,
+    ChainState,
+    ChainTransaction,
+    TransactionState,
+)
+from kokudaka.settlement.outcomes import Recorded
+
+if TYPE_CHECKING:
+    from kokudaka.settlement.claiming import Claimer
+
+__all__ = ["Recorder", "fail", "mint_recipient", "raw_id", "set_aside"]
+
+
+class Recorder:
+    """Inserts a claim's transactions and marks their operations submitted."""
+
+    def __init__(self, session: Session, claimer: Claimer, now: datetime) -> None:
+        self.session = session
+        self.claimer = claimer
+        self.now = now
+        self.recorded: list[Recorded] = []
+        self.claimed = 0
+
+    def record(
+        self, ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
+    ) -> None:
+        """``recipient`` is the SQL value that fixes each operation's recipient if it has
+        none yet. A transaction without operations (a work's registration) is recorded so
+        its nonce is held and its fate followed like any other."""
+        tx_id = new_id()
+        self.session.execute(
+            insert(ChainTransaction).values(
+                id=tx_id,
+                chain_id=self.claimer.chain_id,
+                sender=self.claimer.minter,
+                nonce=nonce,
+                tx_hash=tx_hash,
+                raw_tx=raw,
+                state=TransactionState.submitted,
+                operation_count=len(ops),
+                created_at=self.now,
+                updated_at=self.now,
+            )
+        )
+        self.recorded.append(Recorded(tx_id, tx_hash, nonce, raw))
+        if not ops:
+            return
+        # One statement for the whole batch, recipients included: hundreds of single-row
+        # updates would cost more than signing the batch.
+        ids = [row.id for row, _ in ops]
+        claim = (
+            update(ChainOperation)
+            .where(self.claimer.raw(ChainOperation.id).in_(ids))
+            .values(
+                state=ChainState.submitted,
+                transaction_id=tx_id,
+                tx_hash=tx_hash,
+                recipient_address=func.coalesce(ChainOperation.recipient_address, recipient),
+                attempts=ChainOperation.attempts + 1,
+                last_error=None,
+                updated_at=self.now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not self.claimer.sessions.postgres:
+            self.session.execute(claim)
+        else:
+            # Under READ COMMITTED a wallet could change between our read and the update:
+            # make sure every stored recipient is the one signed, or roll back (read back by
+            # the update itself rather than by another query).
+            stored = dict(
+                self.session.execute(
+                    claim.returning(ChainOperation.id, ChainOperation.recipient_address)
+                ).all()
+            )
+            if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
+                raise RuntimeError("a wallet changed while its batch was signed; retrying")
+        self.claimed += len(ops)
+
+
+def mint_recipient() -> Any:
+    """SQL: the address the KOKU mint of an operation's issuance went to (a burn's holder)."""
+    mint = aliased(ChainOperation)
+    return (
+        select(mint.recipient_address)
+        .where(
+            mint.issuance_id == ChainOperation.issuance_id,
+            mint.kind == ChainOperationKind.mint,
+            mint.asset == ChainAsset.koku,
+        )
+        .scalar_subquery()
+    )
+
+
+def set_aside(
+    session: Session, held: list[tuple[Any, str]], now: datetime, later: datetime
+) -> None:
+    if held:
+        session.execute(
+            update(ChainOperation),
+            [
+                {
+                    "id": raw_id(op_id),
+                    "last_error": why,
+                    "next_attempt_at": later,
+                    "updated_at": now,
+                }
+                for op_id, why in held
+            ],
+        )
+
+
+def fail(session: Session, failed: list[tuple[Any, str]], now: datetime) -> None:
+    if failed:
+        session.execute(
+            update(ChainOperation),
+            [
+                {
+                    "id": raw_id(op_id),
+                    "state": ChainState.failed,
+                    "last_error": why,
+                    "updated_at": now,
+                }
+                for op_id, why in failed
+            ],
+        )
+
+
+def raw_id(value: uuid.UUID | str) -> uuid.UUID:
+    """An operation id read raw: on SQLite the 32 hex digits SQLAlchemy's ``Uuid`` stores.
+
+    Claims read and update their operations' ids raw (:meth:`Claimer.raw`): turning each of a
+    claim's thousand ids into a ``uuid.UUID`` and back cost more than the claim's SQL.
+    PostgreSQL's driver returns ``uuid.UUID`` itself, so there the ids stay as they are.
+    """
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)

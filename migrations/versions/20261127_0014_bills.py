@@ -2,6 +2,8 @@
 
 - ``bills``: one per (work, supporter), written by the conversion with its entry.
 - ``accounts.work_id``: a work's bill accounts (``bill_issuance``, ``bill_holder``).
+- ``accounts.earned_go``: KOKU earned net of reversals (the rank's 石高), which a
+  conversion does not lower.
 - ``issuances.conversion_entry_id``: the board issuances a conversion burned.
 - ``chain_operations``: an asset (KOKU or bills) and the bill an operation names; an
   entry may have several operations (a conversion burns each board issuance and mints
@@ -66,9 +68,15 @@ def upgrade() -> None:
 
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("work_id", sa.Uuid(), nullable=True))
+        batch_op.add_column(
+            sa.Column("earned_go", sa.BigInteger(), server_default="0", nullable=False)
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_accounts_work_id_works"), "works", ["work_id"], ["id"]
         )
+
+    # Before bills, nothing but issuances and reversals ever moved a balance.
+    op.execute("UPDATE accounts SET earned_go = balance_go")
 
     with op.batch_alter_table("chain_deployments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("bills_address", sa.String(length=42), nullable=True))
@@ -154,6 +162,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_accounts_work_id_works"), type_="foreignkey")
+        batch_op.drop_column("earned_go")
         batch_op.drop_column("work_id")
 
     with op.batch_alter_table("bills", schema=None) as batch_op:

@@ -35,10 +35,14 @@ def harvest(world: World) -> dict[str, object]:
     return result
 
 
-def test_filed_countersigned_public_then_corrected_at_130_percent(world: World) -> None:
+def test_filed_corrected_then_countersigned_public_and_final(world: World) -> None:
     invest_and_confirm(world, world.alice, 5_000)
     assert harvest(world)["state"] == "no_report"
 
+    first = file_report(world.client, world.a.farmer, world.a.work_id, kg=AT_130)
+    assert first.status_code == 201, first.text
+    assert harvest(world)["state"] == "awaiting_countersignature"
+    # A correction before the countersignature: a new report supersedes the first.
     filed = file_report(world.client, world.a.farmer, world.a.work_id, kg=AT_80)
     assert filed.status_code == 201, filed.text
     report = filed.json()
@@ -49,11 +53,20 @@ def test_filed_countersigned_public_then_corrected_at_130_percent(world: World) 
     pending = harvest(world)
     assert pending["state"] == "awaiting_countersignature"
     assert pending["actual_yield"] is None  # only a countersigned report counts
+    assert_problem(
+        world.client.post(
+            f"/v1/yield-reports/{first.json()['id']}/countersign", headers=world.a.admin.headers
+        ),
+        409,
+        "yield_report_not_filed",
+    )
 
     signed = countersign(world, world.a.admin, report["id"])
     assert signed["state"] == "countersigned"
     public = harvest(world)
-    assert public["state"] == "countersigned"
+    # Countersigning settles the work: its boards are bills now.
+    assert public["state"] == "bills_issued"
+    assert public["bills_issued_at"] is not None
     assert public["planned_yield"]["go"] == 3_600_000
     assert public["actual_yield"]["go"] == 2_880_000
     assert public["ratio_bp"] == 8_000
@@ -68,24 +81,16 @@ def test_filed_countersigned_public_then_corrected_at_130_percent(world: World) 
     again = world.client.post(
         f"/v1/yield-reports/{report['id']}/countersign", headers=world.a.admin.headers
     )
-    assert_problem(again, 409, "yield_report_not_filed")
-
-    # A correction: the countersigned figure stands until the new one is countersigned.
-    correction = file_report(world.client, world.a.farmer, world.a.work_id, kg=AT_130).json()
-    assert harvest(world)["state"] == "awaiting_countersignature"
-    assert harvest(world)["actual_yield"]["go"] == 2_880_000
-    countersign(world, world.a.admin, correction["id"])
-    corrected = harvest(world)
-    assert corrected["ratio_bp"] == 13_000
-    assert corrected["capped_ratio_bp"] == 12_000  # beyond the ceiling the farmer keeps it
-    assert corrected["counted_yield"]["go"] == 4_320_000
+    assert_problem(again, 409, "bills_already_issued")
+    late = file_report(world.client, world.a.farmer, world.a.work_id, kg=AT_130)
+    assert_problem(late, 409, "bills_already_issued")
 
     states = world.client.get(
         f"/v1/works/{world.a.work_id}/yield-reports", headers=world.a.farmer.headers
     ).json()["items"]
     assert [(r["id"], r["state"]) for r in states] == [
-        (correction["id"], "countersigned"),
-        (report["id"], "superseded"),
+        (report["id"], "countersigned"),
+        (first.json()["id"], "superseded"),
     ]
     with world.db() as session:
         actions = list(
@@ -93,7 +98,7 @@ def test_filed_countersigned_public_then_corrected_at_130_percent(world: World) 
                 select(StaffLogEntry.action).where(StaffLogEntry.object_type == "yield_report")
             )
         )
-    assert actions == ["yield.file", "yield.countersign", "yield.file", "yield.countersign"]
+    assert actions == ["yield.file", "yield.file", "yield.countersign"]
 
 
 def test_a_new_filing_supersedes_one_awaiting_countersignature(world: World) -> None:

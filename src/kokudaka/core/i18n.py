@@ -152,6 +152,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This journal entry was already reversed.",
         "この仕訳は既に取り消されています。",
     ),
+    "issuance_converted": (
+        "This issuance was a board on a harvested work and became a rice bill; it can no "
+        "longer be reversed.",
+        "この発行は収穫済みの作品のボードとして米手形に換わったため、取り消せません。",
+    ),
+    "work_harvested": (
+        "This work's harvest is settled and its rice bills issued: it takes no more "
+        "investments or payments.",
+        "この作品は収穫が確定し米手形が発行済みのため、投資も入金も受け付けません。",
+    ),
     "entry_not_reversible": (
         "Only issuance entries can be reversed.",
         "取り消せるのは発行の仕訳だけです。",

@@ -24,6 +24,7 @@ from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import is_town_admin_of
 from kokudaka.harvest import yields
 from kokudaka.harvest.boards import work_board_totals
+from kokudaka.harvest.conversion import convert_work, lock_unpaid_investments
 from kokudaka.harvest.schemas import (
     BoardsTotal,
     Evidence,
@@ -133,9 +134,12 @@ def file_report(
     return report
 
 
-def _for_review(session: Session, actor: Caller, report_id: uuid.UUID) -> tuple[YieldReport, Work]:
+def _for_review(
+    session: Session, actor: Caller, report_id: uuid.UUID, *, converting: bool = False
+) -> tuple[YieldReport, Work]:
     """The report, locked with its work, if ``actor`` may countersign or reject it: an
-    administrator of the work's town who did not file it."""
+    administrator of the work's town who did not file it. ``converting``: the work's
+    investments awaiting payment are locked first, which the conversion cancels."""
     found = session.get(YieldReport, report_id)
     if found is None:
         raise NotFound("Yield report")
@@ -143,6 +147,8 @@ def _for_review(session: Session, actor: Caller, report_id: uuid.UUID) -> tuple[
         raise Forbidden()
     if found.filed_by_id == actor.id:
         raise Forbidden("own_yield_report")
+    if converting:
+        lock_unpaid_investments(session, found.work_id)
     work = _locked_work(session, found.work_id)
     report = session.scalar(
         select(YieldReport)
@@ -158,9 +164,10 @@ def _for_review(session: Session, actor: Caller, report_id: uuid.UUID) -> tuple[
 
 
 def countersign(session: Session, actor: Caller, report_id: uuid.UUID) -> YieldReport:
-    """Countersign a report: it becomes the work's actual yield, public and final (an
-    earlier countersigned report is superseded)."""
-    report, work = _for_review(session, actor, report_id)
+    """Countersign a report: it becomes the work's actual yield, public and final, and
+    settles the work: every board on it becomes a rice bill sized by this yield
+    (:mod:`kokudaka.harvest.conversion`), in this transaction."""
+    report, work = _for_review(session, actor, report_id, converting=True)
     now = utcnow()
     session.execute(
         update(YieldReport)
@@ -173,6 +180,7 @@ def countersign(session: Session, actor: Caller, report_id: uuid.UUID) -> YieldR
     report.reviewed_at = now
     session.flush()
     ceiling = ceiling_bp(session, work)
+    converted = convert_work(session, work, report, ceiling, actor.id)
     append_staff_action(
         session,
         actor,
@@ -184,6 +192,10 @@ def countersign(session: Session, actor: Caller, report_id: uuid.UUID) -> YieldR
             "actual_yield_go": report.actual_yield_go,
             "planned_yield_go": work.planned_yield_go,
             "ceiling_bp": ceiling,
+            "boards": converted.boards,
+            "board_go": converted.board_go,
+            "bill_go": converted.bill_go,
+            "cancelled_investments": converted.cancelled_investments,
         },
         municipality_id=work.municipality_id,
     )

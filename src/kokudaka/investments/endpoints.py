@@ -54,7 +54,8 @@ IdempotencyKey = Annotated[
         409: {
             "description": "Work closed, over-subscribed, the town has no policy, the "
             "amount buys no whole go at the season's price (`investment_too_small`), or "
-            "`boards_closed`: the town's last day for boards of the work's season has passed"
+            "`boards_closed`: the town's last day for boards of the work's season has passed, "
+            "or `work_harvested`: the work's bills are issued"
         },
         422: {"description": "Invalid body, or the key was used with another body"},
     },
@@ -149,7 +150,8 @@ def confirm_investment(
 
     For the town administrators of the investment's town. The investment must still be
     `pending_payment`; the KOKU (integer 合) goes to the supporter's ledger now and is minted on the
-    chain after commit. A second confirmation is refused with 409.
+    chain after commit. A second confirmation is refused with 409, and so is a payment for an
+    investment the harvest cancelled (`work_harvested`).
     """
     return service.confirm_by_admin(session, admin, investment_id, body.payment_reference)
 
@@ -206,8 +208,9 @@ async def verified_payment_event(
         401: {"description": "`invalid_signature`: no signature, or not ours"},
         404: {"description": "`not_found`: no such investment"},
         409: {
-            "description": "`webhook_replayed` (this event id was seen before) or "
-            "`investment_not_pending`"
+            "description": "`webhook_replayed` (this event id was seen before), "
+            "`investment_not_pending`, or `work_harvested` (the investment was still unpaid "
+            "when the work's harvest was settled, and was cancelled then)"
         },
         422: {
             "description": "`validation_error` (the body is not a payment event) or "

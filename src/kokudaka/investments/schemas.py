@@ -10,7 +10,7 @@ from pydantic import Field
 from kokudaka.core.schemas import Amount, JsonInt, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_YEN
 from kokudaka.ledger.schemas import IssuanceRead
-from kokudaka.models import InvestmentStatus
+from kokudaka.models import InvestmentCancellation, InvestmentStatus
 
 
 class InvestmentCreate(RequestModel):
@@ -47,6 +47,11 @@ class InvestmentRead(ResponseModel):
     created_at: datetime
     confirmed_at: datetime | None
     cancelled_at: datetime | None
+    cancellation_reason: InvestmentCancellation | None = Field(
+        default=None,
+        description="Why it was cancelled: `withdrawn` before payment, or `work_harvested` "
+        "(still unpaid when the work's harvest was countersigned; a later payment is refused).",
+    )
     issuance: IssuanceRead | None = None
 
 

@@ -45,6 +45,7 @@ from kokudaka.models import (
     AnyRow,
     IdempotencyRecord,
     Investment,
+    InvestmentCancellation,
     InvestmentStatus,
     Issuance,
     IssuanceKind,
@@ -99,6 +100,7 @@ _WORK_FOR_INVESTING = (
         works.c.subscribed_yen,
         policies.c.price_yen_per_go,
         policies.c.boards_close_on,
+        works.c.bills_issued_at,
     )
     .outerjoin(
         policies,
@@ -174,6 +176,7 @@ def read_fields(investment: Investment | Written, issuance: IssuanceRead | None)
         "created_at": investment.created_at,
         "confirmed_at": investment.confirmed_at,
         "cancelled_at": investment.cancelled_at,
+        "cancellation_reason": investment.cancellation_reason,
         "issuance": issuance,
     }
 
@@ -228,6 +231,8 @@ def create_investment(
     work = conn.execute(_WORK_FOR_INVESTING, {"work_id": body.work_id}).first()
     if work is None:
         raise NotFound("Work")
+    if work.bills_issued_at is not None:
+        raise Conflict("work_harvested")
     if not work.is_open:
         raise Conflict("work_closed")
     # An investment's issuance is a board (米ボード) on the work.
@@ -262,6 +267,7 @@ def create_investment(
         confirmed_at=None,
         confirmed_by_id=None,
         cancelled_at=None,
+        cancellation_reason=None,
         created_at=utcnow(),
     )
     conn.execute(_INSERT_INVESTMENT, vars(investment))
@@ -295,6 +301,9 @@ def _confirm(
     session: Session, investment: AnyRow, payment_reference: str, actor: Caller | None
 ) -> InvestmentRead:
     """Mark a locked investment paid and issue its KOKU at the price it was quoted."""
+    if investment.cancellation_reason is InvestmentCancellation.work_harvested:
+        # A payment that arrives after the harvest: the boards are already bills.
+        raise Conflict("work_harvested")
     if investment.status is not InvestmentStatus.pending_payment:
         raise Conflict("investment_not_pending", status=investment.status.value)
     actor_id = actor.id if actor else None
@@ -382,6 +391,7 @@ def cancel(session: Session, user: Caller, investment_id: uuid.UUID) -> Investme
     )
     investment.status = InvestmentStatus.cancelled
     investment.cancelled_at = datetime.now(UTC)
+    investment.cancellation_reason = InvestmentCancellation.withdrawn
     session.flush()
     if investment.supporter_id != user.id:
         # Staff cancelling someone's investment is a staff action; a supporter's own is not.

@@ -35,7 +35,8 @@ def reverse_entry(
 
     For the town administrators of the entry's town. Nothing is edited: a new journal entry with
     opposite postings takes the 合 back (and they are burned on the chain). An entry is reversed at
-    most once; a reversal gives no cap room back.
+    most once; a reversal gives no cap room back. A board issuance its work's harvest turned into a
+    rice bill is not reversed (409 `issuance_converted`).
     """
     entry = session.get(JournalEntry, entry_id)
     if entry is None or not manages_municipality(admin, entry.municipality_id):

@@ -100,7 +100,13 @@ def _history(after_cursor: bool) -> Select[Any]:
         .join(_entries, _entries.c.id == _postings.c.entry_id)
         .outerjoin(_issued, _issued.c.entry_id == _entries.c.id)
         .outerjoin(_reversed, _reversed.c.reversal_entry_id == _entries.c.id)
-        .outerjoin(_operations, _operations.c.entry_id == _entries.c.id)
+        # An issuance's mint, a reversal's burn. A harvest conversion has several chain
+        # operations (a burn per board issuance, the bill's mint): its line shows none, and
+        # the bill shows its own (GET /v1/me/bills).
+        .outerjoin(
+            _operations,
+            (_operations.c.entry_id == _entries.c.id) & (_entries.c.kind != EntryKind.conversion),
+        )
         # The account's id first, so both databases walk ix_postings_account_id_id
         # backwards from the cursor and stop after the page.
         .where(

@@ -39,6 +39,7 @@ from kokudaka.ledger.repository import account_balance
 from kokudaka.models import (
     Account,
     AccountKind,
+    ChainAsset,
     ChainOperation,
     ChainOperationKind,
     ChainState,
@@ -107,11 +108,15 @@ _CAP_ROOM = select(policies.c.yearly_cap_go, policies.c.issued_go, policies.c.re
 )
 _INSERT_ENTRY = insert(entries)
 _INSERT_POSTINGS = insert(postings)
-# Each posting moves its account's running balance in the same transaction.
+# Each posting of an issuance or a reversal moves its account's running balance and what
+# it earned (the rank's 石高) in the same transaction; a conversion moves only the balance.
 _MOVE_BALANCE = (
     update(accounts)
     .where(accounts.c.id == bindparam("account_id"))
-    .values(balance_go=accounts.c.balance_go + bindparam("amount_go"))
+    .values(
+        balance_go=accounts.c.balance_go + bindparam("amount_go"),
+        earned_go=accounts.c.earned_go + bindparam("amount_go"),
+    )
 )
 # No RETURNING: every column is given, so the rows are known as written (Written);
 # reading them back would cost more than the insert.
@@ -185,7 +190,8 @@ def _account_ids(
 
 
 def _move_balances(conn: Connection, legs: list[dict[str, Any]]) -> None:
-    """Add each posting (``account_id``, ``amount_go``) to its account's running balance.
+    """Add each posting (``account_id``, ``amount_go``) of an issuance or a reversal to its
+    account's running balance and earned total.
 
     One executemany, in the order of the account ids: two transactions that post to
     the same accounts then lock their rows in the same order and cannot deadlock.
@@ -366,14 +372,17 @@ def issue(
         price_yen_per_go=cause.price_yen_per_go,
         go_per_hour=cause.go_per_hour,
         reversal_entry_id=None,
+        conversion_entry_id=None,
         created_at=now,
     )
     mint = written(
         chain_operations,
         id=new_id(),
+        asset=ChainAsset.koku,
         kind=ChainOperationKind.mint,
         entry_id=entry_id,
         issuance_id=issuance_id,
+        bill_id=None,
         municipality_id=municipality_id,
         user_id=recipient_id,
         reference=chain_reference(issuance_id),
@@ -414,6 +423,9 @@ def reverse(
     assert issuance is not None
     if issuance.reversal_entry_id is not None:
         raise Conflict("entry_already_reversed")
+    if issuance.conversion_entry_id is not None:
+        # Its KOKU became a rice bill at the harvest: there is no KOKU left to take back.
+        raise Conflict("issuance_converted")
     reversal = JournalEntry(
         kind=EntryKind.reversal,
         municipality_id=entry.municipality_id,

@@ -58,6 +58,11 @@ class Account(IdMixin, CreatedAtMixin, Base):
     transaction that writes each posting (``kokudaka.ledger.service``), so reading a
     balance is one row however many postings there are. It always equals the sum of the
     account's postings; the ledger tests and reconciliation check that."""
+    earned_go: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Running total of this account's issuance and reversal postings only: on a holder
+    account, the KOKU the person earned net of reversals, their lifetime 石高 (kokudaka),
+    which their rank follows. A harvest conversion (or, later, a redemption) moves
+    ``balance_go`` but never this, so turning boards into bills never lowers a rank."""
 
 
 class EntryKind(StrEnum):

@@ -26,6 +26,8 @@ from kokudaka.models import (
 )
 from kokudaka.models import (
     AccountKind,
+    Bill,
+    ChainAsset,
     ChainDeployment,
     ChainOperation,
     ChainOperationKind,
@@ -175,12 +177,17 @@ def assert_exactly_once(
     """Every operation confirmed; each mint ref minted exactly once and each burn ref burned
     exactly once on chain, in its town's namespace, to the recorded address and amount, by a
     transaction its town's minter sent; every wallet's balance equals its ledger balance;
-    totalSupply equals the KOKU in circulation by the ledger."""
+    totalSupply equals the KOKU in circulation by the ledger. Bill mints likewise on the bills
+    contract, each to its bill's work."""
     chain.use_koku(deployment.token_address)
+    if deployment.bills_address is not None:
+        chain.use_bills(deployment.bills_address)
     with db() as session:
         ops = session.execute(
             select(
                 ChainOperation.kind,
+                ChainOperation.asset,
+                Bill.work_id,
                 ChainOperation.reference,
                 ChainOperation.amount_go,
                 ChainOperation.recipient_address,
@@ -190,7 +197,9 @@ def assert_exactly_once(
                 ChainOperation.user_id,
                 ChainOperation.municipality_id,
                 ChainTransaction.sender,
-            ).outerjoin(ChainTransaction, ChainTransaction.id == ChainOperation.transaction_id)
+            )
+            .outerjoin(ChainTransaction, ChainTransaction.id == ChainOperation.transaction_id)
+            .outerjoin(Bill, Bill.id == ChainOperation.bill_id)
         ).all()
         minters: dict[uuid.UUID, set[str]] = {}
         for municipality_id, address in session.execute(
@@ -219,13 +228,25 @@ def assert_exactly_once(
         for e in chain.minted_events(deployment.deployed_block)
     }
     burns = {"0x" + e.ref.hex(): e for e in chain.burned_events(deployment.deployed_block)}
+    bill_events = (
+        list(chain.bills.minted_events(deployment.deployed_block)) if chain.has_bills else []
+    )
+    bills_minted = Counter(e.ref for e in bill_events)
+    bill_mints = {("0x" + e.ref.hex(), e.at.tx_hash.lower()): e for e in bill_events}
     for op in ops:
         ref = bytes.fromhex(op.reference[2:])
         assert op.block_number is not None
         assert op.tx_hash is not None
         # Signed by a minter key of the op's own town (its active one, or one rotated out).
         assert op.sender in minters[op.municipality_id], op.reference
-        if op.kind is ChainOperationKind.mint:
+        if op.asset is ChainAsset.bill:
+            assert bills_minted[ref] == 1, f"bill {op.reference} minted {bills_minted[ref]} times"
+            bill = bill_mints[(op.reference, op.tx_hash.lower())]
+            assert (bill.amount, bill.work_id) == (op.amount_go, op.work_id.int)
+            assert bill.to.lower() == (op.recipient_address or "").lower()
+            assert bill.town == town_id(op.municipality_id)
+            assert bill.at.block_number == op.block_number
+        elif op.kind is ChainOperationKind.mint:
             assert minted[ref] == 1, f"{op.reference} minted {minted[ref]} times"
             event = events[(op.reference, op.tx_hash.lower())]
             assert event.amount == op.amount_go
@@ -235,7 +256,9 @@ def assert_exactly_once(
         else:
             assert burned[ref] == 1, f"{op.reference} burned {burned[ref]} times"
             assert burns[op.reference].town == town_id(op.municipality_id)
-    assert sum(minted.values()) == sum(1 for op in ops if op.kind is ChainOperationKind.mint)
+    koku = [op for op in ops if op.asset is ChainAsset.koku]
+    assert sum(minted.values()) == sum(1 for op in koku if op.kind is ChainOperationKind.mint)
+    assert sum(bills_minted.values()) == len(ops) - len(koku)
     assert sum(burned.values()) == sum(1 for op in ops if op.kind is ChainOperationKind.burn)
     for user_id, address in wallets.items():
         assert chain.balance_of(address) == ledger_balances[user_id], address

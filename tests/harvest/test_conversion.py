@@ -31,6 +31,7 @@ from kokudaka.models import (
     Work,
 )
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
+from tests.volunteering.helpers import logged, post_activity
 from tests.world import SEASON, World, assert_problem
 
 AT_80 = "432000"  # 2,880,000 go of a 3,600,000 go plan
@@ -244,3 +245,18 @@ def test_a_work_without_boards_is_settled_with_no_bills(world: World) -> None:
         work = session.get(Work, world.a.work_id)
         assert work is not None
         assert work.bills_issued_at is not None
+
+
+def test_hours_approved_after_the_harvest_earn_koku_but_are_no_board(world: World) -> None:
+    activity = post_activity(world.client, world.a.farmer, work_id=str(world.a.work_id))
+    contribution = logged(world.client, world.bob, activity["id"], "1")
+    assert countersign(world, AT_80).status_code == 200
+    approved = world.client.post(
+        f"/v1/contributions/{contribution['id']}/approve", headers=world.a.farmer.headers
+    )
+    assert approved.status_code == 200, approved.text
+    with world.db() as session:
+        issuance = session.scalar(select(Issuance).where(Issuance.recipient_id == world.bob.id))
+        assert issuance is not None
+        assert issuance.work_id is None  # the work's bills were already sized
+        assert balance(session, holder_account_key(world.bob.id)) == 500

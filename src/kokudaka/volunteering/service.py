@@ -313,6 +313,21 @@ def _memo(activity: Activity, contribution: Contribution, note: str | None) -> M
     return Memo("contribution", params)
 
 
+def _board_work(session: Session, activity: Activity) -> uuid.UUID | None:
+    """The work the approved hours are a labour board on: the one the activity names,
+    unless its harvest is settled already. Its bills are sized and issued, so such hours
+    earn plain KOKU, like a town event's. The work's row is locked (as the harvest's
+    conversion locks it), so the hours are either converted with the work or not a board."""
+    if activity.work_id is None:
+        return None
+    harvested = session.scalar(
+        select(Work.bills_issued_at)
+        .where(Work.id == activity.work_id)
+        .with_for_update(key_share=True)
+    )
+    return None if harvested is not None else activity.work_id
+
+
 def approve(
     session: Session, actor: Caller, contribution_id: uuid.UUID, note: str | None = None
 ) -> Contribution:
@@ -321,6 +336,7 @@ def approve(
         raise Forbidden("self_approval")
     _require_pending(contribution)
     amount_go = issuable_go(activity, contribution.minutes)
+    board_of = _board_work(session, activity)
     if amount_go > 0:
         issue(
             session,
@@ -333,7 +349,7 @@ def approve(
                 idempotency_key=f"contribution:{contribution.id}",
                 memo=_memo(activity, contribution, note),
                 farmer_id=activity.farmer_id,
-                work_id=activity.work_id,
+                work_id=board_of,
                 activity_id=activity.id,
                 contribution_id=contribution.id,
                 go_per_hour=activity.go_per_hour,

@@ -11,23 +11,29 @@ from sqlalchemy import select
 
 from kokudaka.auth.service import create_user
 from kokudaka.harvest.yields import japan_today
-from kokudaka.models import MunicipalityPolicy, Role
+from kokudaka.ledger.memos import Memo
+from kokudaka.ledger.service import IssuanceCause, issue
+from kokudaka.models import IssuanceKind, MunicipalityPolicy, Role, User
 from tests.volunteering.helpers import logged, post_activity
-from tests.world import PASSWORD, SEASON, Person, World
+from tests.world import PASSWORD, SEASON, Person, Town, World
 
 
-def invest_and_confirm(world: World, supporter: Person, yen: int) -> dict[str, Any]:
-    """A confirmed investment in town A's work: its issuance is a board on the work."""
+def invest_and_confirm(
+    world: World, supporter: Person, yen: int, town: Town | None = None
+) -> dict[str, Any]:
+    """A confirmed investment in town A's work (or ``town``'s): its issuance is a board on
+    the work."""
+    town = town or world.a
     made = world.client.post(
         "/v1/investments",
-        json={"work_id": str(world.a.work_id), "amount_yen": yen},
+        json={"work_id": str(town.work_id), "amount_yen": yen},
         headers={**supporter.headers, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert made.status_code == 201, made.text
     confirmed = world.client.post(
         f"/v1/investments/{made.json()['id']}/confirm",
         json={"payment_reference": f"furikomi-{made.json()['id']}"},
-        headers=world.a.admin.headers,
+        headers=town.admin.headers,
     )
     assert confirmed.status_code == 200, confirmed.text
     result: dict[str, Any] = confirmed.json()
@@ -102,3 +108,46 @@ def second_admin(world: World) -> Person:
             municipality_id=world.a.municipality_id,
         )
         return world.person(user)
+
+
+def many_boards(world: World, count: int) -> None:
+    """``count`` supporters with one investment board each on town A's work, issued
+    straight through the ledger (fast enough for thousands)."""
+    with world.db.begin() as session:
+        for i in range(count):
+            user = User(
+                email=f"board{i}@example.jp",
+                display_name=f"board {i}",
+                role=Role.supporter,
+                password_hash="",
+            )
+            session.add(user)
+            session.flush()
+            issue(
+                session,
+                municipality_id=world.a.municipality_id,
+                season=SEASON,
+                recipient_id=user.id,
+                amount_go=100 + i,
+                cause=IssuanceCause(
+                    kind=IssuanceKind.investment,
+                    idempotency_key=f"test-board:{i}",
+                    memo=Memo("investment", {"amount_yen": 1000, "title": "t"}),
+                    work_id=world.a.work_id,
+                    farmer_id=world.a.farmer_id,
+                ),
+                actor_id=None,
+            )
+
+
+def harvested(world: World, town: Town, kg: str) -> dict[str, Any]:
+    """``town``'s work harvested: its farmer files ``kg``, its administrator countersigns,
+    which converts the boards into bills. The countersigned report."""
+    report = file_report(world.client, town.farmer, town.work_id, kg=kg)
+    assert report.status_code == 201, report.text
+    signed = world.client.post(
+        f"/v1/yield-reports/{report.json()['id']}/countersign", headers=town.admin.headers
+    )
+    assert signed.status_code == 200, signed.text
+    result: dict[str, Any] = signed.json()
+    return result

@@ -8,8 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from kokudaka.models import StaffLogEntry, Work, YieldReport, YieldReportState
-from tests.harvest.helpers import file_report, report_body, second_admin
+from kokudaka.models import (
+    Bill,
+    EntryKind,
+    JournalEntry,
+    StaffLogEntry,
+    Work,
+    YieldReport,
+    YieldReportState,
+)
+from tests.harvest.helpers import file_report, many_boards, report_body, second_admin
+from tests.harvest.test_conversion import assert_ledger_sums
 from tests.world import World
 
 
@@ -17,6 +26,7 @@ def test_two_administrators_countersigning_at_once_countersign_once(
     world: World, base_url: str
 ) -> None:
     admins = [world.a.admin, second_admin(world), second_admin(world)]
+    many_boards(world, 200)
     report = file_report(world.client, world.a.farmer, world.a.work_id).json()
 
     def countersign(i: int) -> int:
@@ -37,7 +47,13 @@ def test_two_administrators_countersigning_at_once_countersign_once(
         rows = session.scalar(
             select(func.count()).where(StaffLogEntry.action == "yield.countersign")
         )
-    assert (signed, rows) == (1, 1)
+        # One conversion per board, each asset summing to zero.
+        bills = session.scalar(select(func.count()).select_from(Bill))
+        conversions = session.scalar(
+            select(func.count()).where(JournalEntry.kind == EntryKind.conversion)
+        )
+        assert_ledger_sums(session)
+    assert (signed, rows, bills, conversions) == (1, 1, 200, 200)
 
 
 def test_filings_racing_countersignatures_leave_one_report_in_effect(

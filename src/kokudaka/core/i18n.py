@@ -273,6 +273,7 @@ TERMS: dict[str, str] = {
     "Issuance": "発行",
     "Deployment": "デプロイ",
     "Yield report": "収量報告",
+    "Bill": "米手形",
     "filed": "確認待ち",
     "countersigned": "確認済み",
     "superseded": "差し替え済み",

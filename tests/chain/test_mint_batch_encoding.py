@@ -1,4 +1,5 @@
-"""``mintBatch`` calldata, encoded by hand for speed, is exactly what eth_abi encodes."""
+"""``mintBatch`` calldata (KOKU's and the rice bills'), encoded by hand for speed, is exactly what
+eth_abi encodes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
+from kokudaka.chain.bills import encode_bill_mint_batch
+from kokudaka.chain.bills_interface import MINT_BATCH_SELECTOR as BILL_MINT_BATCH_SELECTOR
 from kokudaka.chain.interface import MINT_BATCH_SELECTOR
 from kokudaka.chain.refs import issuance_ref
 from kokudaka.chain.transactions import encode_mint_batch
@@ -45,3 +48,18 @@ def test_a_bad_item_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         encode_mint_batch(season, recipients, amounts, refs)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 297])
+def test_a_bill_batch_encodes_as_eth_abi_does(size: int) -> None:
+    works = [uuid.uuid4().int for _ in range(2)]
+    work_ids = [works[i * 2 // max(size, 1)] for i in range(size)]  # two runs of one work
+    recipients = ["0x" + os.urandom(20).hex() for _ in range(size)]
+    amounts = [1 + i * 7919 for i in range(size)]
+    refs = [issuance_ref(uuid.uuid4()) for _ in range(size)]
+    expected = BILL_MINT_BATCH_SELECTOR + encode(
+        ["uint256[]", "address[]", "uint256[]", "bytes32[]"], [work_ids, recipients, amounts, refs]
+    )
+    assert encode_bill_mint_batch(work_ids, recipients, amounts, refs) == expected
+    with pytest.raises(ValueError, match="differ in length"):
+        encode_bill_mint_batch([*work_ids, works[0]], recipients, amounts, refs)

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -36,6 +37,7 @@ from kokudaka.models import (
     User,
 )
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
+from tests.reconcile.conftest import chain_app
 from tests.settlement.helpers import (
     add_supporters,
     assert_exactly_once,
@@ -43,7 +45,10 @@ from tests.settlement.helpers import (
     settle_all,
     states,
 )
+from tests.settlement.test_settlement import chain_towns
 from tests.world import SEASON, World
+
+__all__ = ["chain_app"]
 
 AT_80 = "432000"  # kg: 2,880,000 go of the work's 3,600,000 go plan
 AT_130 = "702000"  # 4,680,000 go: past the town's 120% ceiling
@@ -109,6 +114,7 @@ def selectors(db: sessionmaker[Session], chain: ChainClient) -> Counter[bytes]:
 
 @pytest.mark.parametrize(("kg", "ratio_bp"), [(AT_80, 8_000), (AT_130, 12_000)])
 def test_a_countersigned_harvest_settles_and_bills_read_with_a_plain_erc1155_abi(
+    chain_app: tuple[FastAPI, str],
     world: World,
     db: sessionmaker[Session],
     chain: ChainClient,
@@ -127,7 +133,12 @@ def test_a_countersigned_harvest_settles_and_bills_read_with_a_plain_erc1155_abi
     workers.run_once()
 
     countersign(world, kg)
+    # GET /v1/chain counts the harvest's operations: 3 burns and 2 bill mints due.
+    town = chain_towns(chain_app, chain, deployment)[str(world.a.municipality_id)]
+    assert (town["pending"], town["bills_pending"], town["bills_submitted"]) == (5, 2, 0)
     settle_all(workers, db)
+    town = chain_towns(chain_app, chain, deployment)[str(world.a.municipality_id)]
+    assert (town["pending"], town["submitted"], town["bills_pending"]) == (0, 0, 0)
 
     assert set(states(db)) == {ChainState.confirmed}
     assert_exactly_once(db, chain, deployment)

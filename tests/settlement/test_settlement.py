@@ -265,6 +265,8 @@ def test_a_town_at_its_cap_waits_while_another_settles_until_the_admin_raises_it
         "minter_address": minter_address(db, world.a.municipality_id),
         "pending": 3,
         "submitted": 0,
+        "bills_pending": 0,
+        "bills_submitted": 0,
         "waiting": 3,
         "waiting_reason": waiting[0].last_error,
     }

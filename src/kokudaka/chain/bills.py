@@ -46,7 +46,12 @@ from kokudaka.chain.connection import (
     require_ref,
 )
 from kokudaka.chain.errors import ChainError, ContractMissing, map_chain_error
-from kokudaka.chain.transactions import require_season
+from kokudaka.chain.transactions import (
+    address_word,
+    encode_word_arrays,
+    require_season,
+    uint_word,
+)
 
 __all__ = [
     "BILL_BURN_BATCH_BASE_GAS",
@@ -152,16 +157,16 @@ def encode_bill_mint_batch(
     amounts: Sequence[int],
     refs: Sequence[bytes],
 ) -> bytes:
-    """Calldata of ``mintBatch(workIds, recipients, amounts, refs)``, validated item by item."""
+    """Calldata of ``mintBatch(workIds, recipients, amounts, refs)``, validated item by item
+    (laid out by hand: eth_abi took most of a settlement worker's CPU per bill)."""
     _same_lengths(work_ids, recipients, amounts, refs)
-    return MINT_BATCH_SELECTOR + encode(
-        ["uint256[]", "address[]", "uint256[]", "bytes32[]"],
-        [
-            [_require_work(w) for w in work_ids],
-            [require_address(r) for r in recipients],
-            [require_amount(a) for a in amounts],
-            [require_ref(r) for r in refs],
-        ],
+    return encode_word_arrays(
+        MINT_BATCH_SELECTOR,
+        [],
+        [_require_work(w).to_bytes(32, "big") for w in work_ids],
+        [address_word(r) for r in recipients],
+        [uint_word(a) for a in amounts],
+        [require_ref(r) for r in refs],
     )
 
 

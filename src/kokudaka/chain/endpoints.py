@@ -31,6 +31,10 @@ KOKU_DECIMALS = 3
 class ChainRead(ResponseModel):
     chain_id: int
     token_address: str = Field(description="The KOKU contract (EIP-55 checksummed)")
+    bills_address: str | None = Field(
+        description="The rice bills contract (ERC-1155, one token id per work: the work's id "
+        "as a uint256), EIP-55 checksummed; null until it is deployed beside KOKU"
+    )
     name: str
     symbol: str
     decimals: int = Field(description="3: one unit is one 合 (go), 1 KOKU = 1000 go")
@@ -87,6 +91,9 @@ def chain_info(request: Request, session: DbSession) -> ChainRead:
     return ChainRead(
         chain_id=deployment.chain_id,
         token_address=to_checksum_address(deployment.token_address),
+        bills_address=(
+            to_checksum_address(deployment.bills_address) if deployment.bills_address else None
+        ),
         name=KOKU_NAME,
         symbol=KOKU_SYMBOL,
         decimals=KOKU_DECIMALS,

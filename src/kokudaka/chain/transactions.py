@@ -48,11 +48,14 @@ __all__ = [
     "MINT_BATCH_ITEM_GAS",
     "MINT_GAS_LIMIT",
     "KokuTransactions",
+    "address_word",
     "burn_batch_gas_limit",
     "encode_burn_batch",
     "encode_mint_batch",
+    "encode_word_arrays",
     "mint_batch_gas_limit",
     "require_season",
+    "uint_word",
 ]
 
 # Measured with bench/chain_gas.py (anvil 1.7.1, solc 0.8.28, optimizer 200 runs, KOKU v3): gas
@@ -125,21 +128,36 @@ def encode_burn_batch(
             "holders, amounts, refs and issuance refs differ in length: "
             f"{size}, {len(amounts)}, {len(refs)}, {len(issuance_refs)}"
         )
-    words = 1 + size
-    parts = [BURN_BATCH_SELECTOR]
-    parts += [((4 + i * words) * 32).to_bytes(32, "big") for i in range(4)]
-    parts.append(size.to_bytes(32, "big"))
-    parts += [_address_word(h) for h in holders]
-    parts.append(size.to_bytes(32, "big"))
-    for amount in amounts:
-        if require_amount(amount) >= 2**256:
-            raise ValueError(f"an amount is a uint256, got {amount!r}")
-        parts.append(amount.to_bytes(32, "big"))
-    parts.append(size.to_bytes(32, "big"))
-    parts += [require_ref(r) for r in refs]
-    parts.append(size.to_bytes(32, "big"))
-    parts += [require_ref(r) for r in issuance_refs]
+    return encode_word_arrays(
+        BURN_BATCH_SELECTOR,
+        [],
+        [address_word(h) for h in holders],
+        [uint_word(a) for a in amounts],
+        [require_ref(r) for r in refs],
+        [require_ref(r) for r in issuance_refs],
+    )
+
+
+def encode_word_arrays(selector: bytes, head: Sequence[bytes], *arrays: Sequence[bytes]) -> bytes:
+    """Calldata of a function taking ``head`` (static 32-byte words) then ``arrays`` (dynamic
+    arrays of static 32-byte words), in ABI layout, laid out by hand (see
+    :func:`encode_mint_batch` for why)."""
+    offset = (len(head) + len(arrays)) * 32
+    parts = [selector, *head]
+    for array in arrays:
+        parts.append(offset.to_bytes(32, "big"))
+        offset += (1 + len(array)) * 32
+    for array in arrays:
+        parts.append(len(array).to_bytes(32, "big"))
+        parts += array
     return b"".join(parts)
+
+
+def uint_word(amount: int) -> bytes:
+    """A positive amount as a ``uint256`` word."""
+    if require_amount(amount) >= 2**256:
+        raise ValueError(f"an amount is a uint256, got {amount!r}")
+    return amount.to_bytes(32, "big")
 
 
 def encode_mint_batch(
@@ -166,7 +184,7 @@ def encode_mint_batch(
         ((4 + 2 * words) * 32).to_bytes(32, "big"),
         size.to_bytes(32, "big"),
     ]
-    parts += [_address_word(r) for r in recipients]
+    parts += [address_word(r) for r in recipients]
     parts.append(size.to_bytes(32, "big"))
     for amount in amounts:
         if require_amount(amount) >= 2**256:
@@ -180,7 +198,8 @@ def encode_mint_batch(
 _ADDRESS_PAD: Final = bytes(12)
 
 
-def _address_word(address: str) -> bytes:
+def address_word(address: str) -> bytes:
+    """An address as an ABI word (validated)."""
     value: str | bytes = require_address(address)
     raw = bytes(value) if isinstance(value, bytes | bytearray) else bytes.fromhex(value[-40:])
     return _ADDRESS_PAD + raw

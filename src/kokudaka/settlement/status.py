@@ -1,5 +1,6 @@
 """Where each town's settlement stands, for ``GET /v1/chain``: its minter, its operations
-pending and submitted, and those waiting for its on-chain cap (with the reason).
+pending and submitted (KOKU's and the rice bills', and of which the bills'), and those waiting
+for its on-chain cap (with the reason).
 
 Read from the database, not from the workers' memory: the workers may run in another process
 (``kokudaka worker``), and the outbox is the record of what is due.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kokudaka.models import ChainOperation, ChainState, Municipality
+from kokudaka.models import ChainAsset, ChainOperation, ChainState, Municipality
 from kokudaka.models.chain import TownMinter, TownMinterState
 from kokudaka.settlement.allowances import count_waiting
 
@@ -32,6 +33,10 @@ class TownSettlement:
     """Operations not sent yet, the waiting ones included."""
     submitted: int
     """Operations in a transaction sent and not yet seen mined."""
+    bills_pending: int
+    """Of ``pending``, the rice bill mints (the harvest's KOKU burns count as KOKU)."""
+    bills_submitted: int
+    """Of ``submitted``, the rice bill mints."""
     waiting: int
     """Pending mints waiting for the town's on-chain cap for their season."""
     waiting_reason: str | None
@@ -48,14 +53,22 @@ def town_settlement(session: Session) -> list[TownSettlement]:
         ).all()
     )
     # A few ranges of the (municipality_id, state) index: settled operations are not read.
-    counts: dict[tuple[uuid.UUID, ChainState], int] = {
-        (municipality_id, state): int(count)
-        for municipality_id, state, count in session.execute(
-            select(ChainOperation.municipality_id, ChainOperation.state, func.count())
-            .where(ChainOperation.state.in_([ChainState.pending, ChainState.submitted]))
-            .group_by(ChainOperation.municipality_id, ChainOperation.state)
+    counts: dict[tuple[uuid.UUID, ChainState], int] = {}
+    bills: dict[tuple[uuid.UUID, ChainState], int] = {}
+    for municipality_id, state, asset, count in session.execute(
+        select(
+            ChainOperation.municipality_id,
+            ChainOperation.state,
+            ChainOperation.asset,
+            func.count(),
         )
-    }
+        .where(ChainOperation.state.in_([ChainState.pending, ChainState.submitted]))
+        .group_by(ChainOperation.municipality_id, ChainOperation.state, ChainOperation.asset)
+    ):
+        key = (municipality_id, state)
+        counts[key] = counts.get(key, 0) + int(count)
+        if asset is ChainAsset.bill:
+            bills[key] = int(count)
     waiting = count_waiting(session)
     towns = session.execute(
         select(Municipality.id, Municipality.code).order_by(Municipality.code)
@@ -67,6 +80,8 @@ def town_settlement(session: Session) -> list[TownSettlement]:
             minter_address=minters.get(town.id),
             pending=counts.get((town.id, ChainState.pending), 0),
             submitted=counts.get((town.id, ChainState.submitted), 0),
+            bills_pending=bills.get((town.id, ChainState.pending), 0),
+            bills_submitted=bills.get((town.id, ChainState.submitted), 0),
             waiting=waiting.get(town.id, (0, ""))[0],
             waiting_reason=waiting[town.id][1] if town.id in waiting else None,
         )

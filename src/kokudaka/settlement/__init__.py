@@ -2,8 +2,10 @@
 happened.
 
 Every issuance writes a pending mint in the same SQL transaction as its journal entry; every
-reversal writes a pending burn. This worker turns them into KOKU transactions, exactly once on the
-chain whatever crashes, and never holds a database transaction while it waits on the chain.
+reversal writes a pending burn; a work's harvest conversion writes a KOKU burn per board issuance
+and a rice bill mint per bill (``asset = bill``). This worker turns them into transactions on the
+KOKU and rice bills contracts, exactly once on the chain whatever crashes, and never holds a
+database transaction while it waits on the chain.
 
 **Towns as issuers.** Each town mints and burns with its own minter key (``town_minters``, see
 :mod:`kokudaka.towns.minters`), within its cap per season on chain. :mod:`.pool` runs one
@@ -28,8 +30,11 @@ module per step:
    LOCKED`` on PostgreSQL), fix each recipient from the user's wallet, group up to
    ``settlement_batch_size`` mints per season into ``mintBatch(season, ...)`` within what the town
    may still mint that season (the rest wait for the cap, with the reason in ``last_error``; in
-   development the worker raises the cap to the town's policy itself), make each burn its own
-   ``burnWithReference``, allocate nonces, sign with the town's key, record each
+   development the worker raises the cap to the town's policy itself), group KOKU burns into
+   ``burnBatch`` (each drawn on its issuance's mint, once that mint is confirmed), group bill
+   mints by work into the bills contract's ``mintBatch``, each work registered first with
+   ``registerWork`` and its bill total (:mod:`.bills`), allocate nonces from the one stream of the
+   minter, sign with the town's key, record each
    :class:`~kokudaka.models.ChainTransaction` (sender, raw bytes and hash) and mark the operations
    ``submitted`` with its hash. **Commit, and only then send.** Many transactions are sent back
    to back without waiting for receipts (up to ``max_in_flight`` in flight).
@@ -41,15 +46,15 @@ module per step:
    itself is gone (a reset chain) the workers stop rather than settle on a chain that diverged
    from the ledger.
 
-Why this is exactly once: the contract refuses a second mint of a ref in its town's namespace
-(``mintBatch`` skips it and emits ``MintSkipped``, ``burnWithReference`` reverts
-``AlreadyBurned``), a ref found minted elsewhere is looked up in the town's own events only, and a
-transaction's hash is recorded before it is sent, so a restarted worker always knows what might
-be on the chain. Operations are claimed under a lock, so two workers never put one operation into
-two transactions; an operation is sent again only after its previous transaction is proven not
-mined (nonce taken by another transaction, revert) or lost. A rotated-out minter's worker signs
-nothing more and follows what it sent until none is in flight (after a restart too); the town's
-new key takes the rest.
+Why this is exactly once: the contract refuses a second mint of a ref in its town's namespace (the
+batches skip it and emit ``MintSkipped``, ``BurnSkipped`` or ``BillMintSkipped``;
+``burnWithReference`` reverts ``AlreadyBurned``), a ref found minted elsewhere is looked up in the
+town's own events only, and a transaction's hash is recorded before it is sent, so a restarted
+worker always knows what might be on the chain. Operations are claimed under a lock, so two workers
+never put one operation into two transactions; an operation is sent again only after its previous
+transaction is proven not mined (nonce taken by another transaction, revert) or lost. A rotated-out
+minter's worker signs nothing more and follows what it sent until none is in flight (after a
+restart too); the town's new key takes the rest.
 
 **Nonces** are managed here, not by the node: the next nonce of a minter is the lowest one at or
 above its mined nonce that no recorded transaction of it holds (submitted, confirmed, or reverted
@@ -59,7 +64,7 @@ a hole left by a transaction the node refused, instead of stranding every later 
 **Throughput.** Transactions are signed with locally managed nonces and sent back to back by one
 sender thread per minter (in nonce order) while the next batch is claimed and signed; receipts of
 newly mined blocks are fetched in parallel meanwhile. ``bench/settlement.py`` measures the whole
-path with 13 towns.
+path with 13 towns, ``bench/harvest_settlement.py`` a 10,000-board harvest.
 
 **Mining mode of the managed anvil: blocks on demand, one block time apart** (``--no-mining``;
 the runtime mines a block every block time while transactions wait, see

@@ -31,6 +31,8 @@ class AccountKind(StrEnum):
     exactly the bills of the work in circulation."""
     bill_holder = "bill_holder"
     """A person's rice bills of one work."""
+    bill_held = "bill_held"
+    """A person's bills of one work held for their redemptions awaiting shipment."""
 
 
 class Account(IdMixin, CreatedAtMixin, Base):
@@ -71,6 +73,17 @@ class EntryKind(StrEnum):
     conversion = "conversion"
     """A board turned into a rice bill at the harvest: the board's KOKU back to the town's
     issuance account (burned), the bill from the work's bill issuance account (minted)."""
+    hold = "hold"
+    """A redemption requested: 合 of a bill from the holder's bill account to their held
+    account, so nothing else can redeem them."""
+    release = "release"
+    """A redemption cancelled or refused before shipping: its hold back to the bill."""
+    shipment = "shipment"
+    """A redemption shipped: the held 合 back to the work's bill issuance account (burned);
+    the farmer has delivered that rice."""
+    gift = "gift"
+    """A bill expired: what was left of it back to the work's bill issuance account
+    (burned), a gift of that rice to the farmer."""
 
 
 class JournalEntry(IdMixin, CreatedAtMixin, Base):

@@ -9,6 +9,8 @@ def test_the_harvest_operations_and_their_problems_are_documented(world: World) 
     paths = world.client.get("/openapi.json").json()["paths"]
     expected = {
         ("get", "/v1/me/boards"): {"401"},
+        ("get", "/v1/me/bills"): {"401", "422"},
+        ("get", "/v1/me/bills/{bill_id}"): {"401", "404"},
         ("get", "/v1/works/{work_id}/harvest"): {"404"},
         ("post", "/v1/works/{work_id}/yield-reports"): {"401", "403", "404", "409", "422"},
         ("get", "/v1/works/{work_id}/yield-reports"): {"401", "403", "404"},
@@ -23,3 +25,7 @@ def test_the_harvest_operations_and_their_problems_are_documented(world: World) 
     contributions = paths["/v1/activities/{activity_id}/contributions"]["post"]
     assert "boards_closed" in contributions["responses"]["409"]["description"]
     assert "harvest_date_invalid" in str(paths["/v1/works/{work_id}/yield-reports"]["post"])
+    harvest = world.client.get("/openapi.json").json()["components"]["schemas"]["HarvestRead"]
+    assert "settlement" in harvest["properties"]
+    balance = paths["/v1/me/balance"]["get"]
+    assert "rank follows KOKU earned" in balance["description"]

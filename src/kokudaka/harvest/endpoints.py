@@ -5,14 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from kokudaka.auth.dependencies import CurrentUser, TownAdmin
 from kokudaka.core.db import DbSession, UnitOfWorkRoute
+from kokudaka.core.errors import NotFound
+from kokudaka.core.pagination import Page, PageParams, next_cursor, page_params
 from kokudaka.core.schemas import Amount
-from kokudaka.harvest import service
+from kokudaka.harvest import service, yields
+from kokudaka.harvest.bills import SupporterBill, supporter_bill, supporter_bills
 from kokudaka.harvest.boards import supporter_boards
 from kokudaka.harvest.schemas import (
+    BillBoard,
+    BillMint,
+    BillRead,
     BoardList,
     BoardRead,
     FarmerBrief,
@@ -26,6 +32,8 @@ from kokudaka.harvest.schemas import (
 from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["harvest"])
+
+Paging = Annotated[PageParams, Depends(page_params)]
 
 _REVIEW_CONFLICTS = (
     "`yield_report_not_filed`: the report is not awaiting countersignature (countersigned, "
@@ -63,11 +71,78 @@ def my_boards(
     )
 
 
+def _bill_read(bill: SupporterBill) -> BillRead:
+    planned, actual, mint = bill.planned_yield_go, bill.actual_yield_go, bill.mint
+    return BillRead(
+        id=bill.id,
+        work=WorkBrief(id=bill.work_id, title=bill.title, season=bill.season, variety=bill.variety),
+        farmer=FarmerBrief(id=bill.farmer_id, name=bill.farmer_name, farm_name=bill.farm_name),
+        planned_yield=Amount.of(planned),
+        planned_yield_kg=yields.kg_of_go(planned),
+        actual_yield=Amount.of(actual),
+        actual_yield_kg=yields.format_kg(bill.actual_yield_g),
+        ratio_bp=yields.ratio_bp(actual, planned),
+        capped_ratio_bp=yields.capped_ratio_bp(actual, planned, bill.ceiling_bp),
+        board=BillBoard(
+            investment=Amount.of(bill.investment_go),
+            labour=Amount.of(bill.labour_go),
+            total=Amount.of(bill.board_go),
+        ),
+        amount=Amount.of(bill.amount_go),
+        amount_kg=yields.kg_of_go(bill.amount_go),
+        remaining=Amount.of(bill.remaining_go),
+        remaining_kg=yields.kg_of_go(bill.remaining_go),
+        bills_expire_on=bill.bills_expire_on,
+        issued_at=bill.created_at,
+        chain=(
+            None
+            if mint is None
+            else BillMint(
+                state=mint.state,
+                reference=mint.reference,
+                tx_hash=mint.tx_hash,
+                block_number=mint.block_number,
+            )
+        ),
+    )
+
+
+@router.get("/v1/me/bills", summary="My rice bills (米手形), newest first")
+def my_bills(session: DbSession, user: CurrentUser, paging: Paging) -> Page[BillRead]:
+    """The caller's rice bills, newest first and paged: for each harvested work they held
+    boards on, the work and its farmer, planned and actual yield, the ratio and its cap, the
+    board converted, the bill and what is left of it (合 and kg), the day the town's bills
+    for the season expire, and the bill's mint on the chain.
+    """
+    bills, cursor = next_cursor(
+        supporter_bills(session, user.id, paging), paging, lambda bill: bill.id
+    )
+    return Page(items=[_bill_read(bill) for bill in bills], next_cursor=cursor)
+
+
+@router.get(
+    "/v1/me/bills/{bill_id}",
+    summary="One of my rice bills",
+    responses={404: {"description": "`not_found`: no bill of the caller's with this id"}},
+)
+def my_bill(bill_id: uuid.UUID, session: DbSession, user: CurrentUser) -> BillRead:
+    """One of the caller's rice bills, as in `GET /v1/me/bills`. Anyone else's bill is not
+    found, whoever asks.
+    """
+    bill = supporter_bill(session, user.id, bill_id)
+    if bill is None:
+        raise NotFound("Bill")
+    return _bill_read(bill)
+
+
 @router.get("/v1/works/{work_id}/harvest", summary="A work's harvest (public)")
 def get_harvest(work_id: uuid.UUID, session: DbSession) -> HarvestRead:
     """A work's planned and actual yield, the harvest ratio, the town's ceiling and the capped
     ratio, with the countersigned report's evidence, who filed it, who countersigned it and when,
-    and the boards issued on the work in total. Only a countersigned report counts. Public.
+    and the boards issued on the work in total. Only a countersigned report counts. Once the
+    bills are issued, the settlement: boards converted, bills issued, the rice the farmer owes
+    (what the bills' holders have left) and the unpaid investments the harvest cancelled.
+    Public.
     """
     return service.harvest_read(session, work_id)
 

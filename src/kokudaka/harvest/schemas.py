@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from kokudaka.core.schemas import Amount, IsoDate, LongText, RequestModel, ResponseModel
 from kokudaka.harvest.yields import KG_PATTERN
-from kokudaka.models import Role, YieldReportState
+from kokudaka.models import ChainState, Role, YieldReportState
 
 MAX_PHOTOS = 10
 MAX_PHOTO_URL_LENGTH = 2000
@@ -143,6 +143,24 @@ class YieldReportList(ResponseModel):
     items: list[YieldReportRead] = Field(description="Newest first.")
 
 
+class HarvestSettlement(ResponseModel):
+    """What the harvest settled, once the work's bills are issued: the farmer's view of
+    the rice they owe."""
+
+    boards_converted: int = Field(description="Supporters whose boards became rice bills.")
+    boards: Amount = Field(description="The boards converted, all supporters together.")
+    bills_issued: Amount = Field(description="Rice bills (米手形) issued in all, in 合.")
+    bills_issued_kg: str = Field(description="The same in kg of rice (150 g a 合).")
+    rice_owed: Amount = Field(
+        description="The rice the farmer owes: what the bills' holders have left to redeem."
+    )
+    rice_owed_kg: str
+    investments_cancelled: int = Field(
+        description="Investments still awaiting payment when the work was harvested, "
+        "cancelled by it."
+    )
+
+
 class HarvestState(StrEnum):
     no_report = "no_report"
     """No yield report is filed, or every one was rejected or replaced."""
@@ -182,3 +200,53 @@ class HarvestRead(ResponseModel):
     countersigned_at: datetime | None
     bills_issued_at: datetime | None
     boards: BoardsTotal
+    settlement: HarvestSettlement | None = Field(
+        description="What the harvest settled; null until the work's bills are issued."
+    )
+
+
+class BillBoard(ResponseModel):
+    """The board a bill was converted from."""
+
+    investment: Amount = Field(description="米ボード: from confirmed investments.")
+    labour: Amount = Field(description="人足ボード: from approved volunteer hours.")
+    total: Amount
+
+
+class BillMint(ResponseModel):
+    """Where the bill's mint stands on the chain."""
+
+    state: ChainState
+    reference: str = Field(description="The bytes32 reference the contract records.")
+    tx_hash: str | None
+    block_number: int | None
+
+
+class BillRead(ResponseModel):
+    """One of the caller's rice bills (米手形): their boards on a work, converted at the
+    harvest into a claim on its rice, sized by the actual yield."""
+
+    id: uuid.UUID
+    work: WorkBrief
+    farmer: FarmerBrief
+    planned_yield: Amount
+    planned_yield_kg: str
+    actual_yield: Amount = Field(description="From the countersigned report that sized it.")
+    actual_yield_kg: str = Field(description="The kilograms as filed, three decimals.")
+    ratio_bp: int = Field(description="actual ÷ planned in basis points, rounded down.")
+    capped_ratio_bp: int = Field(
+        description="The ratio capped by the town's ceiling for the season; no floor."
+    )
+    board: BillBoard
+    amount: Amount = Field(
+        description="The bill: ⌊board × min(actual, ceiling × planned) ÷ planned⌋ 合."
+    )
+    amount_kg: str = Field(description="The same in kg of rice (150 g a 合).")
+    remaining: Amount = Field(description="What is left of the bill to redeem.")
+    remaining_kg: str
+    bills_expire_on: date | None = Field(
+        description="The day the season's bills expire in the town (what is left then "
+        "becomes a gift to the farmer); null until the town sets it."
+    )
+    issued_at: datetime
+    chain: BillMint | None = Field(description="The bill's mint; null for a 0 合 bill.")

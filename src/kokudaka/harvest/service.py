@@ -23,12 +23,14 @@ from kokudaka.core.errors import Conflict, Forbidden, NotFound
 from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import is_town_admin_of
 from kokudaka.harvest import yields
+from kokudaka.harvest.bills import WorkSettlement, work_settlements
 from kokudaka.harvest.boards import work_board_totals
 from kokudaka.harvest.conversion import convert_work, lock_unpaid_investments
 from kokudaka.harvest.schemas import (
     BoardsTotal,
     Evidence,
     HarvestRead,
+    HarvestSettlement,
     HarvestState,
     PersonRef,
     YieldReportCreate,
@@ -311,6 +313,18 @@ def _state(work: Work, newest: YieldReport | None, in_effect: YieldReport | None
     return HarvestState.no_report
 
 
+def settlement_read(settled: WorkSettlement) -> HarvestSettlement:
+    return HarvestSettlement(
+        boards_converted=settled.boards_converted,
+        boards=Amount.of(settled.board_go),
+        bills_issued=Amount.of(settled.bill_go),
+        bills_issued_kg=yields.kg_of_go(settled.bill_go),
+        rice_owed=Amount.of(settled.outstanding_go),
+        rice_owed_kg=yields.kg_of_go(settled.outstanding_go),
+        investments_cancelled=settled.investments_cancelled,
+    )
+
+
 def harvest_read(session: Session, work_id: uuid.UUID) -> HarvestRead:
     """A work's harvest as the public sees it: planned against the countersigned actual."""
     work = session.get(Work, work_id)
@@ -339,6 +353,7 @@ def harvest_read(session: Session, work_id: uuid.UUID) -> HarvestRead:
         session, {report.filed_by_id, report.reviewed_by_id} if report else set[uuid.UUID | None]()
     )
     actual = report.actual_yield_go if report else None
+    settled = work_settlements(session, [work.id]).get(work.id) if work.bills_issued_at else None
     return HarvestRead(
         work_id=work.id,
         season=work.season,
@@ -366,4 +381,5 @@ def harvest_read(session: Session, work_id: uuid.UUID) -> HarvestRead:
         countersigned_at=report.reviewed_at if report else None,
         bills_issued_at=work.bills_issued_at,
         boards=boards,
+        settlement=settlement_read(settled) if settled else None,
     )

@@ -33,7 +33,14 @@ from kokudaka.models import (
     table_of,
 )
 
-__all__ = ["HistoryLine", "MintState", "account_balance", "account_history"]
+__all__ = [
+    "HistoryLine",
+    "HolderBalance",
+    "MintState",
+    "account_balance",
+    "account_history",
+    "holder_balance",
+]
 
 _accounts = table_of(Account)
 _entries = table_of(JournalEntry)
@@ -189,23 +196,46 @@ def account_history(
 
 
 _BALANCE = select(_accounts.c.balance_go).where(_accounts.c.key == bindparam("key"))
-# The caller's active account, and beside it their holder account's balance if it exists.
+_HOLDER = select(_accounts.c.balance_go, _accounts.c.earned_go).where(
+    _accounts.c.key == bindparam("key")
+)
+# The caller's active account, and beside it their holder account's balance and what it
+# earned if it exists.
 _CHECKED_BALANCE = (
-    select(*ACCOUNT_COLUMNS, _accounts.c.balance_go)
+    select(*ACCOUNT_COLUMNS, _accounts.c.balance_go, _accounts.c.earned_go)
     .select_from(_users.outerjoin(_accounts, _accounts.c.key == bindparam("key")))
     .where(_users.c.id == bindparam("user_id"), ACTIVE)
 )
 
 
-def account_balance(
-    session: Session, account_key: str, *, account_check: AccountCheck | None = None
-) -> int:
+@dataclass(frozen=True, slots=True)
+class HolderBalance:
+    """A holder account's KOKU: what is held now and what was earned in all."""
+
+    balance_go: int
+    """What the person holds (``Account.balance_go``): lowered when boards become bills."""
+    earned_go: int
+    """KOKU earned net of reversals (``Account.earned_go``), their lifetime 石高."""
+
+
+def account_balance(session: Session, account_key: str) -> int:
     """An account's running balance (``Account.balance_go``; 0 before its first posting),
-    one row however many postings it sums. With ``account_check``, the caller's account
-    is checked in the same statement, as in :func:`account_history`."""
+    one row however many postings it sums."""
+    total = session.connection().execute(_BALANCE, {"key": account_key}).scalar()
+    return int(total or 0)
+
+
+def holder_balance(
+    session: Session, account_key: str, *, account_check: AccountCheck | None = None
+) -> HolderBalance:
+    """A holder account's balance and what it earned (both 0 before its first posting).
+    With ``account_check``, the caller's account is checked in the same statement, as in
+    :func:`account_history`: ``GET /v1/me/balance`` costs one statement."""
     if account_check is None:
-        total = session.connection().execute(_BALANCE, {"key": account_key}).scalar()
-        return int(total or 0)
+        found = session.connection().execute(_HOLDER, {"key": account_key}).first()
+        if found is None:
+            return HolderBalance(balance_go=0, earned_go=0)
+        return HolderBalance(balance_go=int(found[0]), earned_go=int(found[1]))
     row = (
         session.connection()
         .execute(_CHECKED_BALANCE, {"key": account_key, "user_id": account_check.caller.id})
@@ -213,4 +243,4 @@ def account_balance(
     )
     account_check.verify(None if row is None else row[:_CHECK])
     assert row is not None  # verify refused the request otherwise
-    return int(row[_CHECK] or 0)
+    return HolderBalance(balance_go=int(row[_CHECK] or 0), earned_go=int(row[_CHECK + 1] or 0))

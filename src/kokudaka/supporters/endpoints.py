@@ -18,7 +18,7 @@ from kokudaka.core.responses import json_answer
 from kokudaka.investments.schemas import InvestmentRead
 from kokudaka.investments.service import to_read
 from kokudaka.ledger import service as ledger
-from kokudaka.ledger.repository import account_balance, account_history
+from kokudaka.ledger.repository import account_history, holder_balance
 from kokudaka.ledger.schemas import LedgerLine, ledger_line_json
 from kokudaka.models import Investment
 from kokudaka.supporters.schemas import BalanceRead, MeRead, ProfileUpdate, balance_json
@@ -54,18 +54,21 @@ def update_me(body: ProfileUpdate, session: DbSession, user: CurrentUser) -> MeR
 
 @router.get(
     "/v1/me/balance",
-    summary="KOKU balance, rank and its worth in rice",
+    summary="KOKU held, KOKU earned (石高) with its rank, and the balance's worth in rice",
     response_model=BalanceRead,
 )
 def my_balance(session: DbSession, user: CurrentUser) -> Response:
-    """The caller's KOKU balance (integer 合 and KOKU text), their Edo-style rank
-    (百姓 to 大名) and what the balance is worth in rice (grams; 1 合 ≈ 150 g). Any
-    signed-in role may call it.
+    """The caller's KOKU balance (what they hold now, integer 合 and KOKU text), the KOKU
+    they earned (石高, net of reversals), their Edo-style rank (百姓 to 大名) and what the
+    balance is worth in rice (grams; 1 合 ≈ 150 g). The rank follows KOKU earned, not the
+    balance: when a work is harvested its boards become rice bills and the balance drops,
+    the rank does not. Any signed-in role may call it.
     """
-    # The account check and the balance in one statement; the answer encoded from it.
+    # The account check, the balance and what was earned in one statement; the answer
+    # encoded from it.
     check = take_account_check(session)
-    go = account_balance(session, ledger.holder_account_key(user.id), account_check=check)
-    return json_answer(balance_json(go))
+    held = holder_balance(session, ledger.holder_account_key(user.id), account_check=check)
+    return json_answer(balance_json(held.balance_go, held.earned_go))
 
 
 @router.get(

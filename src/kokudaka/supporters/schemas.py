@@ -15,16 +15,26 @@ PrefectureCode = Annotated[str, StringConstraints(pattern=PREFECTURE_CODE_PATTER
 
 
 class Rank(ResponseModel):
-    """An Edo-style rank by KOKU held, from 百姓 (peasant) to 大名 (daimyo)."""
+    """An Edo-style rank by lifetime 石高 (KOKU earned, net of reversals), from 百姓
+    (peasant) to 大名 (daimyo)."""
 
     name: str = Field(examples=["名主"])
     name_en: str = Field(examples=["village headman"])
-    next_at: Amount | None = Field(description="Holdings needed for the next rank.")
+    next_at: Amount | None = Field(description="KOKU earned needed for the next rank.")
 
 
 class BalanceRead(ResponseModel):
-    balance: Amount
-    rank: Rank
+    """What the caller holds, and the rank their lifetime 石高 gives them."""
+
+    balance: Amount = Field(
+        description="KOKU held now. It drops when boards on a harvested work become rice "
+        "bills (GET /v1/me/bills), which the rank does not follow."
+    )
+    earned: Amount = Field(
+        description="石高: KOKU earned for investments and volunteer hours, net of "
+        "reversals. Converting boards into bills never lowers it."
+    )
+    rank: Rank = Field(description="Follows `earned`, not `balance`.")
     rice_grams: int = Field(description="What the balance is worth in rice, about 150 g a go.")
 
 
@@ -43,7 +53,7 @@ GRAMS_PER_GO = 150
 
 
 def _ranks(go: int) -> tuple[tuple[int, str, str], tuple[int, str, str] | None]:
-    """The rank held with ``go`` and the next one (None at the top)."""
+    """The rank of ``go`` earned and the next one (None at the top)."""
     current = RANKS[0]
     following: tuple[int, str, str] | None = None
     for index, rank in enumerate(RANKS):
@@ -53,8 +63,9 @@ def _ranks(go: int) -> tuple[tuple[int, str, str], tuple[int, str, str] | None]:
     return current, following
 
 
-def rank_for(go: int) -> Rank:
-    current, following = _ranks(go)
+def rank_for(earned_go: int) -> Rank:
+    """The rank of ``earned_go`` KOKU earned (the holder account's ``earned_go``)."""
+    current, following = _ranks(earned_go)
     return Rank(
         name=current[1],
         name_en=current[2],
@@ -62,12 +73,13 @@ def rank_for(go: int) -> Rank:
     )
 
 
-def balance_json(go: int) -> dict[str, Any]:
-    """A :class:`BalanceRead` of ``go`` as its JSON object (``core/responses.py``): the
-    app opens on it; a test checks it against the model."""
-    current, following = _ranks(go)
+def balance_json(go: int, earned_go: int) -> dict[str, Any]:
+    """A :class:`BalanceRead` of ``go`` held and ``earned_go`` earned as its JSON object
+    (``core/responses.py``): the app opens on it; a test checks it against the model."""
+    current, following = _ranks(earned_go)
     return {
         "balance": amount_json(go),
+        "earned": amount_json(earned_go),
         "rank": {
             "name": current[1],
             "name_en": current[2],

@@ -8,8 +8,12 @@ import uuid
 from kokudaka.auth.service import create_user
 from kokudaka.models import Role
 from tests.console.helpers import csrf_of, signed_in_client
-from tests.harvest.helpers import harvest_day
+from tests.harvest.helpers import approved_hours, harvest_day, invest_and_confirm
 from tests.world import PASSWORD, SEASON, World
+
+
+def _settled_row(page: str, work_id: uuid.UUID) -> str:
+    return page.split(f'data-work="{work_id}"')[1].split("</tr>")[0]
 
 
 def _file(world: World, kg: str) -> None:
@@ -48,6 +52,8 @@ def _file(world: World, kg: str) -> None:
 
 
 def test_a_farmer_files_and_the_town_countersigns(world: World) -> None:
+    invest_and_confirm(world, world.alice, 5_000)  # 500 go
+    approved_hours(world, world.bob, "2", world.a.work_id)  # 1,000 go
     _file(world, "432000")
     with signed_in_client(str(world.client.base_url), world.a.admin.email) as client:
         queue = client.get("/console/town/harvest")
@@ -63,14 +69,30 @@ def test_a_farmer_files_and_the_town_countersigns(world: World) -> None:
             data={"csrf_token": csrf_of(queue.text)},
         )
         assert signed.status_code == 303, signed.text
-        assert "収量報告を確認しました" in client.get(signed.headers["location"]).text
+        after = client.get(signed.headers["location"]).text
+        assert "収量報告を確認しました" in after
+        # The season's harvested works, each with what it settled.
+        row = _settled_row(after, world.a.work_id)
+        assert "nishiaizu コシヒカリ" in row
+        assert "1,500 合" in row  # boards converted
+        assert row.count("1,200 合") == 2  # bills issued, and rice owed
+        assert row.count("180.000 kg") == 2
+        other_season = client.get(f"/console/town/harvest?season={SEASON - 1}").text
+        assert str(world.a.work_id) not in other_season
+        assert "米手形を発行した作品はありません" in other_season
+        english = client.get("/console/town/harvest", headers={"Accept-Language": "en"}).text
+        assert "Rice owed (bills outstanding)" in english
     harvest = world.client.get(f"/v1/works/{world.a.work_id}/harvest").json()
-    assert harvest["state"] == "countersigned"
+    assert harvest["state"] == "bills_issued"
     assert harvest["ratio_bp"] == 8_000
     with signed_in_client(str(world.client.base_url), world.a.farmer.email) as client:
         page = client.get(f"/console/farmer/works/{world.a.work_id}/harvest")
-        assert "確認済み" in page.text
+        assert "米手形を発行済み" in page.text
         assert "80.00%" in page.text
+        settlement = page.text.split('id="settlement"')[1].split("</dl>")[0]
+        assert "収穫の精算" in page.text
+        assert "1,200 合 (180.000 kg)" in settlement
+        assert "1,500 合 (1.500 KOKU)" in settlement
 
 
 def test_the_filer_cannot_countersign_and_a_rejection_needs_a_reason(world: World) -> None:

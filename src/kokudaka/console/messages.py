@@ -442,6 +442,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "harvest_ceiling_percent": ("Harvest ratio ceiling (%)", "収穫率の上限(%)"),
     "bills_expire_on": ("Rice bills expire on", "米手形の有効期限"),
     "boards_close_on": ("Last day boards are accepted", "ボード受付の最終日"),
+    "harvest_settlement": ("Harvest settlement", "収穫の精算"),
+    "boards_converted": ("Supporters with bills", "米手形を受けた支援者"),
+    "boards_converted_go": ("Boards converted", "米手形に換えたボード"),
+    "bills_issued_total": ("Rice bills issued", "発行した米手形"),
+    "bills_issued_on": ("Bills issued", "米手形の発行日時"),
+    "rice_owed": ("Rice owed (bills outstanding)", "お渡しする米(未償還の米手形)"),
+    "investments_cancelled": ("Unpaid investments cancelled", "取り消した未入金の投資"),
+    "settled_works": ("Harvested works of {season}", "{season}年の収穫済みの作品"),
+    "no_settled_works": (
+        "No work of the season has its bills issued.",
+        "米手形を発行した作品はありません。",
+    ),
     # Errors
     "error_title": ("Something went wrong", "エラーが発生しました"),
     "error_status": ("Status {status}", "ステータス {status}"),

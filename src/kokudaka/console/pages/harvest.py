@@ -15,13 +15,23 @@ from starlette.responses import Response
 
 from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors
-from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, redirect
+from kokudaka.console.web import (
+    ConsolePage,
+    ConsoleRoute,
+    open_page,
+    parse_id,
+    parse_int,
+    redirect,
+)
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound
 from kokudaka.harvest import service as harvest
+from kokudaka.harvest.bills import town_harvested_works
 from kokudaka.harvest.schemas import YieldReportCreate, YieldReportReject
 from kokudaka.harvest.yields import japan_today, kg_of_go
 from kokudaka.models import Farmer, Role, Work, YieldReport
+from kokudaka.municipalities.schemas import MAX_SEASON, MIN_SEASON
+from kokudaka.municipalities.service import current_season
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -136,10 +146,18 @@ def _town_page(request: Request, session: DbSession, csrf_token: str | None = No
 
 
 def _queue(
-    page: ConsolePage, session: DbSession, error: str | None = None, done: str = ""
+    page: ConsolePage,
+    session: DbSession,
+    error: str | None = None,
+    done: str = "",
+    season: int | None = None,
 ) -> Response:
     caller = page.signed_in.caller
     assert caller.municipality_id is not None
+    this = current_season()
+    chosen = season if season is not None and MIN_SEASON <= season <= MAX_SEASON else this
+    # The season's harvested works, each with the rice its farmer owes.
+    settled = town_harvested_works(session, caller.municipality_id, chosen)
     reports = harvest.reports_awaiting(session, caller.municipality_id)
     work_ids = {r.work_id for r in reports}
     rows = session.execute(
@@ -164,6 +182,9 @@ def _queue(
     return page.render(
         "town/harvest.html",
         items=items,
+        settled=settled,
+        season=chosen,
+        seasons=sorted({this - 2, this - 1, this, chosen}, reverse=True),
         kg_of_go=kg_of_go,
         error=error,
         done=done if done in ("countersigned", "rejected") else "",
@@ -172,9 +193,13 @@ def _queue(
 
 
 @router.get("/console/town/harvest")
-def awaiting_countersignature(request: Request, session: DbSession, done: Text = "") -> Response:
-    """The town's reports awaiting countersignature (``done``: what was just done)."""
-    return _queue(_town_page(request, session), session, done=done)
+def awaiting_countersignature(
+    request: Request, session: DbSession, done: Text = "", season: Text = ""
+) -> Response:
+    """The town's reports awaiting countersignature (``done``: what was just done), and the
+    season's harvested works with their settlement."""
+    page = _town_page(request, session)
+    return _queue(page, session, done=done, season=parse_int(season))
 
 
 def _reviewed(

@@ -15,11 +15,13 @@ from eth_utils.crypto import keccak
 from kokudaka.chain.interface import event_topic, selector
 
 __all__ = [
+    "BALANCE_OF_BATCH_SELECTOR",
     "BILL_BURNED_TOPIC",
     "BILL_BURN_SKIPPED_TOPIC",
     "BILL_MINTED_TOPIC",
     "BILL_MINT_SKIPPED_TOPIC",
     "BILL_PERMANENT_REVERTS",
+    "BILL_TOTAL_SUPPLY_SELECTOR",
     "BURN_BATCH_SELECTOR",
     "BURN_WITH_REFERENCE_SELECTOR",
     "MINTER_ROLE",
@@ -31,6 +33,7 @@ __all__ = [
     "TRANSFER_BATCH_TOPIC",
     "TRANSFER_SINGLE_TOPIC",
     "WORK_CAP_EXCEEDED",
+    "WORK_OF_SELECTOR",
     "WORK_REGISTERED_TOPIC",
     "WORK_RELEASED_TOPIC",
 ]
@@ -80,6 +83,10 @@ BURN_WITH_REFERENCE_SELECTOR: Final = selector(
 BURN_BATCH_SELECTOR: Final = selector(
     "burnBatch(address[],uint256[],uint256[],bytes32[],bytes32[])"
 )
+#: Reads (reconciliation): ERC-1155's batch balance, a work's supply and its registration.
+BALANCE_OF_BATCH_SELECTOR: Final = selector("balanceOfBatch(address[],uint256[])")
+BILL_TOTAL_SUPPLY_SELECTOR: Final = selector("totalSupply(uint256)")
+WORK_OF_SELECTOR: Final = selector("workOf(uint256)")
 
 #: ``keccak256("MINTER_ROLE")``: the towns' minter keys (the same role id as KOKU's).
 MINTER_ROLE: Final = keccak(text="MINTER_ROLE")

@@ -1,6 +1,7 @@
-"""Reading the ledger for a reconciliation: the outbox snapshot streamed into memory, and the
-SQL-only checks (ledger vs outbox: one mint per issuance, one burn per reversal, each person's
-holder balance equal to their operations' net)."""
+"""Reading the ledger for a reconciliation: the KOKU outbox snapshot streamed into memory, and
+the SQL-only checks (ledger vs outbox: one mint per issuance, one burn per reversal or harvest
+conversion, each person's holder balance equal to their KOKU operations' net). Bill operations
+are :mod:`.bills_ledger`'s."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from kokudaka.models import (
     Account,
     AccountKind,
+    ChainAsset,
     ChainOperation,
     ChainOperationKind,
     ChainState,
@@ -42,6 +44,7 @@ CONFIRMED: Final = ChainState.confirmed.value
 FAILED: Final = ChainState.failed.value
 MINT: Final = ChainOperationKind.mint.value
 BURN: Final = ChainOperationKind.burn.value
+KOKU: Final = ChainAsset.koku
 
 # ---------------------------------------------------------------- SQL: the ledger snapshot
 
@@ -58,7 +61,7 @@ class Ledger:
 
 
 def operations_statement(scope: Sequence[uuid.UUID] | None) -> Any:
-    """Every chain operation (all towns: balances and unknown events need them)."""
+    """Every KOKU operation (all towns: balances and unknown events need them)."""
     op = ChainOperation.__table__.c
     issuance = Issuance.__table__.c
     return (
@@ -72,8 +75,10 @@ def operations_statement(scope: Sequence[uuid.UUID] | None) -> Any:
             cast(op.municipality_id, String),
             issuance.season,
         )
-        # The season a mint spends on chain is its issuance's (a burn's: the reversed one's).
+        # The season a mint spends on chain is its issuance's (a burn's: the reversed or
+        # converted one's). Bill operations name no issuance.
         .join(Issuance.__table__, issuance.id == op.issuance_id)
+        .where(op.asset == KOKU)
         .execution_options(yield_per=_YIELD_PER)
     )
 
@@ -119,8 +124,9 @@ def scope_filter(column: Any, scope: Sequence[uuid.UUID] | None) -> Any:
 def check_ledger_vs_outbox(
     session: Session, scope: Sequence[uuid.UUID] | None, ledger: Ledger, findings: Findings
 ) -> None:
-    """Issuance ↔ mint, reversal ↔ burn, and holder postings ↔ operations: in SQL, each one
-    statement (so each sees one snapshot) that returns only the rows that disagree."""
+    """Issuance ↔ mint, reversal or conversion ↔ burn, and holder postings ↔ KOKU operations:
+    in SQL, each one statement (so each sees one snapshot) that returns only the rows that
+    disagree."""
     i, o = Issuance, ChainOperation
     ledger.issuances = int(
         session.scalar(
@@ -133,7 +139,14 @@ def check_ledger_vs_outbox(
         select(
             i.id, i.municipality_id, i.recipient_id, i.amount_go, mint.c.amount_go, mint.c.user_id
         )
-        .outerjoin(mint, and_(mint.c.issuance_id == i.id, mint.c.kind == ChainOperationKind.mint))
+        .outerjoin(
+            mint,
+            and_(
+                mint.c.issuance_id == i.id,
+                mint.c.kind == ChainOperationKind.mint,
+                mint.c.asset == KOKU,
+            ),
+        )
         .where(
             scope_filter(i.municipality_id, scope),
             or_(
@@ -167,41 +180,69 @@ def check_ledger_vs_outbox(
                 detail=None if op_user == recipient else f"operation for user {op_user}",
             )
     duplicates = session.execute(
-        select(o.issuance_id, o.municipality_id, func.count())
-        .where(o.kind == ChainOperationKind.mint, scope_filter(o.municipality_id, scope))
-        .group_by(o.issuance_id, o.municipality_id)
+        select(o.kind, o.issuance_id, o.municipality_id, func.count())
+        .where(o.asset == KOKU, scope_filter(o.municipality_id, scope))
+        .group_by(o.kind, o.issuance_id, o.municipality_id)
         .having(func.count() > 1)
     )
-    for issuance_id, town, count in duplicates:
+    for op_kind, issuance_id, town, count in duplicates:
         findings.add(
-            DiscrepancyKind.duplicate_mint_operation,
+            DiscrepancyKind.duplicate_mint_operation
+            if op_kind == ChainOperationKind.mint
+            else DiscrepancyKind.duplicate_burn_operation,
             issuance_id=issuance_id,
             municipality_id=town,
             expected=1,
             actual=count,
         )
+    # A reversed issuance has one burn of its reversal entry, a converted one one burn of its
+    # conversion entry (which holds a burn per board issuance: matched by issuance too).
     burn = o.__table__.alias("burn_op")
+    undone = func.coalesce(i.reversal_entry_id, i.conversion_entry_id)
     rows = session.execute(
-        select(i.id, i.municipality_id, i.recipient_id, i.amount_go, burn.c.amount_go)
+        select(
+            i.id,
+            i.municipality_id,
+            i.recipient_id,
+            i.amount_go,
+            burn.c.amount_go,
+            i.reversal_entry_id.is_(None),
+        )
         .outerjoin(
             burn,
-            and_(burn.c.entry_id == i.reversal_entry_id, burn.c.kind == ChainOperationKind.burn),
+            and_(
+                burn.c.issuance_id == i.id,
+                burn.c.entry_id == undone,
+                burn.c.kind == ChainOperationKind.burn,
+                burn.c.asset == KOKU,
+            ),
         )
         .where(
             scope_filter(i.municipality_id, scope),
-            i.reversal_entry_id.is_not(None),
+            undone.is_not(None),
             or_(
                 burn.c.id.is_(None),
                 burn.c.amount_go != i.amount_go,
                 burn.c.user_id != i.recipient_id,
+                burn.c.municipality_id != i.municipality_id,
             ),
         )
     )
-    for issuance_id, town, recipient, amount, op_amount in rows:
+    for issuance_id, town, recipient, amount, op_amount, converted in rows:
+        if converted:
+            kind = (
+                DiscrepancyKind.conversion_without_burn
+                if op_amount is None
+                else DiscrepancyKind.conversion_burn_mismatch
+            )
+        else:
+            kind = (
+                DiscrepancyKind.reversal_without_burn
+                if op_amount is None
+                else DiscrepancyKind.reversal_burn_mismatch
+            )
         findings.add(
-            DiscrepancyKind.reversal_without_burn
-            if op_amount is None
-            else DiscrepancyKind.reversal_burn_mismatch,
+            kind,
             issuance_id=issuance_id,
             municipality_id=town,
             user_id=recipient,
@@ -211,9 +252,16 @@ def check_ledger_vs_outbox(
         )
     orphans = session.execute(
         select(o.reference, o.issuance_id, o.municipality_id, o.user_id, o.amount_go)
-        .outerjoin(i, and_(i.id == o.issuance_id, i.reversal_entry_id == o.entry_id))
+        .outerjoin(
+            i,
+            and_(
+                i.id == o.issuance_id,
+                or_(i.reversal_entry_id == o.entry_id, i.conversion_entry_id == o.entry_id),
+            ),
+        )
         .where(
             o.kind == ChainOperationKind.burn,
+            o.asset == KOKU,
             scope_filter(o.municipality_id, scope),
             i.id.is_(None),
         )
@@ -238,7 +286,9 @@ def check_ledger_vs_outbox(
         .where(a.kind == AccountKind.holder)
     )
     signed = case((o.kind == ChainOperationKind.mint, o.amount_go), else_=-o.amount_go)
-    outbox = select(o.user_id.label("user_id"), ZERO.label("ledger"), signed.label("outbox"))
+    outbox = select(o.user_id.label("user_id"), ZERO.label("ledger"), signed.label("outbox")).where(
+        o.asset == KOKU
+    )
     both = postings.union_all(outbox).subquery()
     grouped = (
         select(both.c.user_id, func.sum(both.c.ledger), func.sum(both.c.outbox))
@@ -247,7 +297,9 @@ def check_ledger_vs_outbox(
     )
     if scope is not None:
         grouped = grouped.where(
-            both.c.user_id.in_(select(o.user_id).where(o.municipality_id.in_(scope)))
+            both.c.user_id.in_(
+                select(o.user_id).where(o.municipality_id.in_(scope), o.asset == KOKU)
+            )
         )
     for user_id, ledger_go, outbox_go in session.execute(grouped):
         ledger.users += 1
@@ -273,7 +325,7 @@ def known_references(
         rows = session.execute(
             select(op.reference, type_coerce(op.kind, String), op.municipality_id, Issuance.season)
             .join(Issuance, Issuance.id == op.issuance_id)
-            .where(op.reference.in_(chunk))
+            .where(op.reference.in_(chunk), op.asset == KOKU)
         )
         for reference, kind, town, season in rows:
             found[reference] = (kind, town, season)

@@ -165,14 +165,27 @@ def eth_calls(
     tick: Ticker | None = None,
 ) -> list[int]:
     """``eth_call``s returning one uint256 each, sent as JSON-RPC batches at ``block_tag``."""
+    return [
+        int(result, 16) for result in eth_call_results(client, token, calldata, block_tag, tick)
+    ]
+
+
+def eth_call_results(
+    client: ChainClient,
+    to: str,
+    calldata: Sequence[str],
+    block_tag: str,
+    tick: Ticker | None = None,
+    batch_size: int = BALANCE_BATCH,
+) -> list[str]:
+    """``eth_call``s to ``to``, sent as JSON-RPC batches at ``block_tag``: each one's
+    returned data as ``0x`` hex."""
     provider = client.web3.provider
     if not isinstance(provider, JSONBaseProvider):
         raise ChainError(f"{type(provider).__name__} cannot send JSON-RPC batches")
-    values: list[int] = []
-    for chunk in chunks(calldata, BALANCE_BATCH):
-        batch = [
-            (RPCEndpoint("eth_call"), [{"to": token, "data": data}, block_tag]) for data in chunk
-        ]
+    values: list[str] = []
+    for chunk in chunks(calldata, batch_size):
+        batch = [(RPCEndpoint("eth_call"), [{"to": to, "data": data}, block_tag]) for data in chunk]
         try:
             responses = provider.make_batch_request(batch)
         except Exception as exc:
@@ -183,7 +196,7 @@ def eth_calls(
             result = response.get("result")
             if "error" in response or not isinstance(result, str) or len(result) < 3:
                 raise ChainError(f"eth_call failed: {response.get('error', result)!r:.300}")
-            values.append(int(result, 16))
+            values.append(result)
         if tick is not None:
             tick("balances", len(values))
     return values

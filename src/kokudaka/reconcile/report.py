@@ -24,6 +24,7 @@ __all__ = [
     "ReconciliationCounts",
     "ReconciliationReport",
     "TownSeason",
+    "WorkBills",
 ]
 
 Progress = Callable[[str, int], None]
@@ -72,8 +73,59 @@ class DiscrepancyKind(StrEnum):
     reversal_without_burn = "reversal_without_burn"
     reversal_burn_mismatch = "reversal_burn_mismatch"
     burn_without_reversal = "burn_without_reversal"
+    """A KOKU burn operation that is neither an issuance's reversal nor its conversion."""
+    conversion_without_burn = "conversion_without_burn"
+    """A board issuance the harvest converted, with no KOKU burn operation of its
+    conversion entry."""
+    conversion_burn_mismatch = "conversion_burn_mismatch"
+    duplicate_burn_operation = "duplicate_burn_operation"
+    """More than one KOKU burn operation draws on one issuance."""
     ledger_outbox_mismatch = "ledger_outbox_mismatch"
     """A holder account's postings differ from the net of the person's operations."""
+    # the ledger itself
+    entry_unbalanced = "entry_unbalanced"
+    """A journal entry's postings do not sum to zero in one asset (KOKU, or one work's
+    bills); ``detail`` names the asset."""
+    account_balance_mismatch = "account_balance_mismatch"
+    """An account's running balance differs from the sum of its postings."""
+    # rice bills (米手形): ledger vs outbox
+    bill_without_mint = "bill_without_mint"
+    """A bill of more than 0 go with no bill mint operation."""
+    bill_mint_operation_mismatch = "bill_mint_operation_mismatch"
+    """A bill's mint operation differs from it (amount, holder, town or journal entry)."""
+    duplicate_bill_mint_operation = "duplicate_bill_mint_operation"
+    bill_ledger_outbox_mismatch = "bill_ledger_outbox_mismatch"
+    """A person's bill account of a work differs from the net of their bill operations."""
+    # rice bills: outbox vs the bills contract
+    bill_mint_missing = "bill_mint_missing"
+    """SQL says confirmed, the bills contract has no ``BillMinted`` event for the reference."""
+    bill_burn_missing = "bill_burn_missing"
+    bill_amount_mismatch = "bill_amount_mismatch"
+    bill_recipient_mismatch = "bill_recipient_mismatch"
+    """The event's holder address is not the operation's."""
+    bill_work_mismatch = "bill_work_mismatch"
+    """The event's token id is not the work of the operation's bill."""
+    bill_town_mismatch = "bill_town_mismatch"
+    """The reference was minted (or burned) in another town's namespace."""
+    unknown_bill_mint = "unknown_bill_mint"
+    """A ``BillMinted`` event whose reference no bill operation in SQL has."""
+    unknown_bill_burn = "unknown_bill_burn"
+    duplicate_bill_event = "duplicate_bill_event"
+    bill_skip_mismatch = "bill_skip_mismatch"
+    """A ``BillMintSkipped``/``BillBurnSkipped`` event with no event of its reference in its
+    town, or whose holder, work or amount differ from it: a resend that was not one."""
+    bill_balance_mismatch = "bill_balance_mismatch"
+    """``balanceOf(holder, work)`` differs from the address's settled bills of the work."""
+    bill_supply_mismatch = "bill_supply_mismatch"
+    """``totalSupply(work)`` differs from the settled bills of the work."""
+    bill_work_unregistered = "bill_work_unregistered"
+    """The work has settled bills but is registered to no town on the bills contract."""
+    bill_work_town_mismatch = "bill_work_town_mismatch"
+    bill_work_season_mismatch = "bill_work_season_mismatch"
+    bill_work_cap_mismatch = "bill_work_cap_mismatch"
+    """The work's cap on chain is not its bill total in SQL."""
+    bill_work_minted_mismatch = "bill_work_minted_mismatch"
+    """What the contract counts as minted of the work differs from its ``BillMinted`` events."""
 
 
 class Discrepancy(BaseModel):
@@ -161,6 +213,36 @@ class TownSeason(BaseModel):
     )
 
 
+class WorkBills(BaseModel):
+    """One work's rice bills (米手形) as SQL and the bills contract each count them."""
+
+    work_id: uuid.UUID
+    work_title: str
+    municipality_id: uuid.UUID
+    municipality_name: str
+    season: int
+    bills: int = Field(description="Bills issued by the harvest conversion (one per supporter)")
+    issued: Amount = Field(description="The go of the work's bills in SQL: its bill total")
+    outstanding: Amount = Field(
+        description="What the holders' bill accounts of the work hold in SQL (issued minus "
+        "redeemed or expired)"
+    )
+    on_chain_minted: Amount = Field(
+        description="What the bills contract counts as minted of the work (`workOf`)"
+    )
+    on_chain_outstanding: Amount = Field(description="`totalSupply` of the work's token id")
+    chain_cap: Amount = Field(
+        description="The work's cap on chain (`workOf`), registered with its bill total"
+    )
+    registered: bool = Field(description="Registered on chain to the work's town and season")
+    unsettled: Amount = Field(
+        description="Bill operations with no event yet (pending, submitted or failed), mints "
+        "minus burns"
+    )
+    mismatches: int = Field(description="Discrepancies found for this work")
+    agrees: bool = Field(description="outstanding = on_chain_outstanding + unsettled")
+
+
 class ReconciliationReport(BaseModel):
     status: Literal["clean", "discrepancies"]
     checked_at: datetime
@@ -179,6 +261,14 @@ class ReconciliationReport(BaseModel):
     seasons: list[TownSeason] = Field(
         description="Per town in scope and season: SQL's cap and issuance beside the chain's "
         "cap, minted amount and allowance left"
+    )
+    bills_address: str | None = Field(
+        default=None, description="The rice bills contract; null until it is deployed"
+    )
+    bills: list[WorkBills] = Field(
+        default_factory=list,
+        description="Per work in scope with bills, by town and title: SQL's bills beside the "
+        "bills contract's",
     )
     discrepancies: list[Discrepancy]
     truncated: bool = Field(description="More discrepancies than listed; see counts.by_kind")

@@ -16,7 +16,13 @@ agree, for the town's audit (``GET /v1/audit/reconciliation``, ``kokudaka audit 
 - per town and season: what the contract counts as the town's minted amount equals the town's
   ``Minted`` events of that season (each event is in its town's namespace of references, and
   a reference minted in another town's namespace is a discrepancy); the report shows SQL's cap
-  and issuance beside the chain's cap, minted amount and allowance left.
+  and issuance beside the chain's cap, minted amount and allowance left;
+- the ledger itself: every entry's postings sum to zero in each asset, every account's running
+  balance equals its postings (:mod:`.entries`);
+- rice bills, per work and holder, against the bills contract (:mod:`.bills`): the bill outbox
+  against ``BillMinted``/``BillBurned`` events, ERC-1155 balances and each work's registration;
+  the KOKU side of a harvest conversion (one burn per converted board issuance) is an ordinary
+  KOKU burn above.
 
 Speed: the ledger is read first, in a handful of streamed or aggregated statements; then every
 event is fetched with chunked ``eth_getLogs`` and decoded by hand (lower-case hex, no checksum
@@ -34,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from eth_utils.address import to_checksum_address
 from sqlalchemy.orm import Session
@@ -44,6 +50,8 @@ from kokudaka.models import (
     ChainDeployment,
     utcnow,
 )
+from kokudaka.reconcile.bills import BillFindings, reconcile_bills
+from kokudaka.reconcile.bills_ledger import read_bill_ledger
 from kokudaka.reconcile.compare import (
     check_supply,
     compare,
@@ -51,6 +59,7 @@ from kokudaka.reconcile.compare import (
     municipality_totals,
     town_seasons,
 )
+from kokudaka.reconcile.entries import check_entries
 from kokudaka.reconcile.ledger import (
     check_ledger_vs_outbox,
     collect_operations,
@@ -118,7 +127,10 @@ def reconcile(
     everything = scope is None
     tick = Ticker(progress, progress_every)
     findings = Findings(limit)
+    bill_findings = BillFindings(findings)
     with _gc_paused():
+        # Bills first: like the KOKU outbox below, read before the block is.
+        bill_ledger = read_bill_ledger(session, scope, bill_findings)
         # The outbox statement runs first, so its snapshot predates the block read next (see
         # the module docstring). Then three things overlap: the events are read in one
         # thread while the outbox rows stream here; the balances of the addresses in the
@@ -134,13 +146,14 @@ def reconcile(
                 result.close()  # a server-side cursor on PostgreSQL
             balancing = pool.submit(balances_at, client, token, ledger.addresses, block, tick)
             check_ledger_vs_outbox(session, scope, ledger, findings)
+            check_entries(session, scope, findings)
             chain = reading.result()
             balances = balancing.result()
-        if recent is None:
-            addresses = compare(session, scope, ledger, chain, findings)
-        else:
-            with recent() as late:
-                addresses = compare(late, scope, ledger, chain, findings)
+        with nullcontext(session) if recent is None else recent() as late:
+            addresses = compare(late, scope, ledger, chain, findings)
+            bills = reconcile_bills(
+                late, client, deployment, block, scope, bill_ledger, bill_findings
+            )
         missing = addresses - balances.keys()
         if missing:  # only addresses known from events alone: unknown or late operations
             balances |= balances_at(client, token, missing, block, tick)
@@ -191,6 +204,10 @@ def reconcile(
         ),
         municipalities=town_totals,
         seasons=seasons,
+        bills_address=None
+        if deployment.bills_address is None
+        else to_checksum_address(deployment.bills_address),
+        bills=bills,
         discrepancies=findings.items,
         truncated=len(findings.items) < total,
     )

@@ -93,6 +93,11 @@ def test_a_farmer_files_and_the_town_countersigns(world: World) -> None:
         assert "収穫の精算" in page.text
         assert "1,200 合 (180.000 kg)" in settlement
         assert "1,500 合 (1.500 KOKU)" in settlement
+    # Another town's administrator does not see this town's settled works.
+    with signed_in_client(str(world.client.base_url), world.b.admin.email) as client:
+        other_town = client.get("/console/town/harvest").text
+        assert str(world.a.work_id) not in other_town
+        assert "米手形を発行した作品はありません" in other_town
 
 
 def test_the_filer_cannot_countersign_and_a_rejection_needs_a_reason(world: World) -> None:

@@ -4,6 +4,7 @@ kind of disagreement between the bill ledger, its outbox and the bills contract 
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from kokudaka.models import (
     ChainState,
     Posting,
 )
+from kokudaka.reconcile.command import _print_summary
 from kokudaka.reconcile.report import ReconciliationReport
 from kokudaka.reconcile.service import reconcile
 from kokudaka.settlement.pool import SettlementPool
@@ -149,6 +151,13 @@ def test_a_harvest_is_unsettled_until_the_workers_settle_it_then_clean(harvest: 
     # The conversion's three KOKU burns (one per board issuance; two share Alice's entry).
     assert (report.counts.minted_events, report.counts.burned_events) == (4, 3)
     assert report.totals.ledger.go == report.totals.on_chain.go == 500
+    out = io.StringIO()
+    _print_summary(report, out)
+    assert (
+        "bills of nishiaizu コシヒカリ 2026 (西会津町, 2026): 2 bills, 1,298 go issued, "
+        "1,298 outstanding; on chain 1,298 minted of a cap of 1,298, 1,298 outstanding; "
+        "0 unsettled; 0 mismatches"
+    ) in out.getvalue()
     # A town's report has its own works only.
     assert settled(harvest).reconcile([world.b.municipality_id]).bills == []
     town_a = harvest.reconcile([world.a.municipality_id])

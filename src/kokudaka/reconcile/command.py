@@ -95,6 +95,15 @@ def _print_summary(report: ReconciliationReport, out: TextIO) -> None:
         f"{report.duration_seconds:.2f} s",
         file=out,
     )
+    for work in report.bills:
+        print(
+            f"bills of {work.work_title} ({work.municipality_name}, {work.season}): "
+            f"{work.bills:,} bills, {work.issued.go:,} go issued, {work.outstanding.go:,} "
+            f"outstanding; on chain {work.on_chain_minted.go:,} minted of a cap of "
+            f"{work.chain_cap.go:,}, {work.on_chain_outstanding.go:,} outstanding; "
+            f"{work.unsettled.go:,} unsettled; {work.mismatches:,} mismatches",
+            file=out,
+        )
     if report.status == "clean":
         print("clean: the ledger and the chain agree", file=out)
         return

@@ -38,7 +38,10 @@ DiscrepancyLimit = Annotated[
     summary="Reconcile the ledger with the chain, now (auditors)",
     description="Compares the SQL ledger and its chain outbox with the KOKU contract: every "
     "operation against its event, every address's balance, and (for platform administrators, "
-    "who see every town) the total supply and the minter's allowance. Town administrators see "
+    "who see every town) the total supply and the minter's allowance. Rice bills likewise "
+    "against the bills contract, per work (its registration, cap and supply) and holder "
+    "(ERC-1155 balances), in the report's `bills`; and the ledger against itself (every entry "
+    "sums to zero per asset, every balance equals its postings). Town administrators see "
     "their town's operations and addresses, regional auditors their region's.",
     responses={
         403: {

@@ -18,6 +18,7 @@ from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
 from kokudaka.municipalities.endpoints import router as municipalities_router
 from kokudaka.reconcile.endpoints import router as reconcile_router
+from kokudaka.redemptions.endpoints import router as redemptions_router
 from kokudaka.supporters.endpoints import router as me_router
 from kokudaka.volunteering.endpoints import router as volunteering_router
 from kokudaka.wallets.endpoints import router as wallets_router
@@ -37,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     farmers_router,
     works_router,
     harvest_router,
+    redemptions_router,
     chain_router,
     admin_router,
     users_router,
@@ -51,6 +53,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     {
         "name": "harvest",
         "description": "Boards on works, yield reports and their countersignature, the harvest.",
+    },
+    {
+        "name": "redemptions",
+        "description": "Rice for rice bills: redemptions, shipping, and the delivery ledger.",
     },
     {"name": "farmers", "description": "Farmers (artists), their profiles and support ledgers."},
     {

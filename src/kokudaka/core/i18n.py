@@ -243,6 +243,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This yield report is {status}, not awaiting countersignature.",
         "この収量報告は{status}のため、確認待ちではありません。",
     ),
+    "bills_expired": (
+        "The rice bills of season {season} expired on {expired_on}: they can no longer be "
+        "redeemed.",
+        "{season}年度の米手形は{expired_on}に期限切れとなったため、引換できません。",
+    ),
+    "bill_insufficient": (
+        "Only {remaining_go} go of this rice bill are left to redeem.",
+        "この米手形で引換できるのは残り{remaining_go}合です。",
+    ),
+    "redemption_not_requested": (
+        "This redemption is {status}: only a requested redemption can be shipped, cancelled "
+        "or refused.",
+        "この引換は{status}のため、発送・取消・お断りはできません(依頼中のものだけです)。",
+    ),
+    "redemption_not_shipped": (
+        "This redemption is {status}: only a shipped redemption can be received.",
+        "この引換は{status}のため、受取の確認はできません(発送済みのものだけです)。",
+    ),
     "national_code_taken": (
         "A municipality with this national municipality code already exists.",
         "この全国地方公共団体コードの自治体は既にあります。",
@@ -274,6 +292,11 @@ TERMS: dict[str, str] = {
     "Deployment": "デプロイ",
     "Yield report": "収量報告",
     "Bill": "米手形",
+    "Redemption": "引換",
+    "requested": "依頼中",
+    "shipped": "発送済み",
+    "received": "受取済み",
+    "refused": "お断り済み",
     "filed": "確認待ち",
     "countersigned": "確認済み",
     "superseded": "差し替え済み",

@@ -82,7 +82,7 @@ _FIRST_REQUEST = select(
     idempotency_records.c.response_body,
 ).where(
     idempotency_records.c.user_id == bindparam("user_id"),
-    idempotency_records.c.scope == IDEMPOTENCY_SCOPE,
+    idempotency_records.c.scope == bindparam("scope"),
     idempotency_records.c.key == bindparam("key"),
 )
 _RECORD_RESPONSE = (
@@ -187,7 +187,11 @@ def request_fingerprint(body: InvestmentCreate) -> str:
 
 
 def claim_idempotency_key(
-    conn: Connection, user_id: uuid.UUID, key: str, fingerprint: str
+    conn: Connection,
+    user_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    scope: str = IDEMPOTENCY_SCOPE,
 ) -> uuid.UUID | AnyRow:
     """Reserve ``key`` for this request, or find the record of the first request.
 
@@ -196,14 +200,14 @@ def claim_idempotency_key(
     that insert until the first request commits (then inserts nothing and replays
     its record) or rolls back (then takes the key); on SQLite the write lock taken at
     BEGIN already serialises them. Returns the new record's id, or the first
-    request's record to replay.
+    request's record to replay. ``scope`` keeps each kind of request's keys apart.
     """
     reserved: uuid.UUID | None = conn.execute(
         _RESERVE_KEY[conn.dialect.name],
         {
             "id": new_id(),
             "user_id": user_id,
-            "scope": IDEMPOTENCY_SCOPE,
+            "scope": scope,
             "key": key,
             "request_hash": fingerprint,
             "response_status": 0,
@@ -213,10 +217,17 @@ def claim_idempotency_key(
     ).scalar()
     if reserved is not None:
         return reserved
-    first = conn.execute(_FIRST_REQUEST, {"user_id": user_id, "key": key}).one()
+    first = conn.execute(_FIRST_REQUEST, {"user_id": user_id, "scope": scope, "key": key}).one()
     if first.request_hash != fingerprint:
         raise Unprocessable("idempotency_key_reused")
     return first
+
+
+def record_response(
+    conn: Connection, record_id: uuid.UUID, status: int, body: dict[str, Any]
+) -> None:
+    """Store the answer to replay for the request that claimed ``record_id``."""
+    conn.execute(_RECORD_RESPONSE, {"record_id": record_id, "status": status, "body": body})
 
 
 def create_investment(

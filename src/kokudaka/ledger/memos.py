@@ -35,6 +35,22 @@ MEMOS: dict[str, tuple[str, str]] = {
         "Harvest of {title}: board of {board_go} go became a rice bill of {bill_go} go",
         "「{title}」の収穫: ボード{board_go}合が米手形{bill_go}合に",
     ),
+    "hold": (
+        "Redemption of {amount_go} go of the rice bill of {title} requested",
+        "「{title}」の米手形{amount_go}合の引換を依頼",
+    ),
+    "release_cancelled": (
+        "Redemption of {amount_go} go of the rice bill of {title} cancelled: back to the bill",
+        "「{title}」の米手形{amount_go}合の引換を取消: 米手形に戻しました",
+    ),
+    "release_refused": (
+        "Redemption of {amount_go} go of the rice bill of {title} refused: back to the bill",
+        "「{title}」の米手形{amount_go}合の引換はお断り: 米手形に戻しました",
+    ),
+    "shipment": (
+        "Rice of {amount_go} go for the rice bill of {title} shipped",
+        "「{title}」の米手形{amount_go}合のお米を発送",
+    ),
 }
 _NOTE = ("Note: {note}", "メモ: {note}")
 

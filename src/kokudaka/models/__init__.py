@@ -47,6 +47,7 @@ from kokudaka.models.municipality import (
     MunicipalityPolicy,
     Region,
 )
+from kokudaka.models.redemption import Redemption, RedemptionMethod, RedemptionState
 from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
 from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
 
@@ -83,6 +84,9 @@ __all__ = [
     "MunicipalityPolicy",
     "PaymentEvent",
     "Posting",
+    "Redemption",
+    "RedemptionMethod",
+    "RedemptionState",
     "Region",
     "RegionSupporterSeason",
     "Role",

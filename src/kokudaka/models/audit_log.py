@@ -55,6 +55,12 @@ class StaffAction(StrEnum):
     """A work's yield report filed (by its farmer or their town's administrator)."""
     yield_reject = "yield.reject"
     """A town administrator rejected a work's yield report, with a reason."""
+    redemption_ship = "redemption.ship"
+    """A redemption of a rice bill marked shipped (by the work's farmer or their town's
+    administrator): its 合 burned. The address is never logged."""
+    redemption_refuse = "redemption.refuse"
+    """A redemption refused by the work's farmer or their town's administrator, with a
+    reason: its hold released."""
 
 
 class StaffLogEntry(Base):

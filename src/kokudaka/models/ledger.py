@@ -46,9 +46,10 @@ class Account(IdMixin, CreatedAtMixin, Base):
 
     __tablename__ = "accounts"
 
-    key: Mapped[str] = mapped_column(String(80), unique=True)
-    """``issuance:<municipality id>``, ``holder:<user id>`` (KOKU), ``bills:<work id>`` or
-    ``bill:<work id>:<user id>`` (a work's bills): one account each."""
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    """``issuance:<municipality id>``, ``holder:<user id>`` (KOKU), ``bills:<work id>``,
+    ``bill:<work id>:<user id>`` or ``bill-held:<work id>:<user id>`` (a work's bills):
+    one account each."""
     kind: Mapped[AccountKind] = mapped_column(Enum(AccountKind, native_enum=False, length=16))
     municipality_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("municipalities.id"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)

@@ -13,6 +13,10 @@ from kokudaka.models.base import Base, CreatedAtMixin, IdMixin, utcnow
 DEFAULT_HARVEST_CEILING_BP = 12_000
 """120%: the harvest ratio's ceiling when a town sets none."""
 
+DEFAULT_ADDRESS_RETENTION_DAYS = 90
+"""Days a town keeps a closed redemption's delivery address unless it sets otherwise:
+long enough for a late complaint about a parcel, short enough to hold little."""
+
 
 class Region(IdMixin, CreatedAtMixin, Base):
     """A group of municipalities that work together, e.g. the thirteen towns of Aizu
@@ -36,6 +40,12 @@ class Municipality(IdMixin, CreatedAtMixin, Base):
     national_code: Mapped[str | None] = mapped_column(String(6), unique=True)
     """全国地方公共団体コード (national local government code): five digits and a check
     digit, e.g. 074055 for 西会津町. Town reports and accounting use it; null until set."""
+    address_retention_days: Mapped[int] = mapped_column(
+        default=DEFAULT_ADDRESS_RETENTION_DAYS, server_default=str(DEFAULT_ADDRESS_RETENTION_DAYS)
+    )
+    """Days a redemption's delivery address is kept after the redemption closed
+    (received, cancelled or refused), for questions about the delivery; then it is
+    erased (``kokudaka.redemptions.jobs.erase_expired_addresses``)."""
 
 
 class MunicipalityPolicy(IdMixin, Base):

@@ -1,0 +1,1 @@
+"""Redeeming rice bills (米手形) for rice: requests, shipping, receipt, deliveries."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from kokudaka.chain.commands import add_chain_commands, admin_key_refused
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings, get_settings
+from kokudaka.expiry.commands import add_bill_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -329,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="load a small realistic data set").set_defaults(handler=_demo)
     add_chain_commands(sub, migrate)
+    add_bill_commands(sub, migrate)
 
     audit = sub.add_parser("audit", help="audits of the ledger")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

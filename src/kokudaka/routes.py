@@ -17,8 +17,10 @@ from kokudaka.harvest.endpoints import router as harvest_router
 from kokudaka.investments.endpoints import router as investments_router
 from kokudaka.ledger.endpoints import router as ledger_router
 from kokudaka.municipalities.endpoints import router as municipalities_router
+from kokudaka.notices.endpoints import router as notices_router
 from kokudaka.reconcile.endpoints import router as reconcile_router
 from kokudaka.redemptions.endpoints import router as redemptions_router
+from kokudaka.statements.endpoints import router as statements_router
 from kokudaka.supporters.endpoints import router as me_router
 from kokudaka.volunteering.endpoints import router as volunteering_router
 from kokudaka.wallets.endpoints import router as wallets_router
@@ -39,6 +41,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     works_router,
     harvest_router,
     redemptions_router,
+    notices_router,
+    statements_router,
     chain_router,
     admin_router,
     users_router,

@@ -297,6 +297,7 @@ TERMS: dict[str, str] = {
     "shipped": "発送済み",
     "received": "受取済み",
     "refused": "お断り済み",
+    "Notice": "お知らせ",
     "filed": "確認待ち",
     "countersigned": "確認済み",
     "superseded": "差し替え済み",

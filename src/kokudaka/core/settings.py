@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     audit_anchor_seconds: float = Field(default=60, gt=0)
     """Seconds between anchors of the staff audit log's head on chain (only when it moved):
     the most of the log's tail a forger who rewrites the database, head and all, can hide."""
+    bill_jobs_seconds: float = Field(default=3600, gt=0)
+    """Seconds between runs of the bills' daily work (expiry notices, gifts of expired
+    bills) in the worker; each run is idempotent, so this only sets how soon after midnight
+    in Japan a bill is closed."""
     settlement_batch_size: int = Field(default=300, ge=1, le=315)
     """Mints per transaction; 315 is the most that stays under the 2**24 gas cap."""
     settlement_poll_seconds: float = Field(default=0.5, gt=0)

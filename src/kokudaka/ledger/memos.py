@@ -31,6 +31,10 @@ MEMOS: dict[str, tuple[str, str]] = {
         "ボランティア: {activity_on}「{title}」{hours}時間(1時間あたり{go_per_hour}合)",
     ),
     "reversal": ("Reversal: {reason}", "取消: {reason}"),
+    "gift": (
+        "Bill of {title} expired: {gift_go} go left became a gift to the farmer",
+        "「{title}」の米手形の期限切れ: 残り{gift_go}合は農家への贈り物に",
+    ),
     "conversion": (
         "Harvest of {title}: board of {board_go} go became a rice bill of {bill_go} go",
         "「{title}」の収穫: ボード{board_go}合が米手形{bill_go}合に",

@@ -47,6 +47,7 @@ from kokudaka.models.municipality import (
     MunicipalityPolicy,
     Region,
 )
+from kokudaka.models.notice import Notice, NoticeKind
 from kokudaka.models.redemption import Redemption, RedemptionMethod, RedemptionState
 from kokudaka.models.user import Role, SignInFailure, User, WalletChallenge
 from kokudaka.models.volunteering import Activity, Contribution, ContributionStatus
@@ -82,6 +83,8 @@ __all__ = [
     "JournalEntry",
     "Municipality",
     "MunicipalityPolicy",
+    "Notice",
+    "NoticeKind",
     "PaymentEvent",
     "Posting",
     "Redemption",

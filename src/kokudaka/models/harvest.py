@@ -132,3 +132,13 @@ class Bill(IdMixin, CreatedAtMixin, Base):
     """Of which the labour board (人足ボード)."""
     amount_go: Mapped[int]
     """The bill: 合 of the work's rice the supporter may claim (0 in a failed year)."""
+    expired_at: Mapped[datetime | None]
+    """When the expiry job closed the bill (its town's ``bills_expire_on`` passed): what
+    was left unredeemed became a gift to the farmer. Null while it is valid."""
+    gift_entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("journal_entries.id"), unique=True
+    )
+    """The gift entry (what was left back to the work's bill issuance account, burned on
+    chain); null when nothing was left at expiry."""
+    gifted_go: Mapped[int] = mapped_column(default=0, server_default="0")
+    """合 given to the farmer at expiry."""

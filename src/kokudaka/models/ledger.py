@@ -45,6 +45,11 @@ class Account(IdMixin, CreatedAtMixin, Base):
     """
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        # A work's bill accounts, and one person's bills of a work (the expiry job, the
+        # delivery ledger).
+        Index("ix_accounts_work_id_user_id", "work_id", "user_id"),
+    )
 
     key: Mapped[str] = mapped_column(String(100), unique=True)
     """``issuance:<municipality id>``, ``holder:<user id>`` (KOKU), ``bills:<work id>``,

@@ -36,6 +36,7 @@ from kokudaka.chain.errors import ChainError, ChainUnavailable
 from kokudaka.chain.node import AnvilNode, NodeUsage, StateHealth
 from kokudaka.core.db import create_db_engine, create_sessionmaker
 from kokudaka.core.settings import Settings
+from kokudaka.expiry.schedule import BillJobs
 from kokudaka.models import ChainDeployment
 from kokudaka.settlement.outcomes import backoff_seconds
 from kokudaka.settlement.pool import SettlementPool
@@ -182,6 +183,7 @@ class ChainRuntime:
             self._spawn(self._connect_then_settle, "chain-connect")
             if self.start_worker:
                 self._spawn(self._anchor, "audit-anchor")
+                self._spawn(self._bill_jobs, "bill-jobs")
             return
         except BaseException:
             self.stop()  # no orphaned anvil when the service refuses to start
@@ -189,6 +191,7 @@ class ChainRuntime:
         if self.start_worker:
             self._spawn(self._settle, "settlement")
             self._spawn(self._anchor, "audit-anchor")
+            self._spawn(self._bill_jobs, "bill-jobs")
 
     def state_health(self) -> StateHealth | None:
         """Whether the managed anvil's state is being written; None for an external node."""
@@ -267,6 +270,11 @@ class ChainRuntime:
             self.settings, self.session_factory, self.rpc_url, self.deployment.token_address
         )
         schedule.run(self._stop)
+
+    def _bill_jobs(self) -> None:
+        """The bills' daily work (expiry notices, gifts of expired bills) in the process that
+        settles, so what it writes to the outbox is settled here too."""
+        BillJobs(self.session_factory, self.settings.bill_jobs_seconds).run(self._stop)
 
     def _settle(self) -> None:
         assert self.settlement is not None

@@ -1,0 +1,247 @@
+"""Expiry with a soft landing: a bill past its town's date becomes a gift to the farmer.
+
+Bills are valid through the town's ``bills_expire_on`` for their season (a day in Japan);
+from the next day the expiry job closes them. What is left on a bill (its holder's bill
+account; 合 held for a redemption requested in time stay held, and the farmer still ships
+them) goes back to the work's bill issuance account in one ``gift`` entry per bill, is
+burned on chain through the outbox (referenced by the gift entry), and the supporter gets
+a ``bill_gifted`` notice. The farmer keeps that rice.
+
+The job runs in chunks, each its own transaction, and picks only bills not yet closed
+(``Bill.expired_at``): stopped half-way it resumes where it was; run twice, or in two
+processes at once, it gifts once (PostgreSQL skips the rows another run holds, SQLite has
+one writer, and the gift's idempotency key ``gift:<bill id>`` is unique).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from kokudaka.core.ids import new_id
+from kokudaka.ledger.memos import Memo
+from kokudaka.ledger.service import chain_reference
+from kokudaka.models import (
+    Account,
+    AccountKind,
+    Bill,
+    ChainAsset,
+    ChainOperation,
+    ChainOperationKind,
+    ChainState,
+    EntryKind,
+    JournalEntry,
+    MunicipalityPolicy,
+    Notice,
+    NoticeKind,
+    Posting,
+    Work,
+    table_of,
+    utcnow,
+)
+
+__all__ = ["ExpiryRun", "expire_bills", "expire_chunk"]
+
+CHUNK = 2_000
+"""Bills closed per transaction: short enough not to hold SQLite's write lock for long."""
+
+_accounts = table_of(Account)
+_bills = table_of(Bill)
+_notices = table_of(Notice)
+_holder = aliased(Account, name="holder")
+_issuing = aliased(Account, name="issuing")
+
+
+@dataclass
+class ExpiryRun:
+    """What one run of the expiry job did."""
+
+    bills: int = 0
+    gifts: int = 0
+    gifted_go: int = 0
+
+
+def _due(today: date, limit: int, postgres: bool) -> Any:
+    """The next bills past their town's date and not closed, with what is left on each."""
+    statement = (
+        select(
+            Bill.id,
+            Bill.work_id,
+            Bill.municipality_id,
+            Bill.holder_id,
+            Work.title,
+            _holder.id,
+            _holder.balance_go,
+            _issuing.id,
+        )
+        .join(Work, Work.id == Bill.work_id)
+        .join(
+            MunicipalityPolicy,
+            (MunicipalityPolicy.municipality_id == Bill.municipality_id)
+            & (MunicipalityPolicy.season == Bill.season),
+        )
+        .outerjoin(
+            _holder,
+            (_holder.work_id == Bill.work_id)
+            & (_holder.user_id == Bill.holder_id)
+            & (_holder.kind == AccountKind.bill_holder),
+        )
+        .outerjoin(
+            _issuing,
+            (_issuing.work_id == Bill.work_id) & (_issuing.kind == AccountKind.bill_issuance),
+        )
+        .where(Bill.expired_at.is_(None), MunicipalityPolicy.bills_expire_on < today)
+        .order_by(Bill.id)
+        .limit(limit)
+    )
+    if postgres:
+        statement = statement.with_for_update(of=Bill, skip_locked=True)
+    return statement
+
+
+def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun:
+    """Close up to ``limit`` expired bills in the session's transaction."""
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    rows = session.execute(_due(today, limit, postgres)).all()
+    run = ExpiryRun(bills=len(rows))
+    if not rows:
+        return run
+    now = utcnow()
+    entries: list[dict[str, Any]] = []
+    postings: list[dict[str, Any]] = []
+    operations: list[dict[str, Any]] = []
+    closed: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    moves: dict[uuid.UUID, int] = defaultdict(int)
+    for bill_id, work_id, town_id, holder_id, title, holder_account, left, issuing in rows:
+        gift_entry: uuid.UUID | None = None
+        left = left or 0
+        if left > 0:
+            gift_entry = new_id()
+            memo = Memo("gift", {"title": title, "gift_go": left})
+            entries.append(
+                {
+                    "id": gift_entry,
+                    "kind": EntryKind.gift,
+                    "municipality_id": town_id,
+                    "idempotency_key": f"gift:{bill_id}",
+                    "reverses_entry_id": None,
+                    "memo": memo.text("en"),
+                    "memo_code": memo.code,
+                    "memo_params": memo.params,
+                    "created_by_id": None,
+                    "created_at": now,
+                }
+            )
+            postings += [
+                {"id": new_id(), "entry_id": gift_entry, "account_id": holder_account,
+                 "amount_go": -left},
+                {"id": new_id(), "entry_id": gift_entry, "account_id": issuing,
+                 "amount_go": left},
+            ]  # fmt: skip
+            moves[holder_account] -= left
+            moves[issuing] += left
+            operations.append(_burn(gift_entry, bill_id, town_id, holder_id, left, now))
+            notices.append(
+                {
+                    "id": new_id(),
+                    "user_id": holder_id,
+                    "kind": NoticeKind.bill_gifted,
+                    "subject_id": bill_id,
+                    "params": {"title": title, "gift_go": left, "work_id": str(work_id)},
+                    "read_at": None,
+                    "created_at": now,
+                }
+            )
+            run.gifts += 1
+            run.gifted_go += left
+        closed.append(
+            {"bill": bill_id, "at": now, "entry": gift_entry, "go": left if gift_entry else 0}
+        )
+    if entries:
+        conn.execute(insert(table_of(JournalEntry)), entries)
+        conn.execute(insert(table_of(Posting)), postings)
+        conn.execute(
+            _MOVE_BALANCE,
+            [{"account": a, "go": go} for a, go in sorted(moves.items()) if go],
+        )
+        conn.execute(insert(table_of(ChainOperation)), operations)
+        conn.execute(_insert_notices(conn.dialect.name), notices)
+    conn.execute(_CLOSE, closed)
+    return run
+
+
+def expire_bills(
+    session_factory: sessionmaker[Session], today: date, *, chunk: int = CHUNK
+) -> ExpiryRun:
+    """Close every bill expired by ``today`` (a day in Japan), a chunk per transaction."""
+    total = ExpiryRun()
+    while True:
+        with session_factory.begin() as session:
+            run = expire_chunk(session, today, chunk)
+        total.bills += run.bills
+        total.gifts += run.gifts
+        total.gifted_go += run.gifted_go
+        if run.bills < chunk:
+            return total
+
+
+_MOVE_BALANCE = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account"))
+    .values(balance_go=_accounts.c.balance_go + bindparam("go"))
+)
+_CLOSE = (
+    update(_bills)
+    .where(_bills.c.id == bindparam("bill"))
+    .values(
+        expired_at=bindparam("at"),
+        gift_entry_id=bindparam("entry"),
+        gifted_go=bindparam("go"),
+    )
+)
+
+
+def _insert_notices(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(_notices).on_conflict_do_nothing(index_elements=["subject_id", "kind"])
+
+
+def _burn(
+    entry_id: uuid.UUID,
+    bill_id: uuid.UUID,
+    town_id: uuid.UUID,
+    holder_id: uuid.UUID,
+    go: int,
+    now: Any,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "asset": ChainAsset.bill,
+        "kind": ChainOperationKind.burn,
+        "entry_id": entry_id,
+        "issuance_id": None,
+        "bill_id": bill_id,
+        "municipality_id": town_id,
+        "user_id": holder_id,
+        "reference": chain_reference(entry_id),
+        "amount_go": go,
+        "state": ChainState.pending,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "recipient_address": None,
+        "transaction_id": None,
+        "tx_hash": None,
+        "block_number": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }

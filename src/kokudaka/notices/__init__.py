@@ -1,0 +1,1 @@
+"""Notices (お知らせ) to a person, which the mobile app polls."""

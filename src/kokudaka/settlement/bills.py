@@ -47,8 +47,10 @@ class WorkRegistry:
         replaced transaction of the minter)."""
         self._caps.clear()
 
-    def registered(self, work: int, cap: int) -> bool:
-        return self._caps.get(work) == cap
+    def knows(self, work: int) -> bool:
+        """Whether the work is registered with its bill total (a work's bills, written once
+        by its conversion, never change that total)."""
+        return work in self._caps
 
     def learn(self, work: int, cap: int) -> None:
         self._caps[work] = cap
@@ -89,21 +91,24 @@ def plan_bill_mints(
     if not mints:
         return BillPlan()
     token_of = {row.work_id: bill_token_id(_uuid(row.work_id)) for row, _ in mints}
-    totals: dict[Any, int] = dict(
-        session.execute(
-            select(claimer.raw(Bill.work_id), func.sum(Bill.amount_go))
-            .where(claimer.raw(Bill.work_id).in_(list(token_of)))
-            .group_by(Bill.work_id)
-        ).all()
+    registry = claimer.registry
+    unknown = [work_id for work_id, token in token_of.items() if not registry.knows(token)]
+    totals: dict[Any, int] = (
+        dict(
+            session.execute(
+                select(claimer.raw(Bill.work_id), func.sum(Bill.amount_go))
+                .where(claimer.raw(Bill.work_id).in_(unknown))
+                .group_by(Bill.work_id)
+            ).all()
+        )
+        if unknown
+        else {}
     )
     season_of = {row.work_id: row.season for row, _ in mints}
     town = town_id(claimer.municipality_id)
-    registry = claimer.registry
     plan = BillPlan()
-    for work_id, token in token_of.items():
-        cap = int(totals[work_id])
-        if registry.registered(token, cap):
-            continue
+    for work_id in unknown:
+        token, cap = token_of[work_id], int(totals[work_id])
         on_chain = bills.work(token)
         if on_chain.town == town and on_chain.cap == cap:
             plan.known[token] = cap

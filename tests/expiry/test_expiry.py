@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from kokudaka.expiry.gifts import expire_bills
 from kokudaka.expiry.schedule import run_bill_jobs
 from kokudaka.harvest.conversion import bill_account_key, bill_issuance_account_key
+from kokudaka.harvest.yields import japan_today
 from kokudaka.models import (
     Bill,
     ChainAsset,
@@ -27,8 +28,10 @@ from kokudaka.models import (
     Notice,
     NoticeKind,
 )
+from kokudaka.redemptions.postings import bill_held_account_key
 from tests.harvest.helpers import file_report, invest_and_confirm, many_boards
 from tests.harvest.test_conversion import assert_ledger_sums, balance
+from tests.redemptions.helpers import bills_for, redeemed, ship
 from tests.world import SEASON, World, assert_problem
 
 EXPIRES_ON = date(SEASON + 1, 3, 31)
@@ -173,3 +176,28 @@ def test_killed_half_way_the_job_resumes_and_gifts_each_bill_once(world: World) 
     assert gifts(world) == 300
     with world.db() as session:
         assert_ledger_sums(session)
+
+
+def test_what_is_held_for_a_redemption_stays_and_what_shipped_is_in_the_year(
+    world: World,
+) -> None:
+    bill_id = bills_for(world, (world.alice, 10_000))[world.alice.id]  # 1,000 go at 100%
+    shipped = redeemed(world, world.alice, bill_id, 200)
+    assert ship(world.client, world.a.farmer, shipped["id"]).status_code == 200
+    redeemed(world, world.alice, bill_id, 300)  # requested in time: stays held
+    with world.db.begin() as session:
+        session.execute(
+            update(MunicipalityPolicy)
+            .where(MunicipalityPolicy.municipality_id == world.a.municipality_id)
+            .values(bills_expire_on=EXPIRES_ON)
+        )
+    done = run_bill_jobs(world.db, EXPIRES_ON + timedelta(days=1))
+    assert (done.expiry.gifts, done.expiry.gifted_go) == (1, 500)
+    with world.db() as session:
+        assert balance(session, bill_account_key(world.a.work_id, world.alice.id)) == 0
+        assert balance(session, bill_held_account_key(world.a.work_id, world.alice.id)) == 300
+        assert_ledger_sums(session)
+    year = world.client.get(
+        f"/v1/me/statement?year={japan_today().year}", headers=world.alice.headers
+    ).json()
+    assert (year["rice_redeemed"]["go"], year["gifts"]["go"]) == (200, 500)

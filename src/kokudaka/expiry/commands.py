@@ -28,7 +28,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     print(
         f"notices offered: {done.notices}; bills closed: {done.expiry.bills}, "
-        f"gifts: {done.expiry.gifts} ({done.expiry.gifted_go} go)",
+        f"gifts: {done.expiry.gifts} ({done.expiry.gifted_go} go); redemptions received "
+        f"automatically: {done.received}; addresses erased: {done.erased}",
         file=sys.stdout,
     )
     return 0
@@ -48,8 +49,9 @@ def add_bill_commands(
     bills_sub = bills.add_subparsers(dest="bills_command", required=True)
     jobs = bills_sub.add_parser(
         "jobs",
-        help="make the notices due (30 and 7 days before expiry) and gift what is left of "
-        "expired bills to their farmers; idempotent",
+        help="make the notices due (30 and 7 days before expiry), gift what is left of "
+        "expired bills to their farmers, mark redemptions shipped 14 days ago received, erase "
+        "addresses past their town's retention; idempotent",
     )
     jobs.add_argument(
         "--today",

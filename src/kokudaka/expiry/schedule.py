@@ -1,4 +1,5 @@
-"""The bills' daily work: notices before expiry, then gifts of what expired.
+"""The bills' daily work: notices before expiry, gifts of what expired, redemptions received
+14 days after shipping, and addresses erased after their town's retention period.
 
 The chain runtime runs :class:`BillJobs` in a thread of the worker process every
 ``KOKUDAKA_BILL_JOBS_SECONDS`` (an hour by default), and ``kokudaka bills expire`` runs it
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from kokudaka.expiry.gifts import ExpiryRun, expire_bills
 from kokudaka.expiry.notices import create_expiry_notices
 from kokudaka.harvest.yields import japan_today
+from kokudaka.models import utcnow
+from kokudaka.redemptions.jobs import auto_receive, erase_expired_addresses
 
 __all__ = ["BillJobs", "BillJobsRun", "run_bill_jobs"]
 
@@ -30,14 +33,22 @@ logger = logging.getLogger(__name__)
 class BillJobsRun:
     notices: int
     expiry: ExpiryRun
+    received: int = 0
+    erased: int = 0
 
 
 def run_bill_jobs(sessions: sessionmaker[Session], today: date | None = None) -> BillJobsRun:
-    """Make the notices due and close the bills expired by ``today`` (Japan's today)."""
+    """Make the notices due and close the bills expired by ``today`` (Japan's today); then
+    the redemptions' own upkeep as of now."""
     day = today or japan_today()
     with sessions.begin() as session:
         notices = create_expiry_notices(session, day)
-    return BillJobsRun(notices=notices, expiry=expire_bills(sessions, day))
+    expiry = expire_bills(sessions, day)
+    now = utcnow()
+    with sessions.begin() as session:
+        received = auto_receive(session, now)
+        erased = erase_expired_addresses(session, now)
+    return BillJobsRun(notices=notices, expiry=expiry, received=received, erased=erased)
 
 
 class BillJobs:

@@ -244,9 +244,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "この収量報告は{status}のため、確認待ちではありません。",
     ),
     "bills_expired": (
-        "The rice bills of season {season} expired on {expired_on}: they can no longer be "
-        "redeemed.",
-        "{season}年度の米手形は{expired_on}に期限切れとなったため、引換できません。",
+        "The rice bills of season {season} were valid through {valid_through}: they can no "
+        "longer be redeemed.",
+        "{season}年度の米手形の有効期限は{valid_through}までのため、引換できません。",
     ),
     "bill_insufficient": (
         "Only {remaining_go} go of this rice bill are left to redeem.",

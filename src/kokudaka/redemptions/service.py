@@ -173,9 +173,10 @@ def request_redemption(
     bill = conn.execute(_BILL_FOR_REDEEMING, {"bill_id": bill_id}).first()
     if bill is None or bill.holder_id != supporter.id:
         raise NotFound("Bill")
+    # Valid through the town's day (in Japan), as the expiry job reads it: gifted after it.
     expire_on = bill.bills_expire_on
-    if expire_on is not None and japan_today(now) >= expire_on:
-        raise Conflict("bills_expired", season=bill.season, expired_on=expire_on.isoformat())
+    if expire_on is not None and japan_today(now) > expire_on:
+        raise Conflict("bills_expired", season=bill.season, valid_through=expire_on.isoformat())
     redemption_id = new_id()
     entry_id = postings.hold(
         conn,

@@ -252,3 +252,27 @@ def test_the_body_is_checked(world: World) -> None:
     pickup = redeem(world.client, world.alice, bills[world.alice.id], 10, pickup=True)
     assert pickup.status_code == 201, pickup.text
     assert (pickup.json()["method"], pickup.json()["address"]) == ("pickup", None)
+
+
+def test_the_farmer_lists_oldest_first_by_page_with_filters(world: World) -> None:
+    bills = bills_for(world, (world.alice, 10_000))
+    made = [redeemed(world, world.alice, bills[world.alice.id], 10)["id"] for _ in range(3)]
+    assert ship(world.client, world.a.farmer, made[1]).status_code == 200
+
+    def page(**params: str) -> dict[str, Any]:
+        response = world.client.get(
+            "/v1/farmer/redemptions", params=params, headers=world.a.farmer.headers
+        )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    first = page(limit="2")
+    assert [item["id"] for item in first["items"]] == made[:2]
+    rest = page(limit="2", cursor=first["next_cursor"])
+    assert ([item["id"] for item in rest["items"]], rest["next_cursor"]) == ([made[2]], None)
+    to_ship = page(state="requested", work_id=str(world.a.work_id))
+    assert [item["id"] for item in to_ship["items"]] == [made[0], made[2]]
+    assert page(work_id=str(world.b.work_id))["items"] == []
+    mine = world.client.get("/v1/me/redemptions", headers=world.alice.headers).json()
+    assert [item["id"] for item in mine["items"]] == made[::-1]  # newest first

@@ -5,6 +5,7 @@ burn drawn on its issuance's mint), the bills minted by work on the bills contra
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 
@@ -36,6 +37,7 @@ from kokudaka.models import (
     TransactionState,
     User,
 )
+from kokudaka.settlement.bills import NO_BILLS_CONTRACT
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
 from tests.reconcile.conftest import chain_app
 from tests.settlement.helpers import (
@@ -271,3 +273,38 @@ def test_harvest_operations_settle_exactly_once_when_a_worker_dies_between_sendi
     work = bill_token_id(world.a.work_id)
     assert all(chain.bills.balance_of(address, work) == go for address, go in rows)
     assert sum(go for _, go in rows) == chain.bills.total_supply(work) == 25 * 800
+
+
+def test_bill_mints_wait_while_no_bills_contract_is_deployed_and_burns_go_on(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+) -> None:
+    people = add_supporters(db, 3)
+    boards(world, db, people, 1_000)
+    settle_all(new_settlement(db, node.rpc_url, chain_settings, deployment), db)
+    countersign(world, AT_80)
+    # A production database from before the rice bills: the deployment names no bills contract.
+    bills_address = deployment.bills_address
+    deployment.bills_address = None
+    workers = new_settlement(db, node.rpc_url, chain_settings, deployment)
+    deadline = time.monotonic() + 20
+    while states(db)[ChainState.confirmed] < 3 + 3:  # the mints, then the burns
+        assert time.monotonic() < deadline, states(db)
+        workers.run_once()
+        time.sleep(0.05)
+    with db() as session:
+        waiting = session.execute(
+            select(ChainOperation.state, ChainOperation.last_error).where(
+                ChainOperation.asset == ChainAsset.bill
+            )
+        ).all()
+    assert waiting == [(ChainState.pending, NO_BILLS_CONTRACT)] * 3
+
+    # Once it is deployed (recorded), the same bills settle.
+    deployment.bills_address = bills_address
+    settle_all(new_settlement(db, node.rpc_url, chain_settings, deployment), db)
+    assert_exactly_once(db, chain, deployment)

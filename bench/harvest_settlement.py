@@ -29,6 +29,21 @@ Measured:
 
 Checked at the end: every operation confirmed, each burn ref burned once and each bill ref minted
 once, the work's bills on chain equal to SQL, and no KOKU left of the boards.
+
+Measured 2026-11-27 on the shared 2-CPU machine under other people's test runs (load average
+about 4 throughout), anvil 1.7.1, 1 s blocks, defaults (10,000 boards: 10,000 burns in 32
+``burnBatch`` and 10,000 bills in 49 ``mintBatch`` after one ``registerWork``, 82 transactions):
+
+- SQLite: conversion SQL 8.2-9.7 s; burns and bill mints 1,750-1,970 operations/s (0.26-0.33 ms
+  of worker CPU each; the worker signed and recorded its last transaction at +8.5 s of 10.2 s);
+  the chain's ceiling in the same run 3,300-5,350/s.
+- PostgreSQL: conversion SQL 14.8-19.4 s; 1,070-1,290 operations/s (0.29-0.34 ms CPU each; signed
+  and recorded until +16.7 s of 18.7 s, most of it in the claims' UPDATE ... RETURNING of each
+  batch's operations); ceiling 7,200-8,000/s.
+
+Neither meets 5,000/s: one town's worker is one thread claiming, signing and recording in turn,
+and on this machine its CPU per operation alone (a third of a millisecond, as for KOKU mints in
+``bench/settlement.py``) bounds it below 3,000/s.
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
@@ -70,6 +85,7 @@ from kokudaka.models import (  # noqa: E402
     ChainOperation,
     ChainOperationKind,
     ChainState,
+    ChainTransaction,
     EntryKind,
     Farmer,
     Investment,
@@ -336,6 +352,20 @@ def _mined(chain: ChainClient, hashes: list[str], timeout: float = 300.0) -> set
     return blocks
 
 
+def _timeline(db: sessionmaker[Session], since: datetime) -> tuple[float, float, float]:
+    """Seconds after ``since`` when the first and the last transaction was recorded (signed),
+    and when the last outcome was recorded: where the settlement's time went."""
+    with db() as session:
+        first, last, done = session.execute(
+            select(
+                func.min(ChainTransaction.created_at),
+                func.max(ChainTransaction.created_at),
+                func.max(ChainTransaction.updated_at),
+            ).where(ChainTransaction.created_at >= since)
+        ).one()
+    return tuple((moment - since).total_seconds() for moment in (first, last, done))  # type: ignore[return-value]
+
+
 def check(
     db: sessionmaker[Session], chain: ChainClient, deployment: ChainDeployment, work_id: uuid.UUID
 ) -> None:
@@ -423,7 +453,9 @@ def main() -> int:
                     )
                     or 0
                 )
+            settling_from = utcnow()
             harvested = settle("burns and bill mints", db, pool(), chain, operations)
+            timeline = _timeline(db, settling_from)
             check(db, chain, deployment, work_id)
             ceiling = chain_ceiling(chain, db, settings, args.boards, args.batch_size)
         engine.dispose()
@@ -445,6 +477,11 @@ def main() -> int:
     print(mints.row())
     print(harvested.row())
     print(ceiling.row())
+    print(
+        "the worker's timeline: transactions signed and recorded from "
+        f"+{timeline[0]:.2f}s to +{timeline[1]:.2f}s, their outcomes recorded by "
+        f"+{timeline[2]:.2f}s"
+    )
     print(
         f"burns and bill mints: {harvested.rate:,.0f} operations/s confirmed (target >= "
         f"{TARGET_RATE:,}): {'met' if harvested.rate >= TARGET_RATE else 'NOT met'}; "

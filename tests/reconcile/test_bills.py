@@ -36,6 +36,7 @@ from kokudaka.settlement.pool import SettlementPool
 from kokudaka.towns.minters import minter_for
 from tests.chain.conftest import ADMIN_KEY
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
+from tests.reconcile.helpers import Settler
 from tests.settlement.helpers import new_settlement, settle_all
 from tests.world import SEASON, World
 
@@ -336,3 +337,30 @@ def test_a_bill_minted_in_another_towns_namespace(harvest: Harvest) -> None:
     assert kinds["bill_town_mismatch"] == 1
     assert kinds["bill_mint_missing"] == 1  # none in its own town's namespace
     assert kinds["bill_mint_operation_mismatch"] == 1  # its town is not its bill's
+
+
+def test_a_koku_entry_that_does_not_sum_to_zero(
+    world: World, settler: Settler, deployment: ChainDeployment
+) -> None:
+    hanako = world.new_supporter("hanako")
+    issued = settler.issue(world.a.municipality_id, hanako, 1_000)
+    settler.settle()
+    assert settler.reconcile(deployment).status == "clean"
+    with world.db.begin() as session:
+        holder = session.scalar(select(Account.id).where(Account.key == f"holder:{hanako.id}"))
+        session.execute(
+            update(Posting)
+            .where(Posting.entry_id == issued.entry_id, Posting.account_id == holder)
+            .values(amount_go=1_001)
+        )
+    report = settler.reconcile(deployment)
+    assert report.counts.by_kind == {
+        "entry_unbalanced": 1,
+        "account_balance_mismatch": 1,  # Hanako's running balance is still 1,000
+        "ledger_outbox_mismatch": 1,  # her postings against her mint
+    }, report.model_dump_json(indent=1)
+    unbalanced = next(d for d in report.discrepancies if d.kind == "entry_unbalanced")
+    assert unbalanced.actual == 1
+    assert unbalanced.detail == f"entry {issued.entry_id}: KOKU"
+    # A town's report checks its own entries only.
+    assert settler.reconcile(deployment, [world.b.municipality_id]).status == "clean"

@@ -109,7 +109,8 @@ def read_bill_ledger(session: Session, scope: Sequence[uuid.UUID] | None, add: A
             b.work_id,
         )
         .join(b, b.id == o.bill_id)
-        .where(o.asset == ChainAsset.bill)
+        # By the bills' index, not a scan of every KOKU operation.
+        .where(o.bill_id.in_(select(b.id)), o.asset == ChainAsset.bill)
     )
     for kind, state, reference, amount, address, town, user, bill, entry, of_work in rows:
         in_scope = scope_set is None or town in scope_set

@@ -139,14 +139,8 @@ def check_ledger_vs_outbox(
         select(
             i.id, i.municipality_id, i.recipient_id, i.amount_go, mint.c.amount_go, mint.c.user_id
         )
-        .outerjoin(
-            mint,
-            and_(
-                mint.c.issuance_id == i.id,
-                mint.c.kind == ChainOperationKind.mint,
-                mint.c.asset == KOKU,
-            ),
-        )
+        # Only KOKU operations name an issuance.
+        .outerjoin(mint, and_(mint.c.issuance_id == i.id, mint.c.kind == ChainOperationKind.mint))
         .where(
             scope_filter(i.municipality_id, scope),
             or_(
@@ -179,22 +173,23 @@ def check_ledger_vs_outbox(
                 actual=op_amount,
                 detail=None if op_user == recipient else f"operation for user {op_user}",
             )
+    mints = func.sum(case((o.kind == ChainOperationKind.mint, 1), else_=0))
+    burns = func.sum(case((o.kind == ChainOperationKind.burn, 1), else_=0))
     duplicates = session.execute(
-        select(o.kind, o.issuance_id, o.municipality_id, func.count())
-        .where(o.asset == KOKU, scope_filter(o.municipality_id, scope))
-        .group_by(o.kind, o.issuance_id, o.municipality_id)
-        .having(func.count() > 1)
+        select(o.issuance_id, o.municipality_id, mints, burns)
+        .where(o.issuance_id.is_not(None), scope_filter(o.municipality_id, scope))
+        .group_by(o.issuance_id, o.municipality_id)
+        .having(or_(mints > 1, burns > 1))
     )
-    for op_kind, issuance_id, town, count in duplicates:
-        findings.add(
-            DiscrepancyKind.duplicate_mint_operation
-            if op_kind == ChainOperationKind.mint
-            else DiscrepancyKind.duplicate_burn_operation,
-            issuance_id=issuance_id,
-            municipality_id=town,
-            expected=1,
-            actual=count,
-        )
+    for issuance_id, town, mint_count, burn_count in duplicates:
+        for kind, count in (
+            (DiscrepancyKind.duplicate_mint_operation, mint_count),
+            (DiscrepancyKind.duplicate_burn_operation, burn_count),
+        ):
+            if count > 1:
+                findings.add(
+                    kind, issuance_id=issuance_id, municipality_id=town, expected=1, actual=count
+                )
     # A reversed issuance has one burn of its reversal entry, a converted one one burn of its
     # conversion entry (which holds a burn per board issuance: matched by issuance too).
     burn = o.__table__.alias("burn_op")
@@ -214,7 +209,6 @@ def check_ledger_vs_outbox(
                 burn.c.issuance_id == i.id,
                 burn.c.entry_id == undone,
                 burn.c.kind == ChainOperationKind.burn,
-                burn.c.asset == KOKU,
             ),
         )
         .where(

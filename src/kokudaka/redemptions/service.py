@@ -48,7 +48,12 @@ from kokudaka.models import (
 from kokudaka.redemptions import postings
 from kokudaka.redemptions.addresses import fingerprint, seal_address
 from kokudaka.redemptions.reads import redemption_reads
-from kokudaka.redemptions.schemas import RedemptionCreate, RedemptionRead, RedemptionShip
+from kokudaka.redemptions.schemas import (
+    DeliveryRequest,
+    RedemptionCreate,
+    RedemptionRead,
+    RedemptionShip,
+)
 
 __all__ = [
     "IDEMPOTENCY_SCOPE",
@@ -186,7 +191,7 @@ def request_redemption(
         title=bill.title,
         actor_id=supporter.id,
     )
-    address = None if body.address is None else body.address.model_dump(mode="json")
+    address = body.address.model_dump(mode="json") if isinstance(body, DeliveryRequest) else None
     redemption = Redemption(
         id=redemption_id,
         bill_id=bill.id,

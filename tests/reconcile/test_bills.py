@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +19,8 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import ensure_deployment
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import issuance_ref
+from kokudaka.console.messages import translate
+from kokudaka.console.stats import remember_reconciliation
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     Account,
@@ -30,11 +33,12 @@ from kokudaka.models import (
     Posting,
 )
 from kokudaka.reconcile.command import _print_summary
-from kokudaka.reconcile.report import ReconciliationReport
+from kokudaka.reconcile.report import DiscrepancyKind, ReconciliationReport
 from kokudaka.reconcile.service import reconcile
 from kokudaka.settlement.pool import SettlementPool
 from kokudaka.towns.minters import minter_for
 from tests.chain.conftest import ADMIN_KEY
+from tests.console.helpers import signed_in_client
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
 from tests.reconcile.helpers import Settler
 from tests.settlement.helpers import new_settlement, settle_all
@@ -364,3 +368,27 @@ def test_a_koku_entry_that_does_not_sum_to_zero(
     assert unbalanced.detail == f"entry {issued.entry_id}: KOKU"
     # A town's report checks its own entries only.
     assert settler.reconcile(deployment, [world.b.municipality_id]).status == "clean"
+
+
+def test_every_discrepancy_has_a_text_in_the_console() -> None:
+    for kind in DiscrepancyKind:
+        for language in ("ja", "en"):
+            assert translate(f"discrepancy_{kind.value}", language)
+
+
+def test_the_console_page_shows_the_towns_bills_and_their_discrepancies(
+    harvest: Harvest, chain_app: tuple[FastAPI, str]
+) -> None:
+    world = harvest.world
+    settled(harvest)
+    harvest.chain.bills.release_work(ADMIN_KEY, harvest.work)
+    town = [world.a.municipality_id]
+    report = harvest.reconcile(town)
+    app, url = chain_app
+    remember_reconciliation(app, town, report)
+    with signed_in_client(url, world.a.admin.email) as client:
+        page = client.get("/console/town/reconciliation")
+    assert page.status_code == 200, page.text
+    assert 'id="reconciliation-bills"' in page.text
+    assert "nishiaizu コシヒカリ 2026" in page.text
+    assert "米手形のある作品がチェーンに登録されていない" in page.text

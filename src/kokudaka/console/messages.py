@@ -282,6 +282,107 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The ledger and its chain queue differ",
         "台帳と送信待ちの記録が異なる",
     ),
+    "discrepancy_conversion_without_burn": (
+        "A converted board without its burn",
+        "米手形に換えたボードの焼却がない",
+    ),
+    "discrepancy_conversion_burn_mismatch": (
+        "A converted board and its burn differ",
+        "米手形に換えたボードと焼却が異なる",
+    ),
+    "discrepancy_duplicate_burn_operation": ("A burn queued twice", "焼却の記録が重複"),
+    "discrepancy_entry_unbalanced": (
+        "A journal entry does not sum to zero",
+        "仕訳の合計がゼロにならない",
+    ),
+    "discrepancy_account_balance_mismatch": (
+        "An account's balance differs from its postings",
+        "勘定の残高が明細の合計と異なる",
+    ),
+    "discrepancy_bill_without_mint": ("A rice bill without a mint", "米手形に対応する記録がない"),
+    "discrepancy_bill_mint_operation_mismatch": (
+        "A rice bill and its mint differ",
+        "米手形と記録が異なる",
+    ),
+    "discrepancy_duplicate_bill_mint_operation": (
+        "A rice bill queued twice",
+        "米手形の記録が重複",
+    ),
+    "discrepancy_bill_ledger_outbox_mismatch": (
+        "A holder's rice bills and their chain queue differ",
+        "米手形の残高と送信待ちの記録が異なる",
+    ),
+    "discrepancy_bill_mint_missing": (
+        "A rice bill is not on the chain",
+        "米手形がチェーンにない",
+    ),
+    "discrepancy_bill_burn_missing": (
+        "A rice bill burn is not on the chain",
+        "米手形の焼却がチェーンにない",
+    ),
+    "discrepancy_bill_amount_mismatch": ("A rice bill's amount differs", "米手形の量が異なる"),
+    "discrepancy_bill_recipient_mismatch": (
+        "A rice bill went to another address",
+        "米手形の宛先が異なる",
+    ),
+    "discrepancy_bill_work_mismatch": (
+        "A rice bill was minted for another work",
+        "米手形の作品が異なる",
+    ),
+    "discrepancy_bill_town_mismatch": (
+        "A rice bill was recorded for another town",
+        "米手形が別の自治体の記録になっている",
+    ),
+    "discrepancy_unknown_bill_mint": (
+        "A rice bill the ledger does not know",
+        "台帳にない米手形",
+    ),
+    "discrepancy_unknown_bill_burn": (
+        "A rice bill burn the ledger does not know",
+        "台帳にない米手形の焼却",
+    ),
+    "discrepancy_duplicate_bill_event": (
+        "A rice bill recorded twice on the chain",
+        "米手形がチェーンに二重に記録",
+    ),
+    "discrepancy_bill_skip_mismatch": (
+        "A skipped rice bill resend differs from the original",
+        "再送で省かれた米手形が元の記録と異なる",
+    ),
+    "discrepancy_bill_balance_mismatch": (
+        "A rice bill balance differs",
+        "米手形の残高が異なる",
+    ),
+    "discrepancy_bill_supply_mismatch": (
+        "A work's rice bills in circulation differ",
+        "作品の米手形の流通量が異なる",
+    ),
+    "discrepancy_bill_work_unregistered": (
+        "A work with rice bills is not registered on the chain",
+        "米手形のある作品がチェーンに登録されていない",
+    ),
+    "discrepancy_bill_work_town_mismatch": (
+        "A work is registered to another town on the chain",
+        "作品がチェーンで別の自治体に登録されている",
+    ),
+    "discrepancy_bill_work_season_mismatch": (
+        "A work is registered for another season on the chain",
+        "作品がチェーンで別のシーズンに登録されている",
+    ),
+    "discrepancy_bill_work_cap_mismatch": (
+        "A work's cap on the chain differs from its rice bills",
+        "作品のチェーン上の上限が米手形の合計と異なる",
+    ),
+    "discrepancy_bill_work_minted_mismatch": (
+        "A work's minted rice bills differ on the chain",
+        "作品の米手形の発行量がチェーン上で異なる",
+    ),
+    "reconciliation_bills": ("Rice bills by work", "作品ごとの米手形"),
+    "col_work": ("Work", "作品"),
+    "col_bills_issued": ("Issued", "発行"),
+    "col_bills_outstanding": ("Outstanding", "未引換"),
+    "col_bills_on_chain": ("On the chain", "チェーン上"),
+    "col_bills_cap": ("Cap on the chain", "チェーン上の上限"),
     # Region pages
     "region_title": ("The region, season {season}", "地域の概況 {season}年シーズン"),
     "region_caption": ("Each town of the region", "地域の各自治体"),

@@ -4,6 +4,7 @@ after the town's retention period; shipped redemptions are received after 14 day
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import timedelta
 
@@ -134,3 +135,18 @@ def test_shipped_redemptions_are_received_after_14_days(world: World) -> None:
     assert received_at == shipped_at + timedelta(days=14)
     with world.db.begin() as session:
         assert erase_expired_addresses(session, received_at + timedelta(days=91)) == 1
+
+
+def test_no_address_reaches_the_logs(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    bills = bills_for(world, (world.alice, 10_000))
+    with caplog.at_level(logging.DEBUG):
+        made = redeemed(world, world.alice, bills[world.alice.id], 100)
+        redeem(world.client, world.alice, bills[world.alice.id], 10_000)  # refused: 409
+        bad = {**ADDRESS, "phone": "0"}
+        redeem(world.client, world.alice, bills[world.alice.id], 1, address=bad)  # 422
+        ship(world.client, world.a.farmer, made["id"])
+        world.client.get("/v1/farmer/redemptions", headers=world.a.farmer.headers)
+        world.client.get(f"/v1/redemptions/{made['id']}", headers=world.b.farmer.headers)
+    assert caplog.records  # the server's own logging was captured
+    for value in _PLAIN:
+        assert value not in caplog.text

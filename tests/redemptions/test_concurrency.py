@@ -81,3 +81,62 @@ def test_two_shipped_requests_at_once_ship_once_and_burn_once(world: World, base
         assert_ledger_sums(session)
     assert (len(burns), shipments, logged) == (1, 1, 1)
     assert burns[0].amount_go == 300
+
+
+def test_cancel_racing_ship_ends_one_way(world: World, base_url: str) -> None:
+    bills = bills_for(world, (world.alice, 10_000))
+    made = [redeemed(world, world.alice, bills[world.alice.id], 100)["id"] for _ in range(4)]
+
+    def act(i: int) -> int:
+        redemption_id = made[i // 2]
+        if i % 2:
+            return httpx.post(
+                f"{base_url}/v1/redemptions/{redemption_id}/cancel",
+                headers=world.alice.headers,
+                timeout=60,
+            ).status_code
+        return httpx.post(
+            f"{base_url}/v1/redemptions/{redemption_id}/ship",
+            json=SHIPMENT,
+            headers=world.a.farmer.headers,
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(act, range(8)))
+    # For each redemption, exactly one of the two wins.
+    assert all(sorted(statuses[i : i + 2]) == [200, 409] for i in range(0, 8, 2)), statuses
+    with world.db() as session:
+        rows = session.scalars(select(Redemption)).all()
+        for row in rows:
+            assert (row.release_entry_id is None) != (row.shipment_entry_id is None)
+        shipped = sum(row.state.value == "shipped" for row in rows)
+        burns = session.scalar(
+            select(func.count()).where(
+                ChainOperation.asset == ChainAsset.bill, ChainOperation.kind == "burn"
+            )
+        )
+        left = balance(session, bill_account_key(world.a.work_id, world.alice.id))
+        assert_ledger_sums(session)
+    assert burns == shipped
+    assert left == 600 + 100 * (4 - shipped)
+
+
+def test_one_key_sent_at_once_holds_once(world: World, base_url: str) -> None:
+    bills = bills_for(world, (world.alice, 10_000))
+
+    def request(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{base_url}/v1/bills/{bills[world.alice.id]}/redemptions",
+            json={"amount_go": 100, "method": "pickup"},
+            headers={**world.alice.headers, "Idempotency-Key": "once"},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(request, range(6)))
+    assert {r.status_code for r in responses} == {201}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    with world.db() as session:
+        assert session.scalar(select(func.count()).select_from(Redemption)) == 1
+        assert balance(session, bill_account_key(world.a.work_id, world.alice.id)) == 900

@@ -1,5 +1,5 @@
-"""``mintBatch`` calldata (KOKU's and the rice bills'), encoded by hand for speed, is exactly what
-eth_abi encodes."""
+"""``mintBatch`` calldata (KOKU's and the rice bills') and the rice bills' ``burnBatch``, encoded by
+hand for speed, are exactly what eth_abi encodes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
-from kokudaka.chain.bills import encode_bill_mint_batch
+from kokudaka.chain.bills import encode_bill_burn_batch, encode_bill_mint_batch
+from kokudaka.chain.bills_interface import BURN_BATCH_SELECTOR as BILL_BURN_BATCH_SELECTOR
 from kokudaka.chain.bills_interface import MINT_BATCH_SELECTOR as BILL_MINT_BATCH_SELECTOR
 from kokudaka.chain.interface import MINT_BATCH_SELECTOR
 from kokudaka.chain.refs import issuance_ref
@@ -63,3 +64,40 @@ def test_a_bill_batch_encodes_as_eth_abi_does(size: int) -> None:
     assert encode_bill_mint_batch(work_ids, recipients, amounts, refs) == expected
     with pytest.raises(ValueError, match="differ in length"):
         encode_bill_mint_batch([*work_ids, works[0]], recipients, amounts, refs)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 334])
+def test_a_bill_burn_batch_encodes_as_eth_abi_does(size: int) -> None:
+    holders = ["0x" + os.urandom(20).hex() for _ in range(size)]
+    if size:
+        holders[0] = to_checksum_address(holders[0])
+    work_ids = [uuid.uuid4().int for _ in range(size)]  # any works mixed
+    amounts = [1 + i * 7919 for i in range(size)]
+    if size > 1:
+        amounts[1] = 2**256 - 1
+    refs = [issuance_ref(uuid.uuid4()) for _ in range(size)]
+    drawn_on = [issuance_ref(uuid.uuid4()) for _ in range(size)]
+    expected = BILL_BURN_BATCH_SELECTOR + encode(
+        ["address[]", "uint256[]", "uint256[]", "bytes32[]", "bytes32[]"],
+        [holders, work_ids, amounts, refs, drawn_on],
+    )
+    assert encode_bill_burn_batch(holders, work_ids, amounts, refs, drawn_on) == expected
+
+
+@pytest.mark.parametrize(
+    ("holder", "work_id", "amount", "ref", "drawn_on", "problem"),
+    [
+        ("0x" + "11" * 19, 1, 1, b"\x01" * 32, b"\x02" * 32, "not an address"),
+        ("0x" + "11" * 20, 0, 1, b"\x01" * 32, b"\x02" * 32, "positive uint256"),
+        ("0x" + "11" * 20, 1, 0, b"\x01" * 32, b"\x02" * 32, "positive integer"),
+        ("0x" + "11" * 20, 1, 1, bytes(32), b"\x02" * 32, "zero ref"),
+        ("0x" + "11" * 20, 1, 1, b"\x01" * 32, b"\x02" * 31, "32 bytes"),
+    ],
+)
+def test_a_bad_bill_burn_is_refused(
+    holder: str, work_id: int, amount: int, ref: bytes, drawn_on: bytes, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        encode_bill_burn_batch([holder], [work_id], [amount], [ref], [drawn_on])
+    with pytest.raises(ValueError, match="differ in length"):
+        encode_bill_burn_batch([holder, holder], [1], [1], [b"\x01" * 32], [b"\x02" * 32])

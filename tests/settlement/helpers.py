@@ -177,8 +177,9 @@ def assert_exactly_once(
     """Every operation confirmed; each mint ref minted exactly once and each burn ref burned
     exactly once on chain, in its town's namespace, to the recorded address and amount, by a
     transaction its town's minter sent; every wallet's balance equals its ledger balance;
-    totalSupply equals the KOKU in circulation by the ledger. Bill mints likewise on the bills
-    contract, each to its bill's work."""
+    totalSupply equals the KOKU in circulation by the ledger. Bill mints and burns likewise on the
+    bills contract, each of its bill's work, each burn from its bill's holder and drawn on its
+    bill's mint."""
     chain.use_koku(deployment.token_address)
     if deployment.bills_address is not None:
         chain.use_bills(deployment.bills_address)
@@ -187,6 +188,7 @@ def assert_exactly_once(
             select(
                 ChainOperation.kind,
                 ChainOperation.asset,
+                ChainOperation.bill_id,
                 Bill.work_id,
                 ChainOperation.reference,
                 ChainOperation.amount_go,
@@ -233,13 +235,33 @@ def assert_exactly_once(
     )
     bills_minted = Counter(e.ref for e in bill_events)
     bill_mints = {("0x" + e.ref.hex(), e.at.tx_hash.lower()): e for e in bill_events}
+    bill_burn_events = (
+        list(chain.bills.burned_events(deployment.deployed_block)) if chain.has_bills else []
+    )
+    bills_burned = Counter(e.ref for e in bill_burn_events)
+    bill_burns = {("0x" + e.ref.hex(), e.at.tx_hash.lower()): e for e in bill_burn_events}
+    mint_of_bill = {
+        op.bill_id: op
+        for op in ops
+        if op.asset is ChainAsset.bill and op.kind is ChainOperationKind.mint
+    }
     for op in ops:
         ref = bytes.fromhex(op.reference[2:])
         assert op.block_number is not None
         assert op.tx_hash is not None
         # Signed by a minter key of the op's own town (its active one, or one rotated out).
         assert op.sender in minters[op.municipality_id], op.reference
-        if op.asset is ChainAsset.bill:
+        if op.asset is ChainAsset.bill and op.kind is ChainOperationKind.burn:
+            assert bills_burned[ref] == 1, f"bill {op.reference} burned {bills_burned[ref]} times"
+            burn = bill_burns[(op.reference, op.tx_hash.lower())]
+            mint = mint_of_bill[op.bill_id]
+            assert (burn.amount, burn.work_id) == (op.amount_go, op.work_id.int)
+            assert burn.from_.lower() == (op.recipient_address or "").lower()
+            assert burn.from_.lower() == (mint.recipient_address or "").lower()
+            assert "0x" + burn.issuance_ref.hex() == mint.reference
+            assert burn.town == town_id(op.municipality_id)
+            assert burn.at.block_number == op.block_number
+        elif op.asset is ChainAsset.bill:
             assert bills_minted[ref] == 1, f"bill {op.reference} minted {bills_minted[ref]} times"
             bill = bill_mints[(op.reference, op.tx_hash.lower())]
             assert (bill.amount, bill.work_id) == (op.amount_go, op.work_id.int)
@@ -258,8 +280,12 @@ def assert_exactly_once(
             assert burns[op.reference].town == town_id(op.municipality_id)
     koku = [op for op in ops if op.asset is ChainAsset.koku]
     assert sum(minted.values()) == sum(1 for op in koku if op.kind is ChainOperationKind.mint)
-    assert sum(bills_minted.values()) == len(ops) - len(koku)
-    assert sum(burned.values()) == sum(1 for op in ops if op.kind is ChainOperationKind.burn)
+    bill_ops = [op for op in ops if op.asset is ChainAsset.bill]
+    assert sum(bills_minted.values()) == sum(
+        1 for op in bill_ops if op.kind is ChainOperationKind.mint
+    )
+    assert sum(bills_burned.values()) == len(bill_ops) - sum(bills_minted.values())
+    assert sum(burned.values()) == sum(1 for op in koku if op.kind is ChainOperationKind.burn)
     for user_id, address in wallets.items():
         assert chain.balance_of(address) == ledger_balances[user_id], address
     assert chain.total_supply() == in_circulation

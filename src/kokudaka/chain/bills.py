@@ -177,17 +177,18 @@ def encode_bill_burn_batch(
     refs: Sequence[bytes],
     issuance_refs: Sequence[bytes],
 ) -> bytes:
-    """Calldata of ``burnBatch(holders, workIds, amounts, refs, issuanceRefs)``."""
+    """Calldata of ``burnBatch(holders, workIds, amounts, refs, issuanceRefs)``, validated item
+    by item and laid out by hand like :func:`encode_bill_mint_batch` (expiry gifts burn a whole
+    season's bills at once)."""
     _same_lengths(holders, work_ids, amounts, refs, issuance_refs)
-    return BURN_BATCH_SELECTOR + encode(
-        ["address[]", "uint256[]", "uint256[]", "bytes32[]", "bytes32[]"],
-        [
-            [require_address(h) for h in holders],
-            [_require_work(w) for w in work_ids],
-            [require_amount(a) for a in amounts],
-            [require_ref(r) for r in refs],
-            [require_ref(r) for r in issuance_refs],
-        ],
+    return encode_word_arrays(
+        BURN_BATCH_SELECTOR,
+        [],
+        [address_word(h) for h in holders],
+        [_require_work(w).to_bytes(32, "big") for w in work_ids],
+        [uint_word(a) for a in amounts],
+        [require_ref(r) for r in refs],
+        [require_ref(r) for r in issuance_refs],
     )
 
 

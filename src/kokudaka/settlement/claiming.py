@@ -1,8 +1,12 @@
 """Claiming one town's due operations: in one short database transaction, take what is due,
 fix each recipient, group KOKU mints per season into ``mintBatch`` transactions and KOKU burns
 into ``burnBatch`` ones, bill mints by work into the bills contract's ``mintBatch`` (each work
-registered first, see :mod:`kokudaka.settlement.bills`), allocate the minter's nonces, sign with
-the town's key, and record each transaction before anything is sent.
+registered first, see :mod:`kokudaka.settlement.bills`) and bill burns into its ``burnBatch``
+(:mod:`kokudaka.settlement.bill_burns`), allocate the minter's nonces, sign with the town's key,
+and record each transaction before anything is sent.
+
+A burn, KOKU's or a bill's, is drawn on the mint it reverses (the issuance's or the bill's): it
+waits until that mint is confirmed (:data:`WAITING_FOR_MINT`) and fails if that mint failed.
 
 A season's mints are claimed only within what the worker knows the town may still mint on chain
 for that season. Those that do not fit stay pending, marked as waiting for the cap
@@ -43,6 +47,7 @@ from kokudaka.models import (
 )
 from kokudaka.models.chain import TownMinter, TownMinterState
 from kokudaka.settlement.allowances import WAITING_FOR_CAP, waiting_for_cap
+from kokudaka.settlement.bill_burns import bill_burn_batches, bill_mints_of, sign_bill_burns
 from kokudaka.settlement.bills import (
     NO_BILLS_CONTRACT,
     BillPlan,
@@ -145,6 +150,7 @@ class Claimer:
                 ChainOperation.amount_go,
                 ChainOperation.recipient_address,
                 self.raw(ChainOperation.issuance_id).label("issuance_id"),
+                self.raw(ChainOperation.bill_id).label("bill_id"),
                 ChainOperation.attempts,
                 User.wallet_address,
                 func.coalesce(Issuance.season, Bill.season).label("season"),
@@ -178,7 +184,7 @@ class Claimer:
         """Claim, sign and record up to :data:`BATCHES_PER_CLAIM` (and ``room``) times
         ``batch_size`` operations, in one database transaction: KOKU mint batches of up to
         ``batch_size`` per season, KOKU burn batches, bill mint batches (works registered
-        first).
+        first), bill burn batches.
 
         ``allowance`` is what the town may still mint per season, less what is in flight; a
         season missing from it is left untouched and named in ``Claim.unknown_seasons``.
@@ -201,10 +207,12 @@ class Claimer:
             if not rows:
                 return Claim([], progressed=False)
             mint_of = self._mints_of_burns(session, rows)
+            bill_mint_of = bill_mints_of(session, self, rows)
 
             mints: dict[int, list[tuple[Any, str]]] = {}
             burns: list[tuple[Any, str]] = []
             bill_mints: list[tuple[Any, str]] = []
+            bill_burns: list[tuple[Any, str]] = []
             held: list[tuple[Any, str]] = []
             failed: list[tuple[Any, str]] = []
             minting: dict[int, int] = {}
@@ -234,14 +242,20 @@ class Claimer:
                         minting[row.season] = spent + row.amount_go
                         mints.setdefault(row.season, []).append((row, checksummed))
                     continue
-                mint = mint_of.get(row.issuance_id)
+                bill = row.asset is ChainAsset.bill
+                if bill and not self.client.has_bills:
+                    held.append((row.id, NO_BILLS_CONTRACT))
+                    continue
+                mint = bill_mint_of.get(row.bill_id) if bill else mint_of.get(row.issuance_id)
                 address = row.recipient_address or (mint[1] if mint else None)
                 if mint is not None and mint[0] is ChainState.failed:
                     failed.append((row.id, "its mint failed: there is nothing to burn"))
                 elif mint is None or mint[0] is not ChainState.confirmed or address is None:
                     held.append((row.id, WAITING_FOR_MINT))
                 else:
-                    burns.append((row, checksummed_address(address) or address))
+                    (bill_burns if bill else burns).append(
+                        (row, checksummed_address(address) or address)
+                    )
 
             chunks = [
                 (season, batch[start : start + self.batch_size])
@@ -250,6 +264,7 @@ class Claimer:
             ]
             burn_size = min(self.batch_size, MAX_BURN_BATCH_SIZE)
             burn_chunks = [burns[i : i + burn_size] for i in range(0, len(burns), burn_size)]
+            bill_burn_chunks = bill_burn_batches(bill_burns, self.batch_size)
             bill_plan = (
                 plan_bill_mints(session, self, self.client.bills, bill_mints)
                 if bill_mints
@@ -260,7 +275,7 @@ class Claimer:
                     session,
                     sent_by(self.chain_id, self.minter),
                     chain_nonce,
-                    len(chunks) + len(burn_chunks) + bill_plan.transactions,
+                    len(chunks) + len(burn_chunks) + bill_plan.transactions + len(bill_burn_chunks),
                 )
             )
             recorder = Recorder(session, self, now)
@@ -303,6 +318,10 @@ class Claimer:
             if bill_plan.transactions:
                 registered = sign_bill_plan(
                     bill_plan, self, self.client.bills, nonces, fees, recorder
+                )
+            if bill_burn_chunks:
+                sign_bill_burns(
+                    bill_burn_chunks, bill_mint_of, self, self.client.bills, nonces, fees, recorder
                 )
             set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
             fail(session, failed, now)

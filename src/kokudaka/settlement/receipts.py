@@ -1,8 +1,8 @@
 """Reading what the chain did with sent transactions: receipts (fetched in parallel, and
 prefetched while the next batch is claimed), the block a transaction is in, and the
-``Minted``/``Burned`` (KOKU) and ``BillMinted`` (rice bills) events of references settled by
-another transaction: a batch item skipped on chain (``MintSkipped``, ``BurnSkipped``,
-``BillMintSkipped``) is confirmed by the transaction that did it."""
+``Minted``/``Burned`` (KOKU) and ``BillMinted``/``BillBurned`` (rice bills) events of references
+settled by another transaction: a batch item skipped on chain (``MintSkipped``, ``BurnSkipped``,
+``BillMintSkipped``, ``BillBurnSkipped``) is confirmed by the transaction that did it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kokudaka.chain.bills_interface import BILL_MINTED_TOPIC
+from kokudaka.chain.bills_interface import BILL_BURNED_TOPIC, BILL_MINTED_TOPIC
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch
 from kokudaka.chain.errors import ChainError, TransactionReverted
@@ -25,7 +25,7 @@ from kokudaka.settlement.sessions import SettlementSessions
 __all__ = ["ChainReader"]
 
 #: The events of an item a transaction itself settled (a skipped one names another's).
-_SETTLING_TOPICS = frozenset({MINTED_TOPIC, BURNED_TOPIC, BILL_MINTED_TOPIC})
+_SETTLING_TOPICS = frozenset({MINTED_TOPIC, BURNED_TOPIC, BILL_MINTED_TOPIC, BILL_BURNED_TOPIC})
 
 
 class ChainReader:
@@ -120,7 +120,7 @@ class ChainReader:
     ) -> dict[str, tuple[str, int]]:
         """reference -> (tx hash, block) of this town's ``Minted``/``Burned`` events of
         ``refs`` (the town is the events' third indexed topic), emitted by KOKU or the
-        contract at ``address`` (``BillMinted`` has the same indexed fields)."""
+        contract at ``address`` (``BillMinted`` and ``BillBurned`` have the same indexed fields)."""
         town = "0x" + self.town.hex()
         found: dict[str, tuple[str, int]] = {}
         for start in range(0, len(refs), 100):
@@ -147,6 +147,7 @@ class ChainReader:
         found: list[tuple[str, str | None]] = [(MINTED_TOPIC, None), (BURNED_TOPIC, None)]
         if self.deployment.bills_address is not None:
             found.append((BILL_MINTED_TOPIC, self.deployment.bills_address))
+            found.append((BILL_BURNED_TOPIC, self.deployment.bills_address))
         return found
 
     def require_contract(self) -> None:

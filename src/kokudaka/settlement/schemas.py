@@ -22,15 +22,16 @@ class TownSettlementRead(ResponseModel):
         examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"],
     )
     pending: int = Field(
-        description="Operations (KOKU mints and burns, rice bill mints) not sent to the chain "
+        description="Operations (KOKU mints and burns, rice bill mints and burns) not sent to "
+        "the chain "
         "yet, waiting ones included"
     )
     submitted: int = Field(description="Operations in a sent transaction not yet seen mined")
     bills_pending: int = Field(
-        description="Of `pending`, the rice bill mints of harvested works (their boards' KOKU "
-        "burns count as KOKU)"
+        description="Of `pending`, the rice bill operations: mints of harvested works (their "
+        "boards' KOKU burns count as KOKU), burns of redemption shipments and expiry gifts"
     )
-    bills_submitted: int = Field(description="Of `submitted`, the rice bill mints")
+    bills_submitted: int = Field(description="Of `submitted`, the rice bill mints and burns")
     waiting: int = Field(
         description="Pending mints that wait for the town's cap on chain for their season: the "
         "chain refuses to mint more for the town until an administrator raises it "

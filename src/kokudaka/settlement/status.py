@@ -34,9 +34,9 @@ class TownSettlement:
     submitted: int
     """Operations in a transaction sent and not yet seen mined."""
     bills_pending: int
-    """Of ``pending``, the rice bill mints (the harvest's KOKU burns count as KOKU)."""
+    """Of ``pending``, the rice bill mints and burns (the harvest's KOKU burns count as KOKU)."""
     bills_submitted: int
-    """Of ``submitted``, the rice bill mints."""
+    """Of ``submitted``, the rice bill mints and burns."""
     waiting: int
     """Pending mints waiting for the town's on-chain cap for their season."""
     waiting_reason: str | None

@@ -44,9 +44,9 @@ _CHILD = textwrap.dedent(
     original = conversion._insert
     calls = []
 
-    def dying_insert(conn, statement, rows):
-        original(conn, statement, rows)
-        calls.append(statement)
+    def dying_insert(*args):
+        original(*args)
+        calls.append(args[1])
         if len(calls) == 3:  # entries, bill accounts, postings written
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from kokudaka.core.ids import new_id
+from kokudaka.core.bulk import bulk_execute, bulk_insert
+from kokudaka.core.ids import new_ids
 from kokudaka.harvest.yields import bill_go
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference, issuance_account_key, release_cap_room
@@ -100,11 +100,6 @@ _BOARD_ISSUANCES = (
     .order_by(_issuances.c.recipient_id, _issuances.c.id)
 )
 _TOWN_ACCOUNT = select(_accounts.c.id).where(_accounts.c.key == bindparam("key"))
-_INSERT_ENTRIES = insert(_entries)
-_INSERT_POSTINGS = insert(_postings)
-_INSERT_ACCOUNTS = insert(_accounts)
-_INSERT_BILLS = insert(_bills)
-_INSERT_OPERATIONS = insert(_operations)
 # A conversion moves balances only: what a holder earned (their rank) stays.
 _MOVE_BALANCE = (
     update(_accounts)
@@ -224,35 +219,24 @@ def _boards(conn: Connection, work_id: uuid.UUID) -> list[_Board]:
     ]
 
 
-def _pending_operation(
-    *, asset: ChainAsset, kind: ChainOperationKind, entry_id: uuid.UUID, work: Work,
-    user_id: uuid.UUID, amount_go: int, now: Any, issuance_id: uuid.UUID | None = None,
-    bill_id: uuid.UUID | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    op_id = new_id()
-    return {
-        "id": op_id,
-        "asset": asset,
-        "kind": kind,
-        "entry_id": entry_id,
-        "issuance_id": issuance_id,
-        "bill_id": bill_id,
-        "municipality_id": work.municipality_id,
-        "user_id": user_id,
-        # A bill mint's reference is its bill's; a burn's is its own.
-        "reference": chain_reference(bill_id if bill_id is not None else op_id),
-        "amount_go": amount_go,
-        "state": ChainState.pending,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "recipient_address": None,
-        "transaction_id": None,
-        "tx_hash": None,
-        "block_number": None,
-        "last_error": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+_ENTRY_COLUMNS = (
+    "id", "kind", "municipality_id", "idempotency_key", "memo", "memo_code", "memo_params",
+    "created_by_id", "created_at",
+)  # fmt: skip
+_ACCOUNT_COLUMNS = (
+    "id", "key", "kind", "municipality_id", "user_id", "work_id", "balance_go", "earned_go",
+    "created_at",
+)  # fmt: skip
+_POSTING_COLUMNS = ("id", "entry_id", "account_id", "amount_go")
+_BILL_COLUMNS = (
+    "id", "entry_id", "work_id", "municipality_id", "season", "holder_id", "yield_report_id",
+    "board_go", "investment_go", "labour_go", "amount_go", "gifted_go", "created_at",
+)  # fmt: skip
+# The rest (address, transaction, hash, block, error) start NULL.
+_OPERATION_COLUMNS = (
+    "id", "asset", "kind", "entry_id", "issuance_id", "bill_id", "municipality_id", "user_id",
+    "reference", "amount_go", "state", "attempts", "next_attempt_at", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def convert_work(
@@ -268,127 +252,87 @@ def convert_work(
     cancelled = cancel_unpaid_investments(session, work)
     boards = _boards(conn, work.id)
     now = utcnow()
+    town = work.municipality_id
     town_account_id = conn.execute(
-        _TOWN_ACCOUNT, {"key": issuance_account_key(work.municipality_id)}
+        _TOWN_ACCOUNT, {"key": issuance_account_key(town)}
     ).scalar_one_or_none()
-    entries: list[dict[str, Any]] = []
-    postings: list[dict[str, Any]] = []
-    bills: list[dict[str, Any]] = []
-    operations: list[dict[str, Any]] = []
-    converted: list[dict[str, Any]] = []
-    moves: list[dict[str, Any]] = []
-    bill_accounts: list[dict[str, Any]] = []
-    bills_account_id = new_id()
-    total_board = total_bill = burns = 0
+    entries: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    bills: list[tuple[Any, ...]] = []
+    operations: list[tuple[Any, ...]] = []
+    converted: list[tuple[Any, ...]] = []
+    moves: list[tuple[uuid.UUID, int]] = []
+    bill_accounts: list[tuple[Any, ...]] = []
+    # Every id this conversion needs, made at once (a board has at most an entry, a bill,
+    # a bill account, four postings, and a burn per issuance).
+    ids = iter(new_ids(sum(8 + len(b.issuances) for b in boards) + 1))
+    bills_account_id = next(ids)
+    total_board = total_bill = burns = mints = 0
     for board in boards:
         go = board.total_go
         bill = bill_go(go, report.actual_yield_go, work.planned_yield_go, ceiling_bp)
-        entry_id, bill_id = new_id(), new_id()
+        entry_id, bill_id = next(ids), next(ids)
         total_board += go
         total_bill += bill
+        memo = _memo(work, go, bill)
         entries.append(
-            {
-                "id": entry_id,
-                "kind": EntryKind.conversion,
-                "municipality_id": work.municipality_id,
-                "idempotency_key": f"conversion:{work.id}:{board.recipient_id}",
-                "reverses_entry_id": None,
-                "memo": (memo := _memo(work, go, bill)).text("en"),
-                "memo_code": memo.code,
-                "memo_params": memo.params,
-                "created_by_id": actor_id,
-                "created_at": now,
-            }
-        )
+            (entry_id, EntryKind.conversion, town, f"conversion:{work.id}:{board.recipient_id}",
+             memo.text("en"), memo.code, memo.params, actor_id, now)
+        )  # fmt: skip
         assert town_account_id is not None  # boards were issued from it
         postings += [
-            _posting(entry_id, board.holder_account_id, -go),
-            _posting(entry_id, town_account_id, go),
+            (next(ids), entry_id, board.holder_account_id, -go),
+            (next(ids), entry_id, town_account_id, go),
         ]
-        moves.append({"account_id": board.holder_account_id, "amount_go": -go})
+        moves.append((board.holder_account_id, -go))
         for issuance_id, issued in board.issuances:
-            converted.append({"issuance_id": issuance_id, "conversion_id": entry_id})
+            converted.append((issuance_id, entry_id))
+            op_id = next(ids)
             operations.append(
-                _pending_operation(
-                    asset=ChainAsset.koku,
-                    kind=ChainOperationKind.burn,
-                    entry_id=entry_id,
-                    work=work,
-                    user_id=board.recipient_id,
-                    amount_go=issued,
-                    now=now,
-                    issuance_id=issuance_id,
-                )
-            )
+                (op_id, ChainAsset.koku, ChainOperationKind.burn, entry_id, issuance_id, None,
+                 town, board.recipient_id, chain_reference(op_id), issued, ChainState.pending, 0,
+                 now, now, now)
+            )  # fmt: skip
             burns += 1
         if bill > 0:
-            holder_bill_account = new_id()
+            holder_bill_account = next(ids)
             bill_accounts.append(
-                _bill_account(
-                    holder_bill_account,
-                    bill_account_key(work.id, board.recipient_id),
-                    AccountKind.bill_holder,
-                    work,
-                    bill,
-                    now,
-                    user_id=board.recipient_id,
-                )
-            )
+                (holder_bill_account, bill_account_key(work.id, board.recipient_id),
+                 AccountKind.bill_holder, town, board.recipient_id, work.id, bill, 0, now)
+            )  # fmt: skip
             postings += [
-                _posting(entry_id, bills_account_id, -bill),
-                _posting(entry_id, holder_bill_account, bill),
+                (next(ids), entry_id, bills_account_id, -bill),
+                (next(ids), entry_id, holder_bill_account, bill),
             ]
+            # A bill mint's reference is its bill's.
             operations.append(
-                _pending_operation(
-                    asset=ChainAsset.bill,
-                    kind=ChainOperationKind.mint,
-                    entry_id=entry_id,
-                    work=work,
-                    user_id=board.recipient_id,
-                    amount_go=bill,
-                    now=now,
-                    bill_id=bill_id,
-                )
-            )
+                (next(ids), ChainAsset.bill, ChainOperationKind.mint, entry_id, None, bill_id,
+                 town, board.recipient_id, chain_reference(bill_id), bill, ChainState.pending,
+                 0, now, now, now)
+            )  # fmt: skip
+            mints += 1
         bills.append(
-            {
-                "id": bill_id,
-                "entry_id": entry_id,
-                "work_id": work.id,
-                "municipality_id": work.municipality_id,
-                "season": work.season,
-                "holder_id": board.recipient_id,
-                "yield_report_id": report.id,
-                "board_go": go,
-                "investment_go": board.investment_go,
-                "labour_go": board.labour_go,
-                "amount_go": bill,
-                "created_at": now,
-            }
-        )
+            (bill_id, entry_id, work.id, town, work.season, board.recipient_id, report.id, go,
+             board.investment_go, board.labour_go, bill, 0, now)
+        )  # fmt: skip
     if boards:
         assert town_account_id is not None
-        moves.append({"account_id": town_account_id, "amount_go": total_board})
-        # The work's bill accounts are new: written with their balances, not moved.
-        bill_accounts.insert(
-            0,
-            _bill_account(
-                bills_account_id,
-                bill_issuance_account_key(work.id),
-                AccountKind.bill_issuance,
-                work,
-                -total_bill,
-                now,
-            ),
-        )
-        _insert(conn, _INSERT_ENTRIES, entries)
-        _insert(conn, _INSERT_ACCOUNTS, bill_accounts if total_bill else [])
-        _insert(conn, _INSERT_POSTINGS, postings)
+        moves.append((town_account_id, total_board))
+        if total_bill:
+            # The work's bill accounts are new: written with their balances, not moved.
+            bill_accounts.insert(
+                0,
+                (bills_account_id, bill_issuance_account_key(work.id), AccountKind.bill_issuance,
+                 town, None, work.id, -total_bill, 0, now),
+            )  # fmt: skip
+        _insert(conn, table_of(JournalEntry), _ENTRY_COLUMNS, entries)
+        _insert(conn, table_of(Account), _ACCOUNT_COLUMNS, bill_accounts)
+        _insert(conn, table_of(Posting), _POSTING_COLUMNS, postings)
         # In the order of the account ids, as every posting path does: no deadlock.
-        conn.execute(_MOVE_BALANCE, sorted(moves, key=lambda m: m["account_id"]))
-        conn.execute(_MARK_CONVERTED, converted)
-        _insert(conn, _INSERT_BILLS, bills)
-        _insert(conn, _INSERT_OPERATIONS, operations)
+        bulk_execute(conn, _MOVE_BALANCE, ("account_id", "amount_go"), sorted(moves))
+        bulk_execute(conn, _MARK_CONVERTED, ("issuance_id", "conversion_id"), converted)
+        _insert(conn, table_of(Bill), _BILL_COLUMNS, bills)
+        _insert(conn, table_of(ChainOperation), _OPERATION_COLUMNS, operations)
     work.bills_issued_at = now
     session.flush()
     return Conversion(
@@ -396,7 +340,7 @@ def convert_work(
         board_go=total_board,
         bill_go=total_bill,
         burns=burns,
-        mints=sum(1 for b in bills if b["amount_go"] > 0),
+        mints=mints,
         cancelled_investments=cancelled,
     )
 
@@ -405,36 +349,10 @@ def _memo(work: Work, board_go: int, bill: int) -> Memo:
     return Memo("conversion", {"title": work.title, "board_go": board_go, "bill_go": bill})
 
 
-def _posting(entry_id: uuid.UUID, account_id: uuid.UUID, go: int) -> dict[str, Any]:
-    return {"id": new_id(), "entry_id": entry_id, "account_id": account_id, "amount_go": go}
-
-
-def _bill_account(
-    account_id: uuid.UUID,
-    key: str,
-    kind: AccountKind,
-    work: Work,
-    balance: int,
-    now: Any,
-    user_id: uuid.UUID | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": account_id,
-        "key": key,
-        "kind": kind,
-        "municipality_id": work.municipality_id,
-        "user_id": user_id,
-        "work_id": work.id,
-        "balance_go": balance,
-        "earned_go": 0,
-        "created_at": now,
-    }
-
-
-def _insert(conn: Connection, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
-    if rows:
-        conn.execute(statement, rows)
+def _insert(
+    conn: Connection, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    bulk_insert(conn, table, columns, rows)
 
 
 def bill_totals(session: Session, work_id: uuid.UUID) -> tuple[int, int, int]:

@@ -1,0 +1,105 @@
+"""Running one statement over many rows: compiled once, parameters converted by column.
+
+A Core statement executed with a list of dictionaries costs, per row, the compiler's
+parameter construction (a dictionary per row, every key looked up against the statement)
+on top of each value's conversion; for the harvest conversion's tens of thousands of rows
+that bookkeeping cost more than the database did. Here the statement is compiled once per
+dialect, each parameter's bind processor (the very conversion SQLAlchemy applies: UUIDs as
+SQLite stores them, UTC timestamps, enums, JSON) is looked up once, and the rows go to the
+driver's ``executemany`` as plain tuples (or dictionaries, for a driver with named
+parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import UpdateBase
+
+__all__ = ["bulk_execute", "bulk_insert"]
+
+_Processor = Callable[[Any], Any] | None
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    statement: UpdateBase, names: tuple[str, ...], dialect: Dialect
+) -> tuple[str, tuple[_Processor, ...], tuple[int, ...] | None]:
+    """The statement's SQL, a processor per name, and for a positional driver the index in
+    ``names`` of each placeholder (a name may be used twice)."""
+    if isinstance(statement, Insert):
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    else:
+        compiled = statement.compile(dialect=dialect)
+    missing = set(compiled.binds) - set(names)
+    if missing:
+        # A column with a Python-side default is in every INSERT: the caller gives it.
+        raise ValueError(f"give the statement's parameters {sorted(missing)} too")
+    processors = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    order = None
+    if compiled.positional:
+        assert compiled.positiontup is not None
+        order = tuple(names.index(name) for name in compiled.positiontup)
+    return str(compiled), processors, order
+
+
+def bulk_execute(
+    conn: Connection,
+    statement: UpdateBase,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Run ``statement`` once per row in one ``executemany``; each row gives the values of
+    the statement's parameters ``names``, in that order."""
+    if not rows:
+        return
+    keys = tuple(names)
+    sql, planned, order = _plan(statement, keys, conn.dialect)
+    processors = [None if p is None else _remembering(p) for p in planned]
+    converted = [
+        [value if p is None else p(value) for p, value in zip(processors, row, strict=True)]
+        for row in rows
+    ]
+    parameters: list[Any]
+    if order is None:
+        parameters = [dict(zip(keys, row, strict=True)) for row in converted]
+    else:
+        parameters = [tuple(row[i] for i in order) for row in converted]
+    conn.exec_driver_sql(sql, parameters)
+
+
+def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor`` converting each distinct value once: many rows share a town, a work,
+    an entry or the transaction's timestamp, whose conversion (a UUID's hex, a timestamp's
+    text on SQLite) costs more than a dictionary lookup."""
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            converted = seen[value] = processor(value)
+            return converted
+        except TypeError:  # unhashable (a JSON document): converted every time
+            return processor(value)
+
+    return convert
+
+
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) into ``table``. Columns not
+    named take their server default or NULL: name every column with a Python default."""
+    bulk_execute(conn, _insert_of(table), columns, rows)
+
+
+@lru_cache(maxsize=64)
+def _insert_of(table: Table) -> Insert:
+    return insert(table)

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from kokudaka.core.bulk import bulk_execute
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference
@@ -167,16 +168,19 @@ def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun
             {"bill": bill_id, "at": now, "entry": gift_entry, "go": left if gift_entry else 0}
         )
     if entries:
-        conn.execute(insert(table_of(JournalEntry)), entries)
-        conn.execute(insert(table_of(Posting)), postings)
-        conn.execute(
-            _MOVE_BALANCE,
-            [{"account": a, "go": go} for a, go in sorted(moves.items()) if go],
-        )
-        conn.execute(insert(table_of(ChainOperation)), operations)
-        conn.execute(_insert_notices(conn.dialect.name), notices)
-    conn.execute(_CLOSE, closed)
+        _write(conn, _INSERT_ENTRIES, entries)
+        _write(conn, _INSERT_POSTINGS, postings)
+        _write(conn, _MOVE_BALANCE, [{"account": a, "go": go} for a, go in sorted(moves.items())])
+        _write(conn, _INSERT_OPERATIONS, operations)
+        _write(conn, _insert_notices(conn.dialect.name), notices)
+    _write(conn, _CLOSE, closed)
     return run
+
+
+def _write(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """``statement`` over ``rows`` (dictionaries with the same keys) in one executemany."""
+    if rows:
+        bulk_execute(conn, statement, tuple(rows[0]), [tuple(r.values()) for r in rows])
 
 
 def expire_bills(
@@ -194,6 +198,9 @@ def expire_bills(
             return total
 
 
+_INSERT_ENTRIES = insert(table_of(JournalEntry))
+_INSERT_POSTINGS = insert(table_of(Posting))
+_INSERT_OPERATIONS = insert(table_of(ChainOperation))
 _MOVE_BALANCE = (
     update(_accounts)
     .where(_accounts.c.id == bindparam("account"))
@@ -210,9 +217,16 @@ _CLOSE = (
 )
 
 
+_INSERT_NOTICES = {
+    module.__name__.rsplit(".", 1)[-1]: module.insert(_notices).on_conflict_do_nothing(
+        index_elements=["subject_id", "kind"]
+    )
+    for module in (postgresql, sqlite)
+}
+
+
 def _insert_notices(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_notices).on_conflict_do_nothing(index_elements=["subject_id", "kind"])
+    return _INSERT_NOTICES[dialect]
 
 
 def _burn(

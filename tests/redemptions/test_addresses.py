@@ -150,3 +150,24 @@ def test_no_address_reaches_the_logs(world: World, caplog: pytest.LogCaptureFixt
     assert caplog.records  # the server's own logging was captured
     for value in _PLAIN:
         assert value not in caplog.text
+
+
+def test_the_platform_sets_a_towns_retention_period(world: World) -> None:
+    url = f"/v1/municipalities/{world.a.municipality_id}"
+    assert world.client.get(url).json()["address_retention_days"] == 90
+    body = {"address_retention_days": 30}
+    assert_problem(
+        world.client.patch(url, json=body, headers=world.a.admin.headers), 403, "forbidden"
+    )
+    changed = world.client.patch(url, json=body, headers=world.platform_admin.headers)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["address_retention_days"] == 30
+    for bad in (0, 3651, None, "30"):
+        refused = world.client.patch(
+            url, json={"address_retention_days": bad}, headers=world.platform_admin.headers
+        )
+        assert_problem(refused, 422, "validation_error")
+    with world.db() as session:
+        town = session.get(Municipality, world.a.municipality_id)
+        assert town is not None
+        assert town.address_retention_days == 30

@@ -78,7 +78,8 @@ def create_municipality(
 
 @router.patch(
     "/v1/municipalities/{municipality_id}",
-    summary="Change a municipality's name or national code (platform administrators)",
+    summary="Change a municipality's name, national code or address retention (platform "
+    "administrators)",
     responses={
         404: {"description": "No such municipality"},
         409: {"description": "Another town has this national code"},

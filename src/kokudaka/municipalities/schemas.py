@@ -85,6 +85,12 @@ _NATIONAL_CODE_DESCRIPTION = (
 )
 
 
+_RETENTION_DESCRIPTION = (
+    "Days the town keeps a rice bill redemption's delivery address after the redemption "
+    "is closed (received, cancelled or refused); then it is erased. 90 unless set."
+)
+
+
 class MunicipalityCreate(RequestModel):
     region_id: uuid.UUID
     code: Slug = Field(
@@ -106,6 +112,13 @@ class MunicipalityUpdate(RequestModel):
     national_code: NationalCode | None = Field(
         default=None, description=_NATIONAL_CODE_DESCRIPTION, examples=["074055"]
     )
+    address_retention_days: Omittable[JsonInt] = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description=_RETENTION_DESCRIPTION,
+        examples=[90],
+    )
 
 
 class MunicipalityRead(ResponseModel):
@@ -114,6 +127,7 @@ class MunicipalityRead(ResponseModel):
     code: str
     name: str
     national_code: str | None = Field(description="全国地方公共団体コード, when set.")
+    address_retention_days: int = Field(description=_RETENTION_DESCRIPTION)
     created_at: datetime
 
 

@@ -69,6 +69,10 @@ _JAPAN_TIME = "%Y-%m-%d %H:%M:%S"
 _SHIPPED = (RedemptionState.shipped, RedemptionState.received)
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 @dataclass(slots=True)
 class _Line:
     bill_go: int = 0
@@ -81,14 +85,14 @@ class _Line:
     last_shipped_at: datetime | None = None
 
     def add(self, other: _Line) -> None:
-        for name in ("bill_go", "left_go", "requested_go", "shipped_go", "shipped_g"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.bill_go += other.bill_go
+        self.left_go += other.left_go
+        self.requested_go += other.requested_go
+        self.shipped_go += other.shipped_go
+        self.shipped_g += other.shipped_g
         self.received_go += other.received_go
         self.refused_go += other.refused_go
-        if other.last_shipped_at and (
-            self.last_shipped_at is None or other.last_shipped_at > self.last_shipped_at
-        ):
-            self.last_shipped_at = other.last_shipped_at
+        self.last_shipped_at = _later(self.last_shipped_at, other.last_shipped_at)
 
     def amounts(self) -> dict[str, object]:
         outstanding = self.left_go + self.requested_go
@@ -183,7 +187,7 @@ def _collect(session: Session, caller: Caller, season: int) -> dict[uuid.UUID, _
         elif state in _SHIPPED:
             line.shipped_go += go
             line.shipped_g += int(grams or 0)
-            line.add(_Line(last_shipped_at=shipped_at))
+            line.last_shipped_at = _later(line.last_shipped_at, shipped_at)
             if state is RedemptionState.received:
                 line.received_go += go
         elif state is RedemptionState.refused:

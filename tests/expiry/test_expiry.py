@@ -93,6 +93,11 @@ def test_notices_then_a_gift_to_the_farmer_each_once(world: World) -> None:
         )
         assert_ledger_sums(session)
 
+    # The bill shows it expired and what was gifted.
+    bills = world.client.get("/v1/me/bills", headers=world.alice.headers).json()["items"]
+    assert bills[0]["expired_at"] is not None
+    assert (bills[0]["gifted"]["go"], bills[0]["gifted_kg"]) == (800, "120.000")
+    assert bills[0]["remaining"]["go"] == 0
     # The app reads them in the supporter's language and marks one read.
     listed = world.client.get(
         "/v1/me/notices", headers={**world.alice.headers, "Accept-Language": "ja"}

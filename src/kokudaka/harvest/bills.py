@@ -77,6 +77,9 @@ class SupporterBill:
     amount_go: int
     remaining_go: int
     """The balance of the holder's bill account for the work (0 for a 0 go bill)."""
+    expired_at: datetime | None
+    """When the expiry job closed it; what was left then was gifted to the farmer."""
+    gifted_go: int
     mint: MintState | None
     """The bill's mint on the chain; none for a 0 go bill."""
 
@@ -119,6 +122,8 @@ def _bills(holder_id: uuid.UUID) -> Select[*tuple[Any, ...]]:
             Bill.labour_go,
             Bill.amount_go,
             Account.balance_go,
+            Bill.expired_at,
+            Bill.gifted_go,
             ChainOperation.state,
             ChainOperation.reference,
             ChainOperation.tx_hash,
@@ -139,7 +144,7 @@ def _bills(holder_id: uuid.UUID) -> Select[*tuple[Any, ...]]:
 def _supporter_bill(row: Any) -> SupporterBill:
     (bill_id, created_at, work_id, title, season, variety, planned, farmer_id, farmer_name,
      farm_name, actual_go, actual_g, ceiling, expire_on, board, investment, labour, amount,
-     remaining, state, *mint) = row  # fmt: skip
+     remaining, expired_at, gifted, state, *mint) = row  # fmt: skip
     return SupporterBill(
         id=bill_id,
         created_at=created_at,
@@ -160,6 +165,8 @@ def _supporter_bill(row: Any) -> SupporterBill:
         labour_go=labour,
         amount_go=amount,
         remaining_go=int(remaining or 0),
+        expired_at=expired_at,
+        gifted_go=gifted,
         mint=None if state is None else MintState(state, *mint),
     )
 

@@ -94,6 +94,9 @@ def _bill_read(bill: SupporterBill) -> BillRead:
         remaining_kg=yields.kg_of_go(bill.remaining_go),
         bills_expire_on=bill.bills_expire_on,
         issued_at=bill.created_at,
+        expired_at=bill.expired_at,
+        gifted=Amount.of(bill.gifted_go),
+        gifted_kg=yields.kg_of_go(bill.gifted_go),
         chain=(
             None
             if mint is None

@@ -249,4 +249,11 @@ class BillRead(ResponseModel):
         "becomes a gift to the farmer); null until the town sets it."
     )
     issued_at: datetime
+    expired_at: datetime | None = Field(
+        description="When the bill expired; null while it can be redeemed."
+    )
+    gifted: Amount = Field(
+        description="What was left at expiry, given to the farmer (0 until it expires)."
+    )
+    gifted_kg: str
     chain: BillMint | None = Field(description="The bill's mint; null for a 0 合 bill.")

@@ -252,6 +252,14 @@ def test_the_body_is_checked(world: World) -> None:
     pickup = redeem(world.client, world.alice, bills[world.alice.id], 10, pickup=True)
     assert pickup.status_code == 201, pickup.text
     assert (pickup.json()["method"], pickup.json()["address"]) == ("pickup", None)
+    # A shipment weighs something.
+    for kg in ("0", "0.000", "-1", "1.0001", "1e3"):
+        shipped = world.client.post(
+            f"/v1/redemptions/{pickup.json()['id']}/ship",
+            json={"shipped_kg": kg},
+            headers=world.a.farmer.headers,
+        )
+        assert_problem(shipped, 422, "validation_error")
 
 
 def test_the_farmer_lists_oldest_first_by_page_with_filters(world: World) -> None:

@@ -20,6 +20,12 @@ MAX_KG_DIGITS = 9
 
 KG_PATTERN = rf"^(0|[1-9][0-9]{{0,{MAX_KG_DIGITS - 1}}})(\.[0-9]{{1,3}})?$"
 _KG = re.compile(KG_PATTERN)
+# The same, more than zero (a shipment weighs something): a whole part of 1 or more, or
+# 0 with a fraction that is not all zeros.
+POSITIVE_KG_PATTERN = (
+    rf"^([1-9][0-9]{{0,{MAX_KG_DIGITS - 1}}}(\.[0-9]{{1,3}})?"
+    r"|0\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$"
+)
 
 # Japan keeps UTC+9 without daylight saving time, so a fixed offset is exact.
 _JAPAN = timezone(timedelta(hours=9))

@@ -10,7 +10,8 @@ from pydantic import ConfigDict, Field, StringConstraints
 
 from kokudaka.core.schemas import Amount, JsonInt, RequestModel, ResponseModel
 from kokudaka.core.units import MAX_GO
-from kokudaka.harvest.schemas import BillMint, FarmerBrief, Kilograms, Reason, WorkBrief
+from kokudaka.harvest.schemas import BillMint, FarmerBrief, Reason, WorkBrief
+from kokudaka.harvest.yields import POSITIVE_KG_PATTERN
 from kokudaka.models import RedemptionMethod, RedemptionState
 
 #: The 47 prefectures (都道府県), as an address names them.
@@ -126,10 +127,21 @@ RedemptionCreate = Annotated[DeliveryRequest | PickupRequest, Field(discriminato
 """A redemption request: ``method`` says which, and only a delivery takes an address."""
 
 
+ShippedKilograms = Annotated[
+    str,
+    StringConstraints(pattern=POSITIVE_KG_PATTERN),
+    Field(
+        description="Kilograms shipped (or handed over), as text with up to three decimals, "
+        "more than zero.",
+        examples=["30.5"],
+    ),
+]
+
+
 class RedemptionShip(RequestModel):
     """What was shipped (or handed over at the farm)."""
 
-    shipped_kg: Kilograms
+    shipped_kg: ShippedKilograms
     carrier: CarrierText | None = Field(
         default=None, description="The carrier, e.g. ヤマト運輸; none for a pick-up."
     )

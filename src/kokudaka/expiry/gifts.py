@@ -96,7 +96,11 @@ def _due(today: date, limit: int, postgres: bool) -> Any:
         )
         .outerjoin(
             _issuing,
-            (_issuing.work_id == Bill.work_id) & (_issuing.kind == AccountKind.bill_issuance),
+            # user_id IS NULL: the (work_id, user_id) index then finds the work's one issuing
+            # account, rather than walking every holder of the work for each bill.
+            (_issuing.work_id == Bill.work_id)
+            & _issuing.user_id.is_(None)
+            & (_issuing.kind == AccountKind.bill_issuance),
         )
         .where(Bill.expired_at.is_(None), MunicipalityPolicy.bills_expire_on < today)
         .order_by(Bill.id)

@@ -392,3 +392,30 @@ def test_the_console_page_shows_the_towns_bills_and_their_discrepancies(
     assert 'id="reconciliation-bills"' in page.text
     assert "nishiaizu コシヒカリ 2026" in page.text
     assert "米手形のある作品がチェーンに登録されていない" in page.text
+
+
+def test_a_conversion_burn_unlike_its_board_and_one_queued_twice(harvest: Harvest) -> None:
+    world = harvest.world
+    settled(harvest)
+    with harvest.db.begin() as session:
+        burns = session.scalars(
+            select(ChainOperation)
+            .where(
+                ChainOperation.asset == ChainAsset.koku,
+                ChainOperation.kind == ChainOperationKind.burn,
+            )
+            .order_by(ChainOperation.amount_go)
+        ).all()
+        bob = next(b for b in burns if b.user_id == world.bob.id)
+        bob.amount_go = 999
+        alice = next(b for b in burns if b.user_id == world.alice.id)
+        # A second burn of one of Alice's boards, in the same conversion entry.
+        twice = {c.key: getattr(alice, c.key) for c in ChainOperation.__table__.columns}
+        twice.update(id=uuid.uuid4(), reference="0x" + issuance_ref(uuid.uuid4()).hex())
+        session.add(ChainOperation(**twice))
+    kinds = harvest.reconcile().counts.by_kind
+    assert kinds["conversion_burn_mismatch"] == 1  # Bob's: 999 of his 1,000 go board
+    assert kinds["burn_amount_mismatch"] == 1  # his Burned event says 1,000
+    assert kinds["duplicate_burn_operation"] == 1
+    assert kinds["burn_missing_on_chain"] == 1  # the second burn, confirmed, never mined
+    assert not any(kind.startswith("bill") for kind in kinds), kinds

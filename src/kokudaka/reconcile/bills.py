@@ -120,14 +120,14 @@ def reconcile_bills(
     for pair in sorted(expected.pairs):
         holder, token = pair
         if balances[pair] != expected.balances.get(pair, 0):
-            work_id = uuid.UUID(int=token)
+            work_id = _work_of(token)  # None: a token id no work of ours could have
             user = expected.holders.get(pair)
             add(
                 DiscrepancyKind.bill_balance_mismatch,
                 work_id,
                 address=holder,
                 user_id=user,
-                account=bill_account(work_id, user),
+                account=None if work_id is None else bill_account(work_id, user),
                 expected=expected.balances.get(pair, 0),
                 actual=balances[pair],
             )
@@ -261,7 +261,7 @@ def _compare(
                     address=holder,
                     actual=amount,
                     tx_hash=tx_hash,
-                    detail=f"work {_work_of(token)}",
+                    detail=_token_text(token),
                 )
             if sign == 1:
                 result.minted_events[(token, town)] += amount
@@ -441,3 +441,8 @@ def _ignore(*_: Any, **__: Any) -> None:
 
 def _work_of(token: int) -> uuid.UUID | None:
     return uuid.UUID(int=token) if 0 < token < 2**128 else None
+
+
+def _token_text(token: int) -> str:
+    work = _work_of(token)
+    return f"work {work}" if work is not None else f"token id {token:#x}"

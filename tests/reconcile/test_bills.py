@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from kokudaka.chain.refs import issuance_ref
 from kokudaka.console.messages import translate
 from kokudaka.console.stats import remember_reconciliation
 from kokudaka.core.settings import Settings
+from kokudaka.expiry.schedule import run_bill_jobs
 from kokudaka.models import (
     Account,
     Bill,
@@ -30,6 +32,7 @@ from kokudaka.models import (
     ChainOperation,
     ChainOperationKind,
     ChainState,
+    MunicipalityPolicy,
     Posting,
 )
 from kokudaka.reconcile.command import _print_summary
@@ -419,3 +422,29 @@ def test_a_conversion_burn_unlike_its_board_and_one_queued_twice(harvest: Harves
     assert kinds["duplicate_burn_operation"] == 1
     assert kinds["burn_missing_on_chain"] == 1  # the second burn, confirmed, never mined
     assert not any(kind.startswith("bill") for kind in kinds), kinds
+
+
+def test_bills_gifted_at_expiry_and_burned_by_the_workers_reconcile_clean(
+    harvest: Harvest,
+) -> None:
+    world = harvest.world
+    settled(harvest)
+    expires_on = date(SEASON + 1, 3, 31)
+    with harvest.db.begin() as session:
+        session.execute(
+            update(MunicipalityPolicy)
+            .where(MunicipalityPolicy.municipality_id == world.a.municipality_id)
+            .values(bills_expire_on=expires_on)
+        )
+    assert run_bill_jobs(harvest.db, expires_on + timedelta(days=1)).expiry.gifts == 2
+    waiting = harvest.reconcile()
+    assert waiting.status == "clean", waiting.model_dump_json(indent=1)
+    assert waiting.bills[0].unsettled.go == -1_298  # the burns, not yet on chain
+    assert waiting.bills[0].outstanding.go == 0
+
+    report = settled(harvest).reconcile()
+    assert report.status == "clean", report.model_dump_json(indent=1)
+    (work,) = report.bills
+    assert (work.issued.go, work.outstanding.go, work.on_chain_minted.go) == (1_298, 0, 1_298)
+    assert (work.on_chain_outstanding.go, work.unsettled.go) == (0, 0)
+    assert work.agrees

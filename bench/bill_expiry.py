@@ -495,6 +495,11 @@ def main() -> int:
             works = setup_works(db, town, args.works)
             chain = ChainClient(node.rpc_url, request_timeout=60)
             deployment = ensure_deployment(db, chain, settings)
+            with db() as session:
+                (minter,) = active_minters(session)
+            # The set-up and the ceiling sign hundreds of 16M-gas batches ahead of the chain:
+            # more gas money than development gives a town's key (a dev chain: set, not sent).
+            chain.rpc("anvil_setBalance", [minter.address, hex(10**24)])
             bills, left_go = insert_bills(db, chain, settings, town, works, people)
             print(
                 f"setup: {bills:,} bills of {args.works} works ({left_go:,} go left) minted and "

@@ -78,7 +78,8 @@ _bills = table_of(Bill)
 _investments = table_of(Investment)
 _works = table_of(Work)
 
-# The work's board issuances, each with its supporter's KOKU account.
+# The work's board issuances, each with its supporter's KOKU account, locked: a reversal
+# racing the conversion waits, then finds its issuance converted.
 _BOARD_ISSUANCES = (
     select(
         _issuances.c.id,
@@ -98,6 +99,7 @@ _BOARD_ISSUANCES = (
         _issuances.c.conversion_entry_id.is_(None),
     )
     .order_by(_issuances.c.recipient_id, _issuances.c.id)
+    .with_for_update(of=_issuances, key_share=True)
 )
 _TOWN_ACCOUNT = select(_accounts.c.id).where(_accounts.c.key == bindparam("key"))
 # A conversion moves balances only: what a holder earned (their rank) stays.
@@ -106,10 +108,23 @@ _MOVE_BALANCE = (
     .where(_accounts.c.id == bindparam("account_id"))
     .values(balance_go=_accounts.c.balance_go + bindparam("amount_go"))
 )
+# Every board issuance of the work points at its supporter's conversion entry, found by
+# the bill's unique (work, holder): one statement, however many boards.
 _MARK_CONVERTED = (
     update(_issuances)
-    .where(_issuances.c.id == bindparam("issuance_id"))
-    .values(conversion_entry_id=bindparam("conversion_id"))
+    .where(
+        _issuances.c.work_id == bindparam("the_work"),
+        _issuances.c.reversal_entry_id.is_(None),
+        _issuances.c.conversion_entry_id.is_(None),
+    )
+    .values(
+        conversion_entry_id=select(_bills.c.entry_id)
+        .where(
+            _bills.c.work_id == _issuances.c.work_id,
+            _bills.c.holder_id == _issuances.c.recipient_id,
+        )
+        .scalar_subquery()
+    )
 )
 _UNPAID = select(_investments.c.id, _investments.c.amount_yen, _investments.c.go_amount).where(
     _investments.c.work_id == bindparam("work_id"),
@@ -260,7 +275,6 @@ def convert_work(
     postings: list[tuple[Any, ...]] = []
     bills: list[tuple[Any, ...]] = []
     operations: list[tuple[Any, ...]] = []
-    converted: list[tuple[Any, ...]] = []
     moves: list[tuple[uuid.UUID, int]] = []
     bill_accounts: list[tuple[Any, ...]] = []
     # Every id this conversion needs, made at once (a board has at most an entry, a bill,
@@ -286,7 +300,6 @@ def convert_work(
         ]
         moves.append((board.holder_account_id, -go))
         for issuance_id, issued in board.issuances:
-            converted.append((issuance_id, entry_id))
             op_id = next(ids)
             operations.append(
                 (op_id, ChainAsset.koku, ChainOperationKind.burn, entry_id, issuance_id, None,
@@ -330,8 +343,10 @@ def convert_work(
         _insert(conn, table_of(Posting), _POSTING_COLUMNS, postings)
         # In the order of the account ids, as every posting path does: no deadlock.
         bulk_execute(conn, _MOVE_BALANCE, ("account_id", "amount_go"), sorted(moves))
-        bulk_execute(conn, _MARK_CONVERTED, ("issuance_id", "conversion_id"), converted)
         _insert(conn, table_of(Bill), _BILL_COLUMNS, bills)
+        marked = conn.execute(_MARK_CONVERTED, {"the_work": work.id}).rowcount
+        if marked != burns:  # the boards read above are locked: never, short of a bug
+            raise RuntimeError(f"marked {marked} board issuances converted, not {burns}")
         _insert(conn, table_of(ChainOperation), _OPERATION_COLUMNS, operations)
     work.bills_issued_at = now
     session.flush()

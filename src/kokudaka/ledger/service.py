@@ -419,7 +419,11 @@ def reverse(
         raise NotFound("Journal entry")
     if entry.kind is not EntryKind.issuance:
         raise Conflict("entry_not_reversible")
-    issuance = session.scalar(select(Issuance).where(Issuance.entry_id == entry.id))
+    # Locked: a harvest conversion of the same board issuance is then either committed
+    # (and seen here) or waits for this reversal.
+    issuance = session.scalar(
+        select(Issuance).where(Issuance.entry_id == entry.id).with_for_update(key_share=True)
+    )
     assert issuance is not None
     if issuance.reversal_entry_id is not None:
         raise Conflict("entry_already_reversed")

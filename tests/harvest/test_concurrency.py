@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from kokudaka.models import (
     Bill,
     EntryKind,
+    Issuance,
     JournalEntry,
     StaffLogEntry,
     Work,
@@ -95,3 +96,42 @@ def test_filings_racing_countersignatures_leave_one_report_in_effect(
     else:
         assert states.count(YieldReportState.filed) == 1
         assert filings.count(201) == 5, statuses
+
+
+def test_reversals_racing_the_conversion_either_reverse_or_are_converted(
+    world: World, base_url: str
+) -> None:
+    many_boards(world, 60)
+    report = file_report(world.client, world.a.farmer, world.a.work_id).json()
+    admin = second_admin(world)
+    with world.db() as session:
+        entries = list(
+            session.scalars(
+                select(Issuance.entry_id).where(Issuance.work_id == world.a.work_id).limit(8)
+            )
+        )
+
+    def act(i: int) -> int:
+        if i == 0:
+            return httpx.post(
+                f"{base_url}/v1/yield-reports/{report['id']}/countersign",
+                headers=world.a.admin.headers,
+                timeout=60,
+            ).status_code
+        return httpx.post(
+            f"{base_url}/v1/ledger/entries/{entries[i - 1]}/reverse",
+            json={"reason": "mistake"},
+            headers=admin.headers,
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        statuses = list(pool.map(act, range(9)))
+    assert statuses[0] == 200, statuses
+    assert set(statuses[1:]) <= {201, 409}, statuses
+    with world.db() as session:
+        for issuance in session.scalars(select(Issuance).where(Issuance.entry_id.in_(entries))):
+            # Never both: a reversed board is not converted, a converted one not reversed.
+            assert (issuance.reversal_entry_id is None) != (issuance.conversion_entry_id is None)
+        assert session.scalar(select(func.count()).select_from(Bill)) == 60 - statuses.count(201)
+        assert_ledger_sums(session)

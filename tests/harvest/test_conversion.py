@@ -3,8 +3,6 @@ rice bill in one transaction, each asset summing to zero, and cancels unpaid inv
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections import defaultdict
 
@@ -13,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kokudaka.harvest.conversion import bill_account_key, bill_issuance_account_key
-from kokudaka.investments.service import signature_for
 from kokudaka.ledger.service import holder_account_key
 from kokudaka.models import (
     Account,
@@ -31,6 +28,7 @@ from kokudaka.models import (
     Work,
 )
 from tests.harvest.helpers import approved_hours, file_report, invest_and_confirm
+from tests.investments.webhooks import paid_webhook
 from tests.volunteering.helpers import logged, post_activity
 from tests.world import SEASON, World, assert_problem
 
@@ -66,27 +64,6 @@ def countersign(world: World, kg: str) -> httpx.Response:
     assert report.status_code == 201, report.text
     return world.client.post(
         f"/v1/yield-reports/{report.json()['id']}/countersign", headers=world.a.admin.headers
-    )
-
-
-def _webhook(world: World, investment_id: str, yen: int) -> httpx.Response:
-    raw = json.dumps(
-        {
-            "event_id": f"evt-{investment_id}",
-            "investment_id": investment_id,
-            "amount_yen": yen,
-            "payment_reference": "card",
-        }
-    ).encode()
-    ts = int(time.time())
-    signature = signature_for(world.settings.payment_webhook_secret, ts, raw)
-    return world.client.post(
-        "/v1/payments/webhook",
-        content=raw,
-        headers={
-            "Kokudaka-Signature": f"t={ts},v1={signature}",
-            "Content-Type": "application/json",
-        },
     )
 
 
@@ -178,7 +155,7 @@ def test_boards_become_bills_at_80_percent_and_unpaid_investments_are_cancelled(
         assert reserved == (reserved_before or 0) - 3_000
 
     # A late payment, a new investment and a reversal of a board are refused clearly.
-    assert_problem(_webhook(world, unpaid["id"], 30_000), 409, "work_harvested")
+    assert_problem(paid_webhook(world, unpaid["id"], 30_000), 409, "work_harvested")
     assert_problem(
         world.client.post(
             f"/v1/investments/{unpaid['id']}/confirm",

@@ -7,8 +7,6 @@ by the payment webhook, whatever else is issued or however the policy changes.
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
 import httpx
@@ -16,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from kokudaka.core.errors import Conflict
-from kokudaka.investments.service import signature_for
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import IssuanceCause, issue
 from kokudaka.models import Investment, IssuanceKind, MunicipalityPolicy
+from tests.investments.webhooks import paid_webhook
 from tests.world import (
     PRICE_YEN_PER_GO,
     SEASON,
@@ -58,27 +56,6 @@ def _confirm(world: World, investment_id: str) -> httpx.Response:
         f"/v1/investments/{investment_id}/confirm",
         json={"payment_reference": f"furikomi-{investment_id}"},
         headers=world.a.admin.headers,
-    )
-
-
-def _paid_webhook(world: World, investment_id: str, yen: int) -> httpx.Response:
-    raw = json.dumps(
-        {
-            "event_id": f"evt-{investment_id}",
-            "investment_id": investment_id,
-            "amount_yen": yen,
-            "payment_reference": "card",
-        }
-    ).encode()
-    ts = int(time.time())
-    signature = signature_for(world.settings.payment_webhook_secret, ts, raw)
-    return world.client.post(
-        "/v1/payments/webhook",
-        content=raw,
-        headers={
-            "Kokudaka-Signature": f"t={ts},v1={signature}",
-            "Content-Type": "application/json",
-        },
     )
 
 
@@ -162,7 +139,7 @@ def test_reserved_investments_are_always_confirmable(world: World) -> None:
 
     confirmed = _confirm(world, by_town["id"])
     assert confirmed.status_code == 200, confirmed.text
-    paid = _paid_webhook(world, by_webhook["id"], 500)
+    paid = paid_webhook(world, by_webhook["id"], 500)
     assert paid.status_code == 200, paid.text
     assert paid.json()["issuance"]["amount"]["go"] == 50
 

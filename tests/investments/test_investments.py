@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
 import httpx
 from sqlalchemy import func, select
 
-from kokudaka.investments.service import signature_for
 from kokudaka.models import (
     ChainOperation,
     IdempotencyRecord,
@@ -19,6 +17,7 @@ from kokudaka.models import (
     Posting,
     Work,
 )
+from tests.investments.webhooks import signed_webhook
 from tests.world import PRICE_YEN_PER_GO, World, count
 
 
@@ -240,26 +239,6 @@ def test_scope_other_supporters_and_towns_cannot_see_or_act(world: World) -> Non
     assert count(world, Issuance) == 0
 
 
-def _webhook(
-    world: World,
-    payload: dict[str, object],
-    *,
-    secret: str | None = None,
-    timestamp: int | None = None,
-) -> httpx.Response:
-    raw = json.dumps(payload).encode()
-    ts = int(time.time()) if timestamp is None else timestamp
-    signature = signature_for(secret or world.settings.payment_webhook_secret, ts, raw)
-    return world.client.post(
-        "/v1/payments/webhook",
-        content=raw,
-        headers={
-            "Kokudaka-Signature": f"t={ts},v1={signature}",
-            "Content-Type": "application/json",
-        },
-    )
-
-
 def test_signed_webhook_confirms_once_and_refuses_replay_and_forgery(world: World) -> None:
     investment = invest(world, world.alice.headers, world.a.work_id, 2000).json()
     event = {
@@ -268,28 +247,30 @@ def test_signed_webhook_confirms_once_and_refuses_replay_and_forgery(world: Worl
         "amount_yen": 2000,
         "payment_reference": "ch_1",
     }
-    forged = _webhook(world, event, secret="not-the-secret")
+    forged = signed_webhook(world, event, secret="not-the-secret")
     assert forged.status_code == 401
     assert forged.json()["code"] == "invalid_signature"
-    stale = _webhook(world, event, timestamp=int(time.time()) - 3600)
+    stale = signed_webhook(world, event, timestamp=int(time.time()) - 3600)
     assert stale.status_code == 400
     assert stale.json()["code"] == "webhook_stale"
-    wrong_amount = _webhook(world, {**event, "amount_yen": 1999})
+    wrong_amount = signed_webhook(world, {**event, "amount_yen": 1999})
     assert wrong_amount.status_code == 422
     assert wrong_amount.json()["code"] == "payment_amount_mismatch"
     assert count(world, Issuance) == 0
 
-    ok = _webhook(world, event)
+    ok = signed_webhook(world, event)
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "confirmed"
     assert ok.json()["issuance"]["amount"]["go"] == 200
-    replay = _webhook(world, event)
+    replay = signed_webhook(world, event)
     assert replay.status_code == 409
     assert replay.json()["code"] == "webhook_replayed"
-    second_event = _webhook(world, {**event, "event_id": "evt_2"})
+    second_event = signed_webhook(world, {**event, "event_id": "evt_2"})
     assert second_event.status_code == 409
     assert second_event.json()["code"] == "investment_not_pending"
-    unknown = _webhook(world, {**event, "event_id": "evt_3", "investment_id": str(uuid.uuid4())})
+    unknown = signed_webhook(
+        world, {**event, "event_id": "evt_3", "investment_id": str(uuid.uuid4())}
+    )
     assert unknown.status_code == 404
     unsigned = world.client.post("/v1/payments/webhook", json=event)
     assert unsigned.status_code == 401

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from kokudaka.core.bulk import bulk_execute
+from kokudaka.core.bulk import bulk_execute, bulk_insert
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference
@@ -172,13 +172,19 @@ def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun
             {"bill": bill_id, "at": now, "entry": gift_entry, "go": left if gift_entry else 0}
         )
     if entries:
-        _write(conn, _INSERT_ENTRIES, entries)
-        _write(conn, _INSERT_POSTINGS, postings)
+        _insert(conn, JournalEntry, entries)
+        _insert(conn, Posting, postings)
         _write(conn, _MOVE_BALANCE, [{"account": a, "go": go} for a, go in sorted(moves.items())])
-        _write(conn, _INSERT_OPERATIONS, operations)
+        _insert(conn, ChainOperation, operations)
         _write(conn, _insert_notices(conn.dialect.name), notices)
     _write(conn, _CLOSE, closed)
     return run
+
+
+def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
+    """New rows of ``model`` (dictionaries with the same keys): COPY on PostgreSQL."""
+    if rows:
+        bulk_insert(conn, table_of(model), tuple(rows[0]), [tuple(r.values()) for r in rows])
 
 
 def _write(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
@@ -202,9 +208,6 @@ def expire_bills(
             return total
 
 
-_INSERT_ENTRIES = insert(table_of(JournalEntry))
-_INSERT_POSTINGS = insert(table_of(Posting))
-_INSERT_OPERATIONS = insert(table_of(ChainOperation))
 _MOVE_BALANCE = (
     update(_accounts)
     .where(_accounts.c.id == bindparam("account"))

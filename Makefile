@@ -42,3 +42,5 @@ bench: setup
 	$(BIN)/python bench/api_reads.py
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/harvest_settlement.py
+	$(BIN)/python bench/bill_expiry.py

@@ -95,7 +95,9 @@ def test_filed_corrected_then_countersigned_public_and_final(world: World) -> No
     with world.db() as session:
         actions = list(
             session.scalars(
-                select(StaffLogEntry.action).where(StaffLogEntry.object_type == "yield_report")
+                select(StaffLogEntry.action)
+                .where(StaffLogEntry.object_type == "yield_report")
+                .order_by(StaffLogEntry.sequence)
             )
         )
     assert actions == ["yield.file", "yield.file", "yield.countersign"]

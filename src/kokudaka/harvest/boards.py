@@ -157,3 +157,16 @@ def refuse_closed_boards(close_on: date | None, season: int, day: date | None = 
     of ``season`` after the town's last day for boards (``day``: today in Japan)."""
     if close_on is not None and (day or japan_today()) > close_on:
         raise Conflict("boards_closed", season=season, closed_on=close_on.isoformat())
+
+
+def board_work(session: Session, work_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The work approved hours are a labour board on: ``work_id``, the one their activity names,
+    unless its harvest is settled already. Its bills are sized and issued, so such hours
+    earn plain KOKU, like a town event's. The work's row is locked (as the harvest's
+    conversion locks it), so the hours are either converted with the work or not a board."""
+    if work_id is None:
+        return None
+    harvested = session.scalar(
+        select(Work.bills_issued_at).where(Work.id == work_id).with_for_update(key_share=True)
+    )
+    return None if harvested is not None else work_id

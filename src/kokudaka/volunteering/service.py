@@ -23,7 +23,7 @@ from kokudaka.auth.scope import list_scope, town_conditions
 from kokudaka.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.schemas import Amount
-from kokudaka.harvest.boards import boards_close_on, refuse_closed_boards
+from kokudaka.harvest.boards import board_work, boards_close_on, refuse_closed_boards
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.schemas import issuance_reads
 from kokudaka.ledger.service import IssuanceCause, issue
@@ -313,21 +313,6 @@ def _memo(activity: Activity, contribution: Contribution, note: str | None) -> M
     return Memo("contribution", params)
 
 
-def _board_work(session: Session, activity: Activity) -> uuid.UUID | None:
-    """The work the approved hours are a labour board on: the one the activity names,
-    unless its harvest is settled already. Its bills are sized and issued, so such hours
-    earn plain KOKU, like a town event's. The work's row is locked (as the harvest's
-    conversion locks it), so the hours are either converted with the work or not a board."""
-    if activity.work_id is None:
-        return None
-    harvested = session.scalar(
-        select(Work.bills_issued_at)
-        .where(Work.id == activity.work_id)
-        .with_for_update(key_share=True)
-    )
-    return None if harvested is not None else activity.work_id
-
-
 def approve(
     session: Session, actor: Caller, contribution_id: uuid.UUID, note: str | None = None
 ) -> Contribution:
@@ -336,7 +321,7 @@ def approve(
         raise Forbidden("self_approval")
     _require_pending(contribution)
     amount_go = issuable_go(activity, contribution.minutes)
-    board_of = _board_work(session, activity)
+    board_of = board_work(session, activity.work_id)
     if amount_go > 0:
         issue(
             session,

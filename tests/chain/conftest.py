@@ -8,6 +8,8 @@ or revoked.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -123,6 +125,42 @@ def minter(chain: ChainClient) -> str:
 def other_minter(chain: ChainClient) -> str:
     """:data:`OTHER_TOWN`'s minter address."""
     return chain.account(OTHER_MINTER_KEY).address
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes with a TCP socket listening on ``port`` (any address), read from /proc.
+
+    Which process listens, not merely whether a connection succeeds: with the suites running
+    side by side, a port freed by one test's anvil may be handed to another test's server
+    a moment later, and a connect to an ephemeral-range port can even connect to itself.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{inode}]")
+    pids: set[int] = set()
+    if not inodes:
+        return pids
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to read
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                pids.add(int(proc.name))
+    return pids
+
+
+def nothing_listens_from(directory: Path, port: int) -> bool:
+    """Whether no process started in ``directory`` (or below it) listens on ``port``."""
+    for pid in listening_pids(port):
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(directory.resolve()):
+                return False
+    return True
 
 
 def nothing_listens(port: int, host: str = "127.0.0.1") -> bool:

@@ -27,7 +27,7 @@ from kokudaka.chain.processes import free_port, port_in_use
 from kokudaka.core.settings import Settings
 from kokudaka.demo import DEMO_PASSWORD
 from kokudaka.settlement.runtime import managed_anvil
-from tests.chain.conftest import nothing_listens
+from tests.chain.conftest import nothing_listens_from
 
 #: The console script installed with the package, next to the interpreter running the tests.
 KOKUDAKA = Path(sys.executable).parent / "kokudaka"
@@ -259,7 +259,7 @@ def test_the_default_run_keeps_its_chain_through_ctrl_c_and_an_anvil_crash(
     finally:
         _ctrl_c(checkout, service)
     assert not checkout.pid_file.exists()  # stopped with the service
-    assert nothing_listens(checkout.anvil_port)
+    assert nothing_listens_from(checkout.cwd, checkout.anvil_port)
 
     # Started again on the same directory: the same contract, every issuance still there.
     service = checkout.serve()
@@ -325,7 +325,7 @@ def test_kill_9_of_the_service_takes_its_anvil_along(checkout: Checkout) -> None
     service.wait(timeout=10)
     # The kernel signals anvil (SIGTERM: it writes its state) when the service dies.
     wait_for(lambda: _gone(anvil), 15, "anvil to exit with its service")
-    assert nothing_listens(checkout.anvil_port)
+    assert nothing_listens_from(checkout.cwd, checkout.anvil_port)
 
     service = checkout.serve()
     try:
@@ -385,7 +385,7 @@ def test_ports_in_use_are_refused_clearly_and_leave_nothing_running(tmp_path: Pa
         assert refused.returncode == 2
         assert f"port {here.port} on 127.0.0.1 is already in use" in refused.stderr
         assert "KOKUDAKA_PORT" in refused.stderr
-    assert nothing_listens(here.anvil_port)
+    assert nothing_listens_from(here.cwd, here.anvil_port)
     assert not here.pid_file.exists()
 
     with socket.socket() as held:
@@ -395,7 +395,7 @@ def test_ports_in_use_are_refused_clearly_and_leave_nothing_running(tmp_path: Pa
         assert refused.returncode == 2
         assert f"port {here.anvil_port} on 127.0.0.1 is held by another process" in refused.stderr
         assert "KOKUDAKA_ANVIL_PORT" in refused.stderr
-    assert nothing_listens(here.port)
+    assert nothing_listens_from(here.cwd, here.port)
     assert not here.pid_file.exists()
 
 
@@ -410,5 +410,7 @@ def test_a_chain_that_lost_the_contract_is_refused_in_one_line(checkout: Checkou
     assert "kokudaka serve: the chain at" in refused.stderr
     assert "lost the KOKU contract" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert nothing_listens(checkout.anvil_port)  # the anvil it started is stopped again
+    assert nothing_listens_from(
+        checkout.cwd, checkout.anvil_port
+    )  # the anvil it started is stopped again
     assert not checkout.pid_file.exists()

@@ -11,6 +11,7 @@ from kokudaka.console.pages import (
     accounts,
     audit_log,
     auth,
+    deliveries,
     farmer,
     harvest,
     reconciliation,
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
     audit_log.router,
     harvest.router,
+    deliveries.router,
 )
 
 

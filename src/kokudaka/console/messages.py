@@ -7,6 +7,7 @@ the services keep their own messages (``kokudaka.core.i18n``).
 
 from __future__ import annotations
 
+from kokudaka.console.messages_deliveries import DELIVERY_MESSAGES
 from kokudaka.console.messages_reconciliation import RECONCILIATION_MESSAGES
 from kokudaka.core.i18n import Language
 
@@ -196,6 +197,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "yearly_cap_koku": ("Yearly issuance cap (KOKU)", "年間発行上限(KOKU)"),
     # Reconciliation (console/messages_reconciliation.py)
     **RECONCILIATION_MESSAGES,
+    # Rice for bills: shipping and the delivery ledger (console/messages_deliveries.py)
+    **DELIVERY_MESSAGES,
     # Region pages
     "region_title": ("The region, season {season}", "地域の概況 {season}年シーズン"),
     "region_caption": ("Each town of the region", "地域の各自治体"),

@@ -71,6 +71,8 @@ NAV_ITEMS: dict[str, list[tuple[str, str]]] = {
         ("/console/farmer/ledger", "nav_farmer_ledger"),
         ("/console/farmer/hours", "nav_farmer_hours"),
         ("/console/farmer/works", "nav_farmer_works"),
+        ("/console/farmer/shipping", "nav_shipping"),
+        ("/console/farmer/deliveries", "nav_deliveries"),
     ],
     "town_admin": [
         ("/console/town", "nav_town_dashboard"),
@@ -79,6 +81,8 @@ NAV_ITEMS: dict[str, list[tuple[str, str]]] = {
         ("/console/accounts", "nav_town_accounts"),
         ("/console/town/policy", "nav_town_policy"),
         ("/console/town/harvest", "nav_town_harvest"),
+        ("/console/town/shipping", "nav_shipping"),
+        ("/console/town/deliveries", "nav_deliveries"),
         ("/console/town/issuances", "nav_town_issuances"),
         ("/console/town/reconciliation", "nav_town_reconciliation"),
         ("/console/audit-log", "nav_audit_log"),

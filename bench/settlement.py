@@ -55,6 +55,7 @@ replaced measured 0.13 ms of CPU per issuance and 4,830-5,480/s on a quiet machi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -76,6 +77,7 @@ from tests.fixtures.databases import migrate, temporary_database  # noqa: E402
 
 from kokudaka.chain.client import ChainClient  # noqa: E402
 from kokudaka.chain.deployment import ensure_deployment  # noqa: E402
+from kokudaka.chain.errors import ChainError  # noqa: E402
 from kokudaka.chain.node import AnvilNode  # noqa: E402
 from kokudaka.chain.refs import town_id  # noqa: E402
 from kokudaka.core.db import create_db_engine, create_sessionmaker  # noqa: E402
@@ -379,6 +381,8 @@ def chain_ceiling(
     per_town = count // len(signers)
     fees = chain.fees()
     hashes: list[str] = []
+    raws: dict[str, bytes] = {}
+    resent = 0
     started, cpu_started = time.perf_counter(), time.process_time()
     for key, private_key in signers:
         nonce = chain.pending_nonce(key.address)
@@ -395,18 +399,34 @@ def chain_ceiling(
             )
             chain.send_raw(signed.raw)
             hashes.append(signed.tx_hash)
+            raws[signed.tx_hash] = signed.raw
             nonce += 1
     blocks = set()
     deadline = time.perf_counter() + 120
     for tx_hash in hashes:
+        unseen_since = None
         # None too while anvil moves a transaction from its pool into a block.
         while (tx := chain.rpc("eth_getTransactionByHash", [tx_hash])) is None or tx[
             "blockNumber"
         ] is None:
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"ceiling: {tx_hash} not mined")
+            if tx is not None:
+                unseen_since = None
+            elif unseen_since is None:
+                unseen_since = time.perf_counter()
+            elif time.perf_counter() - unseen_since > 3:
+                # Now and then anvil's pool drops one of a burst of large transactions (its
+                # nonce not taken, the pool empty): the same signed bytes are sent again, as
+                # the settlement worker does, and the time it costs counts.
+                with contextlib.suppress(ChainError):
+                    chain.send_raw(raws[tx_hash])
+                resent += 1
+                unseen_since = None
             time.sleep(0.02)
         blocks.add(int(tx["blockNumber"], 16))
+    if resent:
+        print(f"  ceiling: {resent} transaction(s) lost by the node's pool and sent again")
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     receipts = [chain.rpc("eth_getTransactionReceipt", [h]) for h in hashes]

@@ -161,8 +161,14 @@ class ChainOperation(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_go > 0", name="amount_positive"),
         Index("ix_chain_operations_state_next_attempt_at", "state", "next_attempt_at"),
-        # The console's dashboards count each town's operations by state.
-        Index("ix_chain_operations_municipality_id_state", "municipality_id", "state"),
+        # A town's worker claims its due operations in this order; the console's dashboards
+        # count each town's operations by state through its prefix.
+        Index(
+            "ix_chain_operations_municipality_id_state_next_attempt_at",
+            "municipality_id",
+            "state",
+            "next_attempt_at",
+        ),
         CheckConstraint(
             "(asset = 'koku' AND issuance_id IS NOT NULL)"
             " OR (asset = 'bill' AND bill_id IS NOT NULL)",

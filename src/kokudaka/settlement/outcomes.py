@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from kokudaka.chain.bills_interface import BILL_PERMANENT_REVERTS
 from kokudaka.chain.errors import TransactionReverted
@@ -149,8 +149,13 @@ class Submitted:
 
 
 def lock_tx(session: Session, tx_id: uuid.UUID) -> ChainTransaction | None:
+    # The signed bytes (tens of kB for a full batch) are not needed to record an outcome;
+    # a resend loads them when it needs them.
     return session.scalar(
-        select(ChainTransaction).where(ChainTransaction.id == tx_id).with_for_update()
+        select(ChainTransaction)
+        .options(defer(ChainTransaction.raw_tx))
+        .where(ChainTransaction.id == tx_id)
+        .with_for_update()
     )
 
 
@@ -192,8 +197,10 @@ def record_mined(
                 )
             )
         )
+    # A Core statement on the connection: no operation is in the session, and the ORM's
+    # bulk-update path cost more than the SQL.
     report.confirmed += rowcount(
-        session.execute(
+        session.connection().execute(
             update(ChainOperation)
             .where(
                 ChainOperation.transaction_id == tx.id,

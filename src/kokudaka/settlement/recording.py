@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Uuid, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from kokudaka.core.ids import new_id
@@ -45,7 +46,7 @@ class Recorder:
         none yet. A transaction without operations (a work's registration) is recorded so
         its nonce is held and its fate followed like any other."""
         tx_id = new_id()
-        self.session.execute(
+        self.session.connection().execute(
             insert(ChainTransaction).values(
                 id=tx_id,
                 chain_id=self.claimer.chain_id,
@@ -65,9 +66,16 @@ class Recorder:
         # One statement for the whole batch, recipients included: hundreds of single-row
         # updates would cost more than signing the batch.
         ids = [row.id for row, _ in ops]
+        postgres = self.claimer.sessions.postgres
         claim = (
             update(ChainOperation)
-            .where(self.claimer.raw(ChainOperation.id).in_(ids))
+            .where(
+                # PostgreSQL takes the ids as one array parameter: an IN list of 315 bound
+                # parameters is rendered and bound anew for every batch.
+                ChainOperation.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
+                if postgres
+                else self.claimer.raw(ChainOperation.id).in_(ids)
+            )
             .values(
                 state=ChainState.submitted,
                 transaction_id=tx_id,
@@ -77,16 +85,18 @@ class Recorder:
                 last_error=None,
                 updated_at=self.now,
             )
-            .execution_options(synchronize_session=False)
         )
-        if not self.claimer.sessions.postgres:
-            self.session.execute(claim)
+        # A Core statement on the session's connection: nothing in the session's identity map
+        # is one of these rows, and the ORM's bulk-update path cost more than the SQL.
+        connection = self.session.connection()
+        if not postgres:
+            connection.execute(claim)
         else:
             # Under READ COMMITTED a wallet could change between our read and the update:
             # make sure every stored recipient is the one signed, or roll back (read back by
             # the update itself rather than by another query).
             stored = dict(
-                self.session.execute(
+                connection.execute(
                     claim.returning(ChainOperation.id, ChainOperation.recipient_address)
                 ).all()
             )

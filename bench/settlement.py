@@ -415,7 +415,7 @@ def chain_ceiling(
                 unseen_since = None
             elif unseen_since is None:
                 unseen_since = time.perf_counter()
-            elif time.perf_counter() - unseen_since > 3:
+            elif time.perf_counter() - unseen_since > 0.3:
                 # Now and then anvil's pool drops one of a burst of large transactions (its
                 # nonce not taken, the pool empty): the same signed bytes are sent again, as
                 # the settlement worker does, and the time it costs counts.

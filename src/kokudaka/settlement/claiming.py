@@ -72,8 +72,10 @@ __all__ = [
     "waiting_for_cap",
 ]
 
-#: Mint batches claimed, signed and recorded in one database transaction at most.
-BATCHES_PER_CLAIM: Final = 4
+#: Mint batches claimed, signed and recorded in one database transaction at most. Eight (2,520
+#: operations) halves the claims of a harvest's 20,000 against four; a claim takes about 0.2 s,
+#: well inside a block, and sending starts when the first one commits.
+BATCHES_PER_CLAIM: Final = 8
 NO_WALLET: Final = "no wallet address"
 WAITING_FOR_MINT: Final = "waiting for its mint to be confirmed"
 

@@ -112,7 +112,14 @@ def sign_bill_burns(
             nonce,
             fees=fees,
         )
-        recorder.record(list(batch), signed.raw, signed.tx_hash, nonce, bill_mint_recipient())
+        recorder.record(
+            list(batch),
+            signed.raw,
+            signed.tx_hash,
+            nonce,
+            bill_mint_recipient(),
+            holders_from_mints=True,
+        )
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:

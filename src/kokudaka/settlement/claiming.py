@@ -329,7 +329,14 @@ class Claimer:
                     nonce,
                     fees=fees,
                 )
-                recorder.record(batch, signed.raw, signed.tx_hash, nonce, mint_recipient())
+                recorder.record(
+                    batch,
+                    signed.raw,
+                    signed.tx_hash,
+                    nonce,
+                    mint_recipient(),
+                    holders_from_mints=True,
+                )
             registered: list[Registration] = []
             if bill_plan.transactions:
                 registered = sign_bill_plan(

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Uuid, any_, bindparam, func, insert, select, update
+from sqlalchemy import String, Uuid, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -40,11 +40,25 @@ class Recorder:
         self.claimed = 0
 
     def record(
-        self, ops: list[tuple[Any, str]], raw: bytes, tx_hash: str, nonce: int, recipient: Any
+        self,
+        ops: list[tuple[Any, str]],
+        raw: bytes,
+        tx_hash: str,
+        nonce: int,
+        recipient: Any,
+        *,
+        holders_from_mints: bool = False,
     ) -> None:
         """``recipient`` is the SQL value that fixes each operation's recipient if it has
         none yet. A transaction without operations (a work's registration) is recorded so
-        its nonce is held and its fate followed like any other."""
+        its nonce is held and its fate followed like any other.
+
+        ``holders_from_mints``: the operations are burns, each signed for the holder its mint
+        went to, read in this transaction from the mint's recipient (fixed when the mint was
+        sent, never changed). On PostgreSQL those signed holders are stored as they are, from
+        the batch's own arrays, instead of through ``recipient``'s correlated subquery: its
+        plan depends on statistics, and on a table just filled by an expiry job or a harvest
+        it scanned every operation once per burn."""
         tx_id = new_id()
         self.session.connection().execute(
             insert(ChainTransaction).values(
@@ -67,15 +81,26 @@ class Recorder:
         # updates would cost more than signing the batch.
         ids = [row.id for row, _ in ops]
         postgres = self.claimer.sessions.postgres
+        if postgres and holders_from_mints:
+            signed = (
+                func.unnest(
+                    bindparam("ids", ids, type_=ARRAY(Uuid())),
+                    bindparam("holders", [holder for _, holder in ops], type_=ARRAY(String())),
+                )
+                .table_valued("id", "holder")
+                .render_derived(name="signed")
+            )
+            recipient = signed.c.holder
+            where = ChainOperation.id == signed.c.id  # UPDATE ... FROM unnest(...)
+        elif postgres:
+            # The ids as one array parameter: an IN list of 315 bound parameters is rendered
+            # and bound anew for every batch.
+            where = ChainOperation.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
+        else:
+            where = self.claimer.raw(ChainOperation.id).in_(ids)
         claim = (
             update(ChainOperation)
-            .where(
-                # PostgreSQL takes the ids as one array parameter: an IN list of 315 bound
-                # parameters is rendered and bound anew for every batch.
-                ChainOperation.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
-                if postgres
-                else self.claimer.raw(ChainOperation.id).in_(ids)
-            )
+            .where(where)
             .values(
                 state=ChainState.submitted,
                 transaction_id=tx_id,

@@ -30,20 +30,18 @@ Measured:
 Checked at the end: every operation confirmed, each burn ref burned once and each bill ref minted
 once, the work's bills on chain equal to SQL, and no KOKU left of the boards.
 
-Measured 2026-11-27 on the shared 2-CPU machine under other people's test runs (load average
-about 4 throughout), anvil 1.7.1, 1 s blocks, defaults (10,000 boards: 10,000 burns in 32
-``burnBatch`` and 10,000 bills in 49 ``mintBatch`` after one ``registerWork``, 82 transactions):
+Measured 2026-11-27 on a quiet 2-CPU machine (load average about 1), anvil 1.7.1, 1 s blocks,
+defaults (10,000 boards: 10,000 burns in 32 ``burnBatch`` and 10,000 bills in ``mintBatch`` after
+one ``registerWork``, 72-82 transactions):
 
-- SQLite: conversion SQL 8.2-9.7 s; burns and bill mints 1,750-1,970 operations/s (0.26-0.33 ms
-  of worker CPU each; the worker signed and recorded its last transaction at +8.5 s of 10.2 s);
-  the chain's ceiling in the same run 3,300-5,350/s.
-- PostgreSQL: conversion SQL 14.8-19.4 s; 1,070-1,290 operations/s (0.29-0.34 ms CPU each; signed
-  and recorded until +16.7 s of 18.7 s, most of it in the claims' UPDATE ... RETURNING of each
-  batch's operations); ceiling 7,200-8,000/s.
+- SQLite: conversion SQL 2.1-2.4 s; burns and bill mints 5,843-7,651 operations/s (0.11 ms of
+  worker CPU each); the chain's ceiling in the same runs 14,500-16,300/s.
+- PostgreSQL: conversion SQL 2.95-3.3 s; 4,174-5,318 operations/s (0.10-0.11 ms CPU each;
+  signed and recorded by +2.9-3.3 s, then the wait for the block holding the last batch);
+  ceiling 15,600-16,000/s.
 
-Neither meets 5,000/s: one town's worker is one thread claiming, signing and recording in turn,
-and on this machine its CPU per operation alone (a third of a millisecond, as for KOKU mints in
-``bench/settlement.py``) bounds it below 3,000/s.
+Earlier, under a load average of 4 and before the JSON-RPC session and claim changes (see
+``bench/settlement.py``): 1,750-1,970/s on SQLite, 1,070-1,290/s on PostgreSQL.
 """
 
 from __future__ import annotations

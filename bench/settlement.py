@@ -33,23 +33,19 @@ batches of the same size from the same towns' keys, signed offline and sent back
 one thread with no database at all, timed until every one is mined. The machine is shared,
 so the workers' rate is best read against it (and against its CPU per issuance).
 
-Measured 2026-11-27 on the shared 2-CPU machine under other people's test runs (load average
-1-3 during these runs), anvil 1.7.1, 1 s blocks, defaults, ``--single 100``:
+Measured 2026-11-27 on a quiet 2-CPU machine (load average under 1), anvil 1.7.1, 1 s blocks,
+defaults, ``--single 100``:
 
-- SQLite: batched 20,000 in 5.90 s = 3,392 issuances/s (0.26 ms of worker CPU each); one per
-  transaction 34/s; 99x; chain ceiling in the same run 11,012/s. Before claims read their
-  operations' ids raw (same load): 2,512/s, 0.29 ms, ceiling 10,930/s.
-- PostgreSQL: batched 20,000 in 5.45 s = 3,670/s (0.18 ms CPU each); one per transaction 33/s;
-  112x; ceiling 13,340/s. Before the claim's recipient check moved into its UPDATE ... RETURNING:
-  3,128/s, 0.22 ms, ceiling 12,737/s.
-
-Neither meets 5,000/s here. What bounds it is Python CPU under one GIL (claims of all towns
-compete for it: the first receipts are recorded only once most batches are signed), and on
-SQLite the one write lock, held most of the batched phase. A profile of the workers' threads
-(CPU time) shows next: ~1 ms per JSON-RPC request (under the profiler) in ``requests`` reading
-the proxy settings from the environment and looking for ``~/.netrc`` (about 1,000 requests per
-run), and SQLAlchemy's statement compilation and ORM result handling. The single-minter worker this
-replaced measured 0.13 ms of CPU per issuance and 4,830-5,480/s on a quiet machine.
+- SQLite: batched 20,000 at 5,040-6,131 issuances/s (0.15-0.20 ms of worker CPU each); one per
+  transaction 52-54/s; 93-99x. PostgreSQL: 5,084-5,252/s (0.14 ms); 51/s; 96-105x. Chain
+  ceiling 13,000-15,000/s when no transaction of the burst was dropped.
+- Before, 3,392/s (SQLite) and 3,670/s (PostgreSQL) under load 2: a profile of the workers'
+  threads showed ~1 ms per JSON-RPC request in ``requests`` reading the proxy settings from
+  the environment and looking for ``~/.netrc``. ``chain.connection.rpc_session`` reads them
+  once; claims take eight batches a transaction; the index on (municipality, state, next
+  attempt) serves the claim's order.
+- The wait for the phase to end is one index probe every 20 ms: it counted every confirmed
+  operation before, which on PostgreSQL kept one of the two cores busy.
 """
 
 from __future__ import annotations

@@ -116,6 +116,11 @@ class Recorder:
         connection = self.session.connection()
         if not postgres:
             connection.execute(claim)
+        elif holders_from_mints:
+            # Each holder stored is the one signed (the mint's fixed recipient, or the burn's
+            # own from an earlier send), on rows this claim holds locked: nothing to read back.
+            if connection.execute(claim).rowcount != len(ops):
+                raise RuntimeError("a claimed operation changed while its batch was signed")
         else:
             # Under READ COMMITTED a wallet could change between our read and the update:
             # make sure every stored recipient is the one signed, or roll back (read back by

@@ -36,9 +36,10 @@ so the workers' rate is best read against it (and against its CPU per issuance).
 Measured 2026-11-27 on a quiet 2-CPU machine (load average under 1), anvil 1.7.1, 1 s blocks,
 defaults, ``--single 100``:
 
-- SQLite: batched 20,000 at 5,040-6,131 issuances/s (0.15-0.20 ms of worker CPU each); one per
-  transaction 52-54/s; 93-99x. PostgreSQL: 5,084-5,252/s (0.14 ms); 51/s; 96-105x. Chain
-  ceiling 13,000-15,000/s when no transaction of the burst was dropped.
+- SQLite: batched 20,000 at 3,793-6,131 issuances/s, above 5,000 in 4 of 5 runs (0.15-0.26 ms
+  of worker CPU each; thirteen workers take turns at one write lock); one per transaction
+  40-54/s; 71-99x. PostgreSQL: 5,084-5,252/s in 4 of 4 runs (0.14-0.15 ms); 50-51/s;
+  96-105x. Chain ceiling 12,600-14,650/s when no transaction of the burst was dropped.
 - Before, 3,392/s (SQLite) and 3,670/s (PostgreSQL) under load 2: a profile of the workers'
   threads showed ~1 ms per JSON-RPC request in ``requests`` reading the proxy settings from
   the environment and looking for ``~/.netrc``. ``chain.connection.rpc_session`` reads them

@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+, Node.js with npm):
 #   make run    start the service: SQLite under ./data and a managed local anvil chain
-#   make test   run the whole test suite (SQLite, and PostgreSQL wherever one is reachable)
+#   make test   run the whole test suite (SQLite, and PostgreSQL made ready by scripts/postgres.sh)
 
 PYTHON ?= python3
 VENV := .venv

@@ -28,10 +28,10 @@ from sqlalchemy import Engine, func, select, text
 
 from kokudaka.core.request_guard import MAX_BODY_DEPTH, body_depth
 from kokudaka.core.settings import Settings
-from kokudaka.investments.service import signature_for
 from kokudaka.models import IdempotencyRecord, PaymentEvent, User
 from tests.conftest import serving
 from tests.fixtures.servers import free_port
+from tests.investments.webhooks import signed_raw_webhook
 from tests.world import PASSWORD, World, count
 
 INT64_MAX = 2**63 - 1
@@ -299,16 +299,7 @@ def test_an_idempotency_key_with_a_control_character_is_refused(world: World) ->
 
 
 def _webhook(world: World, raw: bytes, timestamp: int | None = None) -> httpx.Response:
-    ts = int(time.time()) if timestamp is None else timestamp
-    signature = signature_for(world.settings.payment_webhook_secret, ts, raw)
-    return world.client.post(
-        "/v1/payments/webhook",
-        content=raw,
-        headers={
-            "Kokudaka-Signature": f"t={ts},v1={signature}",
-            "Content-Type": "application/json",
-        },
-    )
+    return signed_raw_webhook(world, raw, timestamp=timestamp)
 
 
 def _invest(world: World) -> str:

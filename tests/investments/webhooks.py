@@ -19,7 +19,16 @@ def signed_webhook(
     timestamp: int | None = None,
 ) -> httpx.Response:
     """POST ``payload`` to the webhook, signed as the provider signs it."""
-    raw = json.dumps(payload).encode()
+    return signed_raw_webhook(
+        world, json.dumps(payload).encode(), secret=secret, timestamp=timestamp
+    )
+
+
+def signed_raw_webhook(
+    world: World, raw: bytes, *, secret: str | None = None, timestamp: int | None = None
+) -> httpx.Response:
+    """POST the bytes ``raw`` to the webhook (any body, JSON or not), signed as the provider
+    signs it."""
     ts = int(time.time()) if timestamp is None else timestamp
     signature = signature_for(secret or world.settings.payment_webhook_secret, ts, raw)
     return world.client.post(

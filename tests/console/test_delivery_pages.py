@@ -204,9 +204,11 @@ def _sees_nothing(client: httpx.Client, world: World, shipping: str, ids: list[s
         assert redemption_id not in page.text
     assert ADDRESS["street"] not in page.text
     ledger = client.get(shipping.replace("shipping", "deliveries"), params={"season": SEASON})
+    assert ledger.status_code == 200, ledger.text
     assert str(world.a.work_id) not in ledger.text
     assert world.alice.email.split("@")[0] not in ledger.text
     csv = client.get(shipping.replace("shipping", "deliveries.csv"), params={"season": SEASON})
+    assert csv.status_code == 200, csv.text
     assert csv.content.decode("utf-8").count("\r\n") == 1  # the header alone
 
 

@@ -35,6 +35,7 @@ from kokudaka.core.db import UnitOfWorkRoute
 from kokudaka.core.errors import KokudakaError, NotFound
 from kokudaka.core.i18n import Language, message, negotiate_language
 from kokudaka.core.settings import Settings
+from kokudaka.municipalities.service import current_season
 from kokudaka.supporters.prefectures import PREFECTURES
 
 CONSOLE_PREFIX = "/console"
@@ -309,3 +310,13 @@ def set_pre_session_cookie(response: Response, token: str, settings: Settings) -
         secure=not settings.is_development,
         path=CONSOLE_PREFIX,
     )
+
+
+def season_choices(chosen: int, *, ahead: bool = False) -> list[int]:
+    """The seasons a page's picker offers, newest first: the last three and the one chosen,
+    and the next one when ``ahead`` (a town sets a season's policy before it starts)."""
+    this = current_season()
+    offered = {this - 2, this - 1, this, chosen}
+    if ahead:
+        offered.add(this + 1)
+    return sorted(offered, reverse=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
@@ -19,7 +20,15 @@ from starlette.responses import Response
 
 from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.console.forms import ConsoleForm, form_errors
-from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
+from kokudaka.console.web import (
+    ConsolePage,
+    ConsoleRoute,
+    open_page,
+    parse_id,
+    parse_int,
+    redirect,
+    season_choices,
+)
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound
 from kokudaka.core.pagination import PageParams, decode_cursor
@@ -111,11 +120,6 @@ def _season(value: str) -> int:
     return chosen if chosen is not None and MIN_SEASON <= chosen <= MAX_SEASON else current_season()
 
 
-def _seasons(chosen: int) -> list[int]:
-    this = current_season()
-    return sorted({this - 2, this - 1, this, chosen}, reverse=True)
-
-
 # What to ship -----------------------------------------------------------------------
 
 
@@ -153,7 +157,7 @@ def _shipping_page(
         filters=query,
         states=[s.value for s in RedemptionState],
         all_states=ALL_STATES,
-        query="&".join(f"{name}={value}" for name, value in query.items() if value),
+        query=urlencode({name: value for name, value in query.items() if value}),
         base=side.base,
         farmer_names=_farmer_names(page, side),
         done=done if done in ("shipped", "refused") else "",
@@ -327,7 +331,7 @@ def _ledger(request: Request, session: DbSession, side: Side, season: str) -> Re
         "farmer/deliveries.html" if side is FARMER else "town/deliveries.html",
         ledger=ledger,
         season=chosen,
-        seasons=_seasons(chosen),
+        seasons=season_choices(chosen),
         base=side.base,
         kg_of_go=kg_of_go,
     )

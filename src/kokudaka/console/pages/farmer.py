@@ -18,7 +18,15 @@ from kokudaka.auth.permissions import farmer_profile_of
 from kokudaka.console import stats
 from kokudaka.console.csv_export import csv_response
 from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors, whole_number
-from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
+from kokudaka.console.web import (
+    ConsolePage,
+    ConsoleRoute,
+    open_page,
+    parse_id,
+    parse_int,
+    redirect,
+    season_choices,
+)
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound, Unprocessable
 from kokudaka.core.pagination import PageParams, decode_cursor, encode_cursor
@@ -79,15 +87,10 @@ def season_at_a_glance(request: Request, session: DbSession, season: Text = "") 
         "farmer/season.html",
         farmer=farmer,
         season=chosen,
-        seasons=_season_choices(chosen),
+        seasons=season_choices(chosen),
         totals=totals,
         chart=weekly.as_chart(),
     )
-
-
-def _season_choices(chosen: int) -> list[int]:
-    this = current_season()
-    return sorted({this - 2, this - 1, this, chosen}, reverse=True)
 
 
 # Support ledger ---------------------------------------------------------------------
@@ -135,7 +138,7 @@ def ledger(
         totals=totals,
         works=_own_works(session, farmer),
         filters=query,
-        seasons=_season_choices(current_season()),
+        seasons=season_choices(current_season()),
         next_cursor=next_cursor,
         csv_query="&".join(f"{name}={value}" for name, value in query.items() if value),
     )

@@ -18,7 +18,14 @@ from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
 from kokudaka.auth.permissions import audited_municipality_ids
 from kokudaka.console import population, stats
-from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int
+from kokudaka.console.web import (
+    ConsolePage,
+    ConsoleRoute,
+    open_page,
+    parse_id,
+    parse_int,
+    season_choices,
+)
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, NotFound
 from kokudaka.core.pagination import PageParams
@@ -42,11 +49,6 @@ def _region_page(request: Request, session: Session) -> tuple[ConsolePage, list[
     return page, list(session.scalars(statement))
 
 
-def _seasons(chosen: int) -> list[int]:
-    this = municipalities.current_season()
-    return sorted({this - 2, this - 1, this, chosen}, reverse=True)
-
-
 @router.get("/console/region")
 def region(request: Request, session: DbSession, season: Text = "") -> Response:
     page, towns = _region_page(request, session)
@@ -56,7 +58,7 @@ def region(request: Request, session: DbSession, season: Text = "") -> Response:
     return page.render(
         "region/overview.html",
         season=chosen,
-        seasons=_seasons(chosen),
+        seasons=season_choices(chosen),
         rows=rows,
         issued_chart=issued,
         cap_chart=cap_used,
@@ -90,7 +92,7 @@ def town(request: Request, session: DbSession, municipality_id: str, season: Tex
         town=chosen_town,
         row=row,
         season=chosen,
-        seasons=_seasons(chosen),
+        seasons=season_choices(chosen),
         weekly=weekly.as_chart(),
         by_kind=stats.by_kind_chart(weekly),
         rows=latest.items,

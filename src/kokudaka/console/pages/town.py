@@ -20,7 +20,15 @@ from kokudaka.audit import service as audit
 from kokudaka.audit.schemas import IssuanceFilters
 from kokudaka.console import population, stats
 from kokudaka.console.forms import ConsoleForm, FormErrors, form_errors, whole_number
-from kokudaka.console.web import ConsolePage, ConsoleRoute, open_page, parse_id, parse_int, redirect
+from kokudaka.console.web import (
+    ConsolePage,
+    ConsoleRoute,
+    open_page,
+    parse_id,
+    parse_int,
+    redirect,
+    season_choices,
+)
 from kokudaka.core.db import DbSession
 from kokudaka.core.errors import Forbidden, KokudakaError, NotFound, Unprocessable
 from kokudaka.core.pagination import PageParams, decode_cursor
@@ -61,11 +69,6 @@ def _season(value: str | None) -> int:
     return parse_int(value) or municipalities.current_season()
 
 
-def _seasons(chosen: int) -> list[int]:
-    this = municipalities.current_season()
-    return sorted({this - 2, this - 1, this, this + 1, chosen}, reverse=True)
-
-
 # Dashboard --------------------------------------------------------------------------
 
 
@@ -82,7 +85,7 @@ def dashboard(request: Request, session: DbSession, season: Text = "") -> Respon
         "town/dashboard.html",
         town=town,
         season=chosen,
-        seasons=_seasons(chosen),
+        seasons=season_choices(chosen, ahead=True),
         policy=policy,
         cap_used_percent=stats.percent(policy.issued_go, policy.yearly_cap_go) if policy else None,
         weekly=weekly.as_chart(),
@@ -184,7 +187,7 @@ def issuances(
         rows=found.items,
         next_cursor=found.next_cursor,
         filters=query,
-        seasons=_seasons(municipalities.current_season()),
+        seasons=season_choices(municipalities.current_season(), ahead=True),
         farmers=_town_farmers(session, town),
         query="&".join(f"{name}={value}" for name, value in query.items() if value),
     )
@@ -389,7 +392,7 @@ def _policy_form(
     return page.render(
         "town/policy.html",
         season=season,
-        seasons=_seasons(season),
+        seasons=season_choices(season, ahead=True),
         exists=exists,
         form=form,
         errors=errors or {},

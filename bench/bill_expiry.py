@@ -50,7 +50,8 @@ every 1 s, defaults (100,000 bills of 10 works, 100,000 gift burns in 318 ``burn
   server's time is the claims' lookups of each burn's mint (``bill_mints_of``: a scan of the
   operations, about 80 ms a claim) and each 315-row UPDATE (about 10 ms). On PostgreSQL the
   correlated subquery that fixed each burn's holder is no longer used
-  (``Recorder.record(holders_from_mints=True)``; SQLite still uses it): its plan scanned every operation once per burn, the 0.5-0.7 s per UPDATE seen before.
+  (``Recorder.record(holders_from_mints=True)``; SQLite still uses it): its plan scanned
+  every operation once per burn, the 0.5-0.7 s per UPDATE seen before.
 """
 
 from __future__ import annotations

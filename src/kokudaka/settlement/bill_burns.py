@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 
 from kokudaka.chain.bills import BILL_MAX_BURN_BATCH_SIZE, BillsClient, bill_token_id
 from kokudaka.chain.connection import Fees
@@ -38,7 +40,9 @@ BillMint = tuple[ChainState, str | None, str]
 """A bill's mint as its burns need it: (state, recipient, reference)."""
 
 
-def bill_mints_of(session: Session, claimer: Claimer, rows: Sequence[Any]) -> dict[Any, BillMint]:
+def bill_mints_of(
+    connection: Connection, claimer: Claimer, rows: Sequence[Any]
+) -> dict[Any, BillMint]:
     """bill id -> the mint of each bill a due bill burn draws on (one statement, by the
     operations' bill index)."""
     bills = list(
@@ -52,14 +56,14 @@ def bill_mints_of(session: Session, claimer: Claimer, rows: Sequence[Any]) -> di
         return {}
     return {
         bill_id: (state, address, reference)
-        for bill_id, state, address, reference in session.execute(
+        for bill_id, state, address, reference in connection.execute(
             select(
                 claimer.raw(ChainOperation.bill_id),
                 ChainOperation.state,
                 ChainOperation.recipient_address,
                 ChainOperation.reference,
             ).where(
-                claimer.raw(ChainOperation.bill_id).in_(bills),
+                claimer.among(ChainOperation.bill_id, bills),
                 ChainOperation.kind == ChainOperationKind.mint,
                 ChainOperation.asset == ChainAsset.bill,
             )
@@ -67,8 +71,10 @@ def bill_mints_of(session: Session, claimer: Claimer, rows: Sequence[Any]) -> di
     }
 
 
+@cache
 def bill_mint_recipient() -> Any:
-    """SQL: the address the mint of an operation's bill went to (a bill burn's holder)."""
+    """SQL: the address the mint of an operation's bill went to (a bill burn's holder). Built
+    once: an aliased subquery costs about 2 ms to construct."""
     mint = aliased(ChainOperation)
     return (
         select(mint.recipient_address)

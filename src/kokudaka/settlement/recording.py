@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Uuid, any_, bindparam, func, insert, select, update
@@ -20,13 +21,14 @@ from kokudaka.models import (
     ChainState,
     ChainTransaction,
     TransactionState,
+    User,
 )
 from kokudaka.settlement.outcomes import Recorded
 
 if TYPE_CHECKING:
     from kokudaka.settlement.claiming import Claimer
 
-__all__ = ["Recorder", "fail", "mint_recipient", "raw_id", "set_aside"]
+__all__ = ["Recorder", "fail", "mint_recipient", "raw_id", "set_aside", "wallet_recipient"]
 
 
 class Recorder:
@@ -135,8 +137,16 @@ class Recorder:
         self.claimed += len(ops)
 
 
+@cache
+def wallet_recipient() -> Any:
+    """SQL: the wallet of an operation's user (a mint's recipient unless it has one)."""
+    return select(User.wallet_address).where(User.id == ChainOperation.user_id).scalar_subquery()
+
+
+@cache
 def mint_recipient() -> Any:
-    """SQL: the address the KOKU mint of an operation's issuance went to (a burn's holder)."""
+    """SQL: the address the KOKU mint of an operation's issuance went to (a burn's holder).
+    Built once, as it is the same for every batch."""
     mint = aliased(ChainOperation)
     return (
         select(mint.recipient_address)

@@ -162,6 +162,11 @@ class SettlementWorker:
             pool=receipt_pool,
         )
         self._sender = Sender(client, self.sessions, name=self.name)
+        # Mined transactions are recorded here while the worker claims and signs the next
+        # ones: each is an UPDATE of hundreds of rows that the database works on meanwhile.
+        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-mined")
+        self._recording: tuple[Future[None], int] | None = None
+        """The mined transactions being recorded, and how many."""
         self._polled_head: int | None = None
         self._next_poll = 0.0
         """Without a new block, when to look at the minter's transactions again (those of
@@ -181,6 +186,7 @@ class SettlementWorker:
 
     def close(self) -> None:
         """Release the receipt threads (the worker cannot be used afterwards)."""
+        self._recorder.shutdown(wait=True)
         self._sender.close()
         self._reader.close()
         if self._owns_sessions:
@@ -254,7 +260,11 @@ class SettlementWorker:
         if head != self._polled_head or now >= self._next_poll:
             self._next_poll = now + min(self.resend_after / 2, 1.0)
             self._poll(report, head)
-        self.submit(report)
+        try:
+            self.submit(report)
+        finally:
+            # A cycle ends with everything it saw mined recorded.
+            self._await_recording()
         return report
 
     def _chain_was_unreachable(self) -> None:
@@ -337,9 +347,31 @@ class SettlementWorker:
                 refused = self._sender.resend_if_unknown(tx, report)
                 if refused is not None:
                     outcomes.append(refused)
-        if outcomes:
-            self._apply(outcomes, report)
+        mined = [outcome for outcome in outcomes if isinstance(outcome, Mined)]
+        others = [outcome for outcome in outcomes if not isinstance(outcome, Mined)]
+        if others:
+            self._apply(others, report)
+        if mined:
+            # Recorded beside this cycle's claims (awaited before the cycle ends): a mined
+            # transaction's row and operations are no claim's, and a claim never reads them.
+            future = self._recorder.submit(self._apply, mined, report)
+            self._recording = (future, len(mined))
         report.in_flight = len(submitted) - len(outcomes)
+
+    def _await_recording(self) -> None:
+        """Wait for the mined transactions being recorded; raises what recording raised."""
+        if self._recording is not None:
+            future, _ = self._recording
+            self._recording = None
+            future.result()
+
+    def _recorded_in_flight(self, in_flight: int) -> int:
+        """``in_flight`` as read from the database, less the mined transactions still being
+        recorded (counted as submitted until their commit)."""
+        if self._recording is None:
+            return in_flight
+        future, count = self._recording
+        return in_flight if future.done() else max(0, in_flight - count)
 
     # ------------------------------------------------------------------ recording outcomes
 
@@ -390,7 +422,7 @@ class SettlementWorker:
         if self.draining:
             return report
         with self.sessions.read() as session:
-            in_flight = backlog.in_flight(session, self._sender_filter())
+            in_flight = self._recorded_in_flight(backlog.in_flight(session, self._sender_filter()))
             report.in_flight = in_flight
             due = backlog.due_operation(session, self.municipality_id)
         if due is None or in_flight >= self.max_in_flight:

@@ -12,7 +12,7 @@ harmless; the skipped item is confirmed where it landed (:mod:`kokudaka.settleme
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +97,7 @@ def bill_burn_batches(
 
 def sign_bill_burns(
     batches: Sequence[Sequence[tuple[Any, str]]],
-    mint_of: dict[Any, BillMint],
+    mint_of: Mapping[Any, BillMint],
     claimer: Claimer,
     bills: BillsClient,
     nonces: Iterator[int],

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from kokudaka.chain.bills import BillsClient, bill_mint_batch_gas_limit, bill_token_id
 from kokudaka.chain.connection import TX_GAS_CAP, Fees
 from kokudaka.chain.refs import town_id
-from kokudaka.models import Bill, ChainOperation, User
+from kokudaka.models import Bill
+from kokudaka.settlement.recording import wallet_recipient
 
 if TYPE_CHECKING:
     from kokudaka.settlement.claiming import Claimer
@@ -157,7 +158,6 @@ def sign_bill_plan(
             key, registration.work, registration.season, registration.cap, nonce, fees=fees
         )
         recorder.record([], signed.raw, signed.tx_hash, nonce, None)
-    wallet = select(User.wallet_address).where(User.id == ChainOperation.user_id).scalar_subquery()
     for batch in plan.batches:
         nonce = next(nonces)
         signed = bills.build_mint_batch_tx(
@@ -169,7 +169,7 @@ def sign_bill_plan(
             nonce,
             fees=fees,
         )
-        recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet)
+        recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet_recipient())
     return plan.registrations
 
 

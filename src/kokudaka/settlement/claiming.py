@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -53,7 +54,12 @@ from kokudaka.models import (
 )
 from kokudaka.models.chain import TownMinter, TownMinterState
 from kokudaka.settlement.allowances import WAITING_FOR_CAP, waiting_for_cap
-from kokudaka.settlement.bill_burns import bill_burn_batches, bill_mints_of, sign_bill_burns
+from kokudaka.settlement.bill_burns import (
+    BillMint,
+    bill_burn_batches,
+    bill_mints_of,
+    sign_bill_burns,
+)
 from kokudaka.settlement.bills import (
     NO_BILLS_CONTRACT,
     BillPlan,
@@ -160,6 +166,9 @@ class Claimer:
     """How long a mint waiting for its town's cap waits before the chain is asked again."""
     registry: WorkRegistry = field(default_factory=WorkRegistry)
     """The town's works this worker knows registered on the bills contract, with their cap."""
+    writer: Executor | None = None
+    """One thread that runs each signed batch's statements while the next is signed (see
+    :class:`~kokudaka.settlement.recording.Recorder`); None writes them in turn."""
 
     def raw(
         self, column: QueryableAttribute[uuid.UUID] | QueryableAttribute[uuid.UUID | None]
@@ -320,53 +329,23 @@ class Claimer:
                     len(chunks) + len(burn_chunks) + bill_plan.transactions + len(bill_burn_chunks),
                 )
             )
-            recorder = Recorder(session, self, now)
-            for season, batch in chunks:
-                nonce = next(nonces)
-                signed = self.client.build_mint_batch_tx(
-                    self.minter_key,
-                    season,
-                    # Lower case: the same address to the EVM, with no checksum to verify again.
-                    [address.lower() for _, address in batch],
-                    [row.amount_go for row, _ in batch],
-                    [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
-                    nonce,
-                    fees=fees,
+            recorder = Recorder(session, self, now, self.writer)
+            try:
+                registered = self._sign(
+                    recorder,
+                    nonces,
+                    fees,
+                    chunks,
+                    burn_chunks,
+                    mint_of,
+                    bill_plan,
+                    bill_burn_chunks,
+                    bill_mint_of,
                 )
-                recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet_recipient())
-            for batch in burn_chunks:
-                nonce = next(nonces)
-                # Each burn names the mint of the issuance it draws on: the contract burns only
-                # what that mint issued, from the address it went to.
-                signed = self.client.build_burn_batch_tx(
-                    self.minter_key,
-                    [address.lower() for _, address in batch],
-                    [row.amount_go for row, _ in batch],
-                    [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
-                    [
-                        bytes.fromhex(mint_of[row.issuance_id][2].removeprefix("0x"))
-                        for row, _ in batch
-                    ],
-                    nonce,
-                    fees=fees,
-                )
-                recorder.record(
-                    batch,
-                    signed.raw,
-                    signed.tx_hash,
-                    nonce,
-                    mint_recipient(),
-                    holders_from_mints=True,
-                )
-            registered: list[Registration] = []
-            if bill_plan.transactions:
-                registered = sign_bill_plan(
-                    bill_plan, self, self.client.bills, nonces, fees, recorder
-                )
-            if bill_burn_chunks:
-                sign_bill_burns(
-                    bill_burn_chunks, bill_mint_of, self, self.client.bills, nonces, fees, recorder
-                )
+            except BaseException:
+                recorder.abandon()  # the connection is the claim's again before the rollback
+                raise
+            recorder.finish()
             set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
             fail(session, failed, now)
             for shortfall in short.values():
@@ -386,6 +365,63 @@ class Claimer:
             list(short.values()),
             unknown,
         )
+
+    def _sign(
+        self,
+        recorder: Recorder,
+        nonces: Iterator[int],
+        fees: Fees,
+        chunks: Sequence[tuple[int, Sequence[tuple[Any, str]]]],
+        burn_chunks: Sequence[Sequence[tuple[Any, str]]],
+        mint_of: Mapping[Any, tuple[ChainState, str | None, str]],
+        bill_plan: BillPlan,
+        bill_burn_chunks: Sequence[Sequence[tuple[Any, str]]],
+        bill_mint_of: Mapping[Any, BillMint],
+    ) -> list[Registration]:
+        """Sign the claim's batches in nonce order, each recorded as it is signed; returns the
+        works registered."""
+        for season, batch in chunks:
+            nonce = next(nonces)
+            signed = self.client.build_mint_batch_tx(
+                self.minter_key,
+                season,
+                # Lower case: the same address to the EVM, with no checksum to verify again.
+                [address.lower() for _, address in batch],
+                [row.amount_go for row, _ in batch],
+                [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
+                nonce,
+                fees=fees,
+            )
+            recorder.record(batch, signed.raw, signed.tx_hash, nonce, wallet_recipient())
+        for batch in burn_chunks:
+            nonce = next(nonces)
+            # Each burn names the mint of the issuance it draws on: the contract burns only
+            # what that mint issued, from the address it went to.
+            signed = self.client.build_burn_batch_tx(
+                self.minter_key,
+                [address.lower() for _, address in batch],
+                [row.amount_go for row, _ in batch],
+                [bytes.fromhex(row.reference.removeprefix("0x")) for row, _ in batch],
+                [bytes.fromhex(mint_of[row.issuance_id][2].removeprefix("0x")) for row, _ in batch],
+                nonce,
+                fees=fees,
+            )
+            recorder.record(
+                batch,
+                signed.raw,
+                signed.tx_hash,
+                nonce,
+                mint_recipient(),
+                holders_from_mints=True,
+            )
+        registered: list[Registration] = []
+        if bill_plan.transactions:
+            registered = sign_bill_plan(bill_plan, self, self.client.bills, nonces, fees, recorder)
+        if bill_burn_chunks:
+            sign_bill_burns(
+                bill_burn_chunks, bill_mint_of, self, self.client.bills, nonces, fees, recorder
+            )
+        return registered
 
     def _mints_of_burns(
         self, connection: Connection, rows: Sequence[Any]

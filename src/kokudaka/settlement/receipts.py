@@ -83,20 +83,23 @@ class ChainReader:
             found.update(zip(missing, self._pool.map(self.receipt, missing), strict=True))
         return found
 
-    def prefetch(self, sent: Iterable[str]) -> None:
+    def prefetch(self, sent: Iterable[str]) -> bool:
         """While claiming: when a new block appears, start fetching the receipts of the
-        transactions ``sent`` so far, so the next poll finds most of them ready."""
+        transactions ``sent`` so far, so the next poll finds most of them ready. Returns
+        whether a new block appeared."""
         now = time.monotonic()
         if now - self._prefetch_checked < 0.2:
-            return
+            return False
         self._prefetch_checked = now
         head = self.client.block_number()
         if head == self._prefetch_head:
-            return
+            return False
+        new_block = self._prefetch_head is not None
         self._prefetch_head = head
         for tx_hash in sent:
             if tx_hash not in self._prefetched:
                 self._prefetched[tx_hash] = self._pool.submit(self.receipt, tx_hash)
+        return new_block
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         # Raw JSON-RPC: web3's receipt formatting costs more than the request for a batch's

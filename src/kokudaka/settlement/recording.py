@@ -5,6 +5,8 @@ the claim's database transaction, before anything is sent."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -32,18 +34,33 @@ __all__ = ["Recorder", "fail", "mint_recipient", "raw_id", "set_aside", "wallet_
 
 
 class Recorder:
-    """Inserts a claim's transactions and marks their operations submitted."""
+    """Inserts a claim's transactions and marks their operations submitted.
 
-    def __init__(self, session: Session, claimer: Claimer, now: datetime) -> None:
+    With a ``writer`` (one thread, PostgreSQL), each batch's statements run there in order
+    while the claim signs the next batch: the server's work on a batch (its transaction's
+    signed bytes, and hundreds of rows with their indexes) overlaps the signing instead of
+    following it. :meth:`finish` waits for them; nothing else may use the claim's connection
+    until it returns."""
+
+    def __init__(
+        self,
+        session: Session,
+        claimer: Claimer,
+        now: datetime,
+        writer: Executor | None = None,
+    ) -> None:
         self.session = session
         self.claimer = claimer
         self.now = now
         self.recorded: list[Recorded] = []
         self.claimed = 0
+        self._connection = session.connection()
+        self._writer = writer
+        self._writes: list[Future[None]] = []
 
     def record(
         self,
-        ops: list[tuple[Any, str]],
+        ops: Sequence[tuple[Any, str]],
         raw: bytes,
         tx_hash: str,
         nonce: int,
@@ -62,23 +79,49 @@ class Recorder:
         plan depends on statistics, and on a table just filled by an expiry job or a harvest
         it scanned every operation once per burn."""
         tx_id = new_id()
-        self.session.connection().execute(
-            insert(ChainTransaction).values(
-                id=tx_id,
-                chain_id=self.claimer.chain_id,
-                sender=self.claimer.minter,
-                nonce=nonce,
-                tx_hash=tx_hash,
-                raw_tx=raw,
-                state=TransactionState.submitted,
-                operation_count=len(ops),
-                created_at=self.now,
-                updated_at=self.now,
-            )
+        transaction = insert(ChainTransaction).values(
+            id=tx_id,
+            chain_id=self.claimer.chain_id,
+            sender=self.claimer.minter,
+            nonce=nonce,
+            tx_hash=tx_hash,
+            raw_tx=raw,
+            state=TransactionState.submitted,
+            operation_count=len(ops),
+            created_at=self.now,
+            updated_at=self.now,
         )
         self.recorded.append(Recorded(tx_id, tx_hash, nonce, raw))
-        if not ops:
-            return
+        self.claimed += len(ops)
+        claim = self._claim(ops, tx_id, tx_hash, recipient, holders_from_mints) if ops else None
+        if self._writer is None:
+            self._write(transaction, claim, ops, holders_from_mints)
+        else:
+            self._writes.append(
+                self._writer.submit(self._write, transaction, claim, ops, holders_from_mints)
+            )
+
+    def finish(self) -> None:
+        """Wait for every batch's statements; raises the first one's error."""
+        writes, self._writes = self._writes, []
+        errors = [error for error in _settled(writes) if error is not None]
+        if errors:
+            raise errors[0]
+
+    def abandon(self) -> None:
+        """Wait for every batch's statements and ignore their errors: the claim is failing
+        anyway and its transaction is about to be rolled back."""
+        writes, self._writes = self._writes, []
+        _settled(writes)
+
+    def _claim(
+        self,
+        ops: Sequence[tuple[Any, str]],
+        tx_id: uuid.UUID,
+        tx_hash: str,
+        recipient: Any,
+        holders_from_mints: bool,
+    ) -> Any:
         # One statement for the whole batch, recipients included: hundreds of single-row
         # updates would cost more than signing the batch.
         ids = [row.id for row, _ in ops]
@@ -100,7 +143,7 @@ class Recorder:
             where = ChainOperation.id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
         else:
             where = self.claimer.raw(ChainOperation.id).in_(ids)
-        claim = (
+        return (
             update(ChainOperation)
             .where(where)
             .values(
@@ -113,10 +156,17 @@ class Recorder:
                 updated_at=self.now,
             )
         )
-        # A Core statement on the session's connection: nothing in the session's identity map
+
+    def _write(
+        self, transaction: Any, claim: Any, ops: Sequence[tuple[Any, str]], holders_from_mints: bool
+    ) -> None:
+        # Core statements on the session's connection: nothing in the session's identity map
         # is one of these rows, and the ORM's bulk-update path cost more than the SQL.
-        connection = self.session.connection()
-        if not postgres:
+        connection = self._connection
+        connection.execute(transaction)
+        if claim is None:
+            return
+        if not self.claimer.sessions.postgres:
             connection.execute(claim)
         elif holders_from_mints:
             # Each holder stored is the one signed (the mint's fixed recipient, or the burn's
@@ -134,7 +184,11 @@ class Recorder:
             )
             if any((stored[row.id] or "").lower() != a.lower() for row, a in ops):
                 raise RuntimeError("a wallet changed while its batch was signed; retrying")
-        self.claimed += len(ops)
+
+
+def _settled(writes: list[Future[None]]) -> list[BaseException | None]:
+    """Each write's error (None for a write that succeeded), once all have run."""
+    return [write.exception() for write in writes]
 
 
 @cache

@@ -137,6 +137,14 @@ class SettlementWorker:
         self._retry = Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds)
         # Decrypted once: the worker signs every cycle. A draining worker never signs.
         key = b"" if draining else minter.private_key(settings)
+        # On PostgreSQL a claim's statements run on their own thread while it signs the next
+        # batch: the server works on them meanwhile. SQLite's writes are in this process and
+        # hold its one write lock either way.
+        self._writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-writes")
+            if self.sessions.postgres
+            else None
+        )
         self._claimer = Claimer(
             self.sessions,
             client,
@@ -148,6 +156,7 @@ class SettlementWorker:
             self.batch_size,
             hold_seconds,
             cap_wait_seconds,
+            writer=self._writer,
         )
         self._allowances = SeasonAllowances(
             self.sessions, client, self.municipality_id, minter.town
@@ -187,6 +196,8 @@ class SettlementWorker:
     def close(self) -> None:
         """Release the receipt threads (the worker cannot be used afterwards)."""
         self._recorder.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self._sender.close()
         self._reader.close()
         if self._owns_sessions:
@@ -459,8 +470,11 @@ class SettlementWorker:
                 )
                 if not (claim.progressed or learnt):
                     break
-                if sending:
-                    self._reader.prefetch(self._sender.sent())
+                if sending and self._reader.prefetch(self._sender.sent()):
+                    # A new block: end the cycle so the next one polls it, and its mined
+                    # transactions are recorded while the next claims are signed, rather than
+                    # all at once when the backlog is gone.
+                    break
         finally:
             refused = [outcome for future in sending for outcome in future.result()]
         if refused:

@@ -1,5 +1,5 @@
-"""The JSON-RPC session reads the proxy settings once, and a town hall's proxy still carries
-the node's requests."""
+"""The JSON-RPC session reads the proxy settings once, a town hall's proxy still carries the
+node's requests, and answers are decoded whatever JSON they hold."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ class _Proxy(BaseHTTPRequestHandler):
     """An HTTP proxy that answers every JSON-RPC request itself, noting what it was asked."""
 
     seen: ClassVar[list[str]] = []
+    result: ClassVar[object] = "0x7a69"
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.append(self.path)
-        answer = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"}).encode()
+        answer = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": self.result}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -38,6 +39,7 @@ class _Proxy(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy() -> Iterator[str]:
     _Proxy.seen = []
+    _Proxy.result = "0x7a69"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -71,3 +73,17 @@ def test_the_environment_is_read_once_not_on_every_request(
     monkeypatch.delenv("NO_PROXY")
     assert rpc_session(NODE).proxies["http"] == proxy
     assert session.proxies == {}
+
+
+def test_an_answer_orjson_refuses_is_decoded_by_the_standard_library(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    connection = ChainConnection(NODE, read_retries=0)
+    # Valid JSON, though no JSON-RPC quantity looks like it: orjson stops at 64 bits.
+    _Proxy.result = 2**70
+    assert connection.rpc("eth_chainId") == 2**70
+    _Proxy.result = {"logs": [{"data": "0x" + "00" * 32}] * 3, "status": "0x1"}
+    assert connection.rpc("eth_getTransactionReceipt", ["0x01"]) == _Proxy.result

@@ -39,6 +39,10 @@ one ``registerWork``, 72-82 transactions):
 - PostgreSQL: conversion SQL 2.95-3.3 s; 4,174-5,318 operations/s (0.10-0.11 ms CPU each;
   signed and recorded by +2.9-3.3 s, then the wait for the block holding the last batch);
   ceiling 15,600-16,000/s.
+- Later the same day, on a busier machine, with the claims' statements on a writer thread and
+  mined transactions recorded beside the next claims: PostgreSQL 4,231-4,977 operations/s
+  (0.11-0.12 ms CPU each; the previous worker 3,515-4,159/s run for run), conversion 3.7-3.9 s;
+  SQLite 4,799-6,194/s.
 
 Earlier, under a load average of 4 and before the JSON-RPC session and claim changes (see
 ``bench/settlement.py``): 1,750-1,970/s on SQLite, 1,070-1,290/s on PostgreSQL.

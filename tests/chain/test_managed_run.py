@@ -318,6 +318,29 @@ def _next_dump(state_file: Path) -> int | None:
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_towns_are_set_up_on_chain_stops_promptly_and_loses_nothing(
+    checkout: Checkout,
+) -> None:
+    service = checkout.serve()
+    # At its start the service sets the demo's towns up on the development chain: a few
+    # transactions each, one block apiece. Ctrl-C in the middle of that.
+    wait_for(lambda: "koku minter" in checkout.log(), 30, "a town's set-up on chain")
+    started = time.monotonic()
+    _ctrl_c(checkout, service)
+    # A thread waiting for its transaction's block gets it: before, the miner stopped first
+    # and the stop waited out the thread's 30 s.
+    assert time.monotonic() - started < 15
+    assert nothing_listens_from(checkout.cwd, checkout.anvil_port)
+
+    service = checkout.serve()
+    try:
+        wait_for(checkout.all_confirmed, 60, "the demo's issuances on chain")
+        checkout.assert_chain_agrees()
+    finally:
+        _ctrl_c(checkout, service)
+
+
+@pytest.mark.slow
 def test_kill_9_of_the_service_takes_its_anvil_along(checkout: Checkout) -> None:
     service = checkout.serve()
     confirmed = wait_for(checkout.all_confirmed, 30, "the demo's issuances on chain")

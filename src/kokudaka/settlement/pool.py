@@ -98,9 +98,11 @@ class SettlementPool:
 
     # ------------------------------------------------------------------ the towns
 
-    def refresh(self) -> None:
+    def refresh(self, stop_event: threading.Event | None = None) -> None:
         """Start a worker for each new active minter, set rotated-out ones draining, and
-        follow retired keys that still have transactions in flight."""
+        follow retired keys that still have transactions in flight. Once ``stop_event`` is
+        set no more towns are added: in development each one's set-up on chain takes a few
+        blocks, which would hold up a Ctrl-C."""
         self._next_refresh = time.monotonic() + self.refresh_seconds
         with self.sessions.read() as session:
             active = {key.address: key for key in active_minters(session)}
@@ -127,6 +129,8 @@ class SettlementPool:
                 logger.info("%s: minter %s retired; draining", worker.name, address)
                 worker.draining = True
         for address, key in active.items():
+            if stop_event is not None and stop_event.is_set():
+                return
             if address not in self.workers:
                 self._add(key, draining=False)
         for row in retired.values():
@@ -242,7 +246,7 @@ class SettlementPool:
         try:
             while not stop_event.is_set():
                 try:
-                    self.refresh()
+                    self.refresh(stop_event)
                 except Exception:
                     logger.exception("settlement: reading the towns' minters failed")
                 for address, worker in self.workers.items():

@@ -156,7 +156,10 @@ class ChainRuntime:
         self.start_worker = start_worker
         self.supervise_interval = supervise_interval
         self._stop = threading.Event()
+        self._stop_mining = threading.Event()
+        """Set after every other thread has stopped: one may be waiting for a block."""
         self._threads: list[threading.Thread] = []
+        self._miner: threading.Thread | None = None
         self.error: BaseException | None = None
         """Why settlement is not running, if it is not (shown by health checks and logs)."""
 
@@ -171,7 +174,7 @@ class ChainRuntime:
             if self.node is not None:
                 self.node.start()
                 self._spawn(self._supervise, "anvil-supervisor")
-                self._spawn(self._mine, "anvil-miner")
+                self._miner = self._spawn(self._mine, "anvil-miner")
             self._connect()
         except ChainUnavailable as exc:
             if self.node is not None and not self.node.running:
@@ -202,11 +205,18 @@ class ChainRuntime:
         return None if self.node is None else self.node.usage()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the worker, then the node (SIGTERM, so anvil writes its state)."""
+        """Stop the worker, then the miner, then the node (SIGTERM, so anvil writes its
+        state). The miner goes last: a thread stopping may be waiting for its transaction's
+        block (a town's set-up on the development chain), which only the miner makes."""
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread is not self._miner:
+                thread.join(timeout)
+        self._stop_mining.set()
+        if self._miner is not None:
+            self._miner.join(timeout)
         self._threads.clear()
+        self._miner = None
         if self.node is not None:
             self.node.stop()
 
@@ -219,10 +229,11 @@ class ChainRuntime:
 
     # ------------------------------------------------------------------ internals
 
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=f"kokudaka-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     def _connect(self) -> None:
         deployment = ensure_deployment(self.session_factory, self.client, self.settings)
@@ -313,7 +324,7 @@ class ChainRuntime:
         """
         assert self.node is not None
         block_time = self.settings.anvil_block_time or ANVIL_BLOCK_TIME
-        while not self._stop.wait(block_time):
+        while not self._stop_mining.wait(block_time):
             if not self.node.running:
                 continue  # the supervisor restarts it
             try:

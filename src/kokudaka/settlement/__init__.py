@@ -63,8 +63,13 @@ a hole left by a transaction the node refused, instead of stranding every later 
 
 **Throughput.** Transactions are signed with locally managed nonces and sent back to back by one
 sender thread per minter (in nonce order) while the next batch is claimed and signed; receipts of
-newly mined blocks are fetched in parallel meanwhile. ``bench/settlement.py`` measures the whole
-path with 13 towns, ``bench/harvest_settlement.py`` a 10,000-board harvest.
+newly mined blocks are fetched in parallel meanwhile. Two more threads per worker let the
+database work while the worker signs: on PostgreSQL a claim's statements run on a writer thread,
+each batch's while the next is signed (the claim waits for them before it commits), and a poll's
+mined transactions are recorded beside the next claims (before the cycle ends). A cycle ends at
+each new block, so its mined transactions are recorded as they come. ``bench/settlement.py``
+measures the whole path with 13 towns, ``bench/harvest_settlement.py`` a 10,000-board harvest,
+``bench/bill_expiry.py`` 100,000 gift burns.
 
 **Mining mode of the managed anvil: blocks on demand, one block time apart** (``--no-mining``;
 the runtime mines a block every block time while transactions wait, see

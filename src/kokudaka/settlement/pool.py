@@ -89,6 +89,10 @@ class SettlementPool:
         self._receipts = ThreadPoolExecutor(
             max_workers=receipt_threads, thread_name_prefix=f"{name}-receipts"
         )
+        # Where the workers record their mined transactions beside their next claims: two
+        # threads, so the towns' workers hold at most two database connections more than
+        # one each (the service's requests share the pool).
+        self._mined = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-mined")
         self._threads: dict[str, threading.Thread] = {}
         self._shared_client: ChainClient | None = None
         self._halt = threading.Event()
@@ -156,6 +160,7 @@ class SettlementPool:
                 draining=draining,
                 top_up=self.top_up,
                 receipt_pool=self._receipts,
+                mined_pool=self._mined,
                 sessions=self.sessions,
                 name=f"{self.name}-{key.municipality_id.hex[:8]}",
                 **self.worker_options,
@@ -294,6 +299,7 @@ class SettlementPool:
         self._receipts.shutdown(wait=False)
         for worker in self.workers.values():
             worker.close()
+        self._mined.shutdown(wait=True)
         self.sessions.close()
 
     # ------------------------------------------------------------------ health

@@ -104,6 +104,7 @@ class SettlementWorker:
         backoff_max_seconds: float = 30.0,
         receipt_threads: int = 4,
         receipt_pool: ThreadPoolExecutor | None = None,
+        mined_pool: ThreadPoolExecutor | None = None,
         sessions: SettlementSessions | None = None,
         name: str | None = None,
     ) -> None:
@@ -173,7 +174,11 @@ class SettlementWorker:
         self._sender = Sender(client, self.sessions, name=self.name)
         # Mined transactions are recorded here while the worker claims and signs the next
         # ones: each is an UPDATE of hundreds of rows that the database works on meanwhile.
-        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-mined")
+        # The pool's workers share a few such threads, as each holds a database connection.
+        self._owns_recorder = mined_pool is None
+        self._recorder = mined_pool or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"{self.name}-mined"
+        )
         self._recording: tuple[Future[None], int] | None = None
         """The mined transactions being recorded, and how many."""
         self._polled_head: int | None = None
@@ -195,7 +200,8 @@ class SettlementWorker:
 
     def close(self) -> None:
         """Release the receipt threads (the worker cannot be used afterwards)."""
-        self._recorder.shutdown(wait=True)
+        if self._owns_recorder:
+            self._recorder.shutdown(wait=True)
         if self._writer is not None:
             self._writer.shutdown(wait=True)
         self._sender.close()

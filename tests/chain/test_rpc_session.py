@@ -50,13 +50,18 @@ def proxy() -> Iterator[str]:
         server.server_close()
 
 
-def test_the_node_is_reached_through_the_proxy_in_the_environment(
-    proxy: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _through(proxy: str, monkeypatch: pytest.MonkeyPatch) -> ChainConnection:
+    """A connection to the node made with ``proxy`` as the environment's HTTP proxy."""
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    connection = ChainConnection(NODE, read_retries=0)
+    return ChainConnection(NODE, read_retries=0)
+
+
+def test_the_node_is_reached_through_the_proxy_in_the_environment(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = _through(proxy, monkeypatch)
     assert connection.rpc("eth_chainId") == "0x7a69"
     assert _Proxy.seen == [NODE + "/"]  # an absolute URI: the request went to the proxy
 
@@ -78,10 +83,7 @@ def test_the_environment_is_read_once_not_on_every_request(
 def test_an_answer_orjson_refuses_is_decoded_by_the_standard_library(
     proxy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    connection = ChainConnection(NODE, read_retries=0)
+    connection = _through(proxy, monkeypatch)
     # Valid JSON, though no JSON-RPC quantity looks like it: orjson stops at 64 bits.
     _Proxy.result = 2**70
     assert connection.rpc("eth_chainId") == 2**70

@@ -49,7 +49,6 @@ class Recorder:
         now: datetime,
         writer: Executor | None = None,
     ) -> None:
-        self.session = session
         self.claimer = claimer
         self.now = now
         self.recorded: list[Recorded] = []

@@ -34,6 +34,7 @@ from kokudaka.models import (
 from kokudaka.settlement import backlog
 from kokudaka.settlement.allowances import SeasonAllowances, release_waiting
 from kokudaka.settlement.claiming import Claimer
+from kokudaka.settlement.mined import MinedRecording
 from kokudaka.settlement.nonces import sent_by
 from kokudaka.settlement.outcomes import (
     CycleReport,
@@ -172,15 +173,7 @@ class SettlementWorker:
             pool=receipt_pool,
         )
         self._sender = Sender(client, self.sessions, name=self.name)
-        # Mined transactions are recorded here while the worker claims and signs the next
-        # ones: each is an UPDATE of hundreds of rows that the database works on meanwhile.
-        # The pool's workers share a few such threads, as each holds a database connection.
-        self._owns_recorder = mined_pool is None
-        self._recorder = mined_pool or ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"{self.name}-mined"
-        )
-        self._recording: tuple[Future[None], int] | None = None
-        """The mined transactions being recorded, and how many."""
+        self._mined = MinedRecording(mined_pool, name=self.name)
         self._polled_head: int | None = None
         self._next_poll = 0.0
         """Without a new block, when to look at the minter's transactions again (those of
@@ -200,8 +193,7 @@ class SettlementWorker:
 
     def close(self) -> None:
         """Release the receipt threads (the worker cannot be used afterwards)."""
-        if self._owns_recorder:
-            self._recorder.shutdown(wait=True)
+        self._mined.close()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
         self._sender.close()
@@ -281,7 +273,7 @@ class SettlementWorker:
             self.submit(report)
         finally:
             # A cycle ends with everything it saw mined recorded.
-            self._await_recording()
+            self._mined.wait()
         return report
 
     def _chain_was_unreachable(self) -> None:
@@ -371,24 +363,8 @@ class SettlementWorker:
         if mined:
             # Recorded beside this cycle's claims (awaited before the cycle ends): a mined
             # transaction's row and operations are no claim's, and a claim never reads them.
-            future = self._recorder.submit(self._apply, mined, report)
-            self._recording = (future, len(mined))
+            self._mined.start(lambda: self._apply(mined, report), len(mined))
         report.in_flight = len(submitted) - len(outcomes)
-
-    def _await_recording(self) -> None:
-        """Wait for the mined transactions being recorded; raises what recording raised."""
-        if self._recording is not None:
-            future, _ = self._recording
-            self._recording = None
-            future.result()
-
-    def _recorded_in_flight(self, in_flight: int) -> int:
-        """``in_flight`` as read from the database, less the mined transactions still being
-        recorded (counted as submitted until their commit)."""
-        if self._recording is None:
-            return in_flight
-        future, count = self._recording
-        return in_flight if future.done() else max(0, in_flight - count)
 
     # ------------------------------------------------------------------ recording outcomes
 
@@ -439,7 +415,7 @@ class SettlementWorker:
         if self.draining:
             return report
         with self.sessions.read() as session:
-            in_flight = self._recorded_in_flight(backlog.in_flight(session, self._sender_filter()))
+            in_flight = self._mined.in_flight(backlog.in_flight(session, self._sender_filter()))
             report.in_flight = in_flight
             due = backlog.due_operation(session, self.municipality_id)
         if due is None or in_flight >= self.max_in_flight:

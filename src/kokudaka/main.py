@@ -17,6 +17,7 @@ from kokudaka.core.api_docs import add_api_docs
 from kokudaka.core.assets import mount_assets
 from kokudaka.core.db import Database
 from kokudaka.core.errors import install_error_handlers
+from kokudaka.core.heap import startup_objects_frozen
 from kokudaka.core.openapi import install_openapi
 from kokudaka.core.request_guard import RequestGuard
 from kokudaka.core.settings import Settings, get_settings
@@ -83,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # GET /v1/chain answers from this, never from a node call of its own.
                 background.start_soon(app.state.chain_head.keep_fresh, _current_chain_client(app))
                 try:
-                    yield
+                    with startup_objects_frozen():
+                        yield
                 finally:
                     background.cancel_scope.cancel()
         finally:

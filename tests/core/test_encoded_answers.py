@@ -9,6 +9,8 @@ bytes.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,10 +18,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from kokudaka.core.responses import json_answer
 from kokudaka.core.schemas import Amount
 from kokudaka.main import create_app
+from kokudaka.models import ChainState, EntryKind
 from kokudaka.supporters.schemas import GRAMS_PER_GO, RANKS, BalanceRead, balance_json, rank_for
 from tests.world import World
 
@@ -126,3 +130,29 @@ def test_every_rank_is_encoded_as_the_model_would(go: int) -> None:
         rice_grams=held * GRAMS_PER_GO,
     )
     assert json_answer(balance_json(held, go)).body == model.model_dump_json().encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 5, 10, 9, 0, tzinfo=UTC),
+        datetime(2026, 5, 10, 9, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 5, 10, 18, 0, tzinfo=timezone(timedelta(hours=9))),
+        uuid.UUID("01a21f78-fe85-7000-89ab-aead29e9ae75"),
+        EntryKind.reversal,
+        ChainState.confirmed,
+        '田植え "1時間"\n\t\u2028 🌾 \\',
+        2**63 - 1,
+        -(2**63),
+        2**70,  # past orjson's 64 bits: Pydantic's encoder takes it
+        Decimal("1.5"),  # likewise
+        None,
+        True,
+        {"nested": [1, {"go": 0, "koku": "0.000"}]},
+    ],
+    ids=repr,
+)
+def test_an_answer_is_encoded_as_pydantic_would(value: Any) -> None:
+    # json_answer's encoder must not change a byte of what the declared models give.
+    content = {"items": [value], "next_cursor": None}
+    assert json_answer(content).body == to_json(content)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from kokudaka.audit.staff_log import StaffLogRow, log_rows
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
+from kokudaka.core.db import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import PageParams, encode_cursor
 from kokudaka.core.schemas import UtcDatetime
@@ -133,7 +134,7 @@ def staff_log_rows(
         select(*log_rows.c)
         .where(*_conditions(session, caller, filters, cursor_sequence(page)))
         .order_by(log_rows.c.sequence.desc())
-        .limit(page.limit + 1)
+        .limit(literal_limit(page.limit + 1))
     )
     return [StaffLogRow(**row._mapping) for row in session.execute(statement)]
 

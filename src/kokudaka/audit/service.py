@@ -29,6 +29,7 @@ from kokudaka.audit.schemas import (
 )
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
+from kokudaka.core.db import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.i18n import Language
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
@@ -211,7 +212,7 @@ def export_csv(
     yield "\ufeff" + buffer.getvalue()
     after: uuid.UUID | None = None
     while True:
-        statement = _named(conditions).order_by(Issuance.id.desc()).limit(batch_size)
+        statement = _named(conditions).order_by(Issuance.id.desc()).limit(literal_limit(batch_size))
         if after is not None:
             statement = statement.where(Issuance.id < after)
         with factory() as session, session.begin():

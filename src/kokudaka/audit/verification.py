@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kokudaka.audit.staff_log import StaffLogRow, heads, log_rows, recomputed_hash
+from kokudaka.core.db import literal_limit
 from kokudaka.models import GENESIS_HASH
 
 BATCH_SIZE = 2_000
@@ -84,7 +85,7 @@ def _rows_up_to(session: Session, last: int | None) -> Iterator[StaffLogRow]:
             select(*log_rows.c)
             .where(log_rows.c.sequence > after)
             .order_by(log_rows.c.sequence)
-            .limit(BATCH_SIZE)
+            .limit(literal_limit(BATCH_SIZE))
         )
         if last is not None:
             statement = statement.where(log_rows.c.sequence <= last)
@@ -98,7 +99,9 @@ def _rows_up_to(session: Session, last: int | None) -> Iterator[StaffLogRow]:
 def _sequence_of_hash(session: Session, hash_hex: str) -> int | None:
     if hash_hex == GENESIS_HASH:
         return 0
-    return session.scalar(select(log_rows.c.sequence).where(log_rows.c.hash == hash_hex).limit(1))
+    return session.scalar(
+        select(log_rows.c.sequence).where(log_rows.c.hash == hash_hex).limit(literal_limit(1))
+    )
 
 
 def _mismatch(session: Session, row: StaffLogRow) -> ChainBreak:
@@ -190,7 +193,7 @@ def verify_log(session: Session, anchors: Sequence[ChainAnchor] = ()) -> VerifyR
         select(log_rows.c.sequence)
         .where(log_rows.c.sequence > head_sequence)
         .order_by(log_rows.c.sequence)
-        .limit(1)
+        .limit(literal_limit(1))
     )
     if head is not None and past_head is not None:
         return report(

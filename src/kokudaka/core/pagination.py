@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from kokudaka.core.db import literal_limit
 from kokudaka.core.errors import Unprocessable
 
 DEFAULT_LIMIT = 50
@@ -23,6 +24,7 @@ MAX_LIMIT = 200
 #: refused as ``invalid_cursor``, and the OpenAPI document declares exactly this.
 CURSOR_PATTERN = "^[A-Za-z0-9_-]{21}[AQgw]$"
 _CURSOR = re.compile(CURSOR_PATTERN)
+
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
@@ -71,7 +73,7 @@ def paginate(statement: S, id_column: InstrumentedAttribute[uuid.UUID], params: 
     another page follows."""
     if params.cursor is not None:
         statement = statement.where(id_column < params.cursor)
-    return statement.order_by(id_column.desc()).limit(params.limit + 1)
+    return statement.order_by(id_column.desc()).limit(literal_limit(params.limit + 1))
 
 
 def next_cursor(rows: Sequence[R], params: PageParams, key: Any) -> tuple[list[R], str | None]:

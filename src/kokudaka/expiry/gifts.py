@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from kokudaka.core.bulk import bulk_execute, bulk_insert
+from kokudaka.core.db import literal_limit
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference
@@ -104,7 +105,7 @@ def _due(today: date, limit: int, postgres: bool) -> Any:
         )
         .where(Bill.expired_at.is_(None), MunicipalityPolicy.bills_expire_on < today)
         .order_by(Bill.id)
-        .limit(limit)
+        .limit(literal_limit(limit))
     )
     if postgres:
         statement = statement.with_for_update(of=Bill, skip_locked=True)

@@ -19,6 +19,7 @@ from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import ACCOUNT_COLUMNS, ACTIVE, AccountCheck
+from kokudaka.core.db import literal_limit
 from kokudaka.core.pagination import PageParams
 from kokudaka.models import (
     Account,
@@ -123,7 +124,7 @@ def _history(after_cursor: bool) -> Select[Any]:
     )
     if after_cursor:
         statement = statement.where(_postings.c.id < bindparam("cursor"))
-    return statement.order_by(_postings.c.id.desc()).limit(bindparam("limit"))
+    return statement.order_by(_postings.c.id.desc()).limit(literal_limit())
 
 
 def _checked(page: Select[Any]) -> Select[Any]:

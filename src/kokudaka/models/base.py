@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeAlias
@@ -48,6 +49,56 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite hands back the ISO text it stored. Parsed here in one call: through the
+        # decorator's chain (SQLite's parser, then process_result_value) a value cost
+        # 2 µs, 40 µs of a 20-line ledger page.
+        fromisoformat = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
+
+
+class TextUuid(Uuid[uuid.UUID]):
+    """``Uuid``, read back faster where the database stores it as text (SQLite).
+
+    ``uuid.UUID(text)`` parses in Python, about 2 µs a value; a ledger page reads 60 of
+    them. The stored text is the 32 hex digits ``Uuid`` wrote, so the value is built
+    from its integer directly, which is what ``UUID.__init__`` does after parsing.
+    Databases with a UUID type (PostgreSQL) are read as ``Uuid`` reads them.
+    """
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if (dialect.supports_native_uuid and self.native_uuid) or not self.as_uuid:
+            native: Callable[[Any], Any] | None = super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
+            return native
+        return _uuid_from_text
+
+
+def _uuid_from_text(
+    value: str | None,
+    new: Callable[[type[uuid.UUID]], uuid.UUID] = object.__new__,
+    set_slot: Callable[[object, str, Any], None] = object.__setattr__,
+) -> uuid.UUID | None:
+    if value is None:
+        return None
+    if len(value) != 32:  # not as Uuid wrote it: the full parser
+        return uuid.UUID(value)
+    # UUID is immutable through its own __setattr__; its slots are set as __init__ does.
+    made = new(uuid.UUID)
+    set_slot(made, "int", int(value, 16))
+    set_slot(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -58,7 +109,7 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {  # noqa: RUF012
         int: BigInteger(),
         datetime: UTCDateTime(),
-        uuid.UUID: Uuid(),
+        uuid.UUID: TextUuid(),
     }
 
 

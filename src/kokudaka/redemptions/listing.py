@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import farmer_profile_of
+from kokudaka.core.db import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.settings import Settings
@@ -60,6 +61,6 @@ def to_ship(
         statement = statement.where(Redemption.state == filters.state)
     if page.cursor is not None:
         statement = statement.where(Redemption.id > page.cursor)
-    statement = statement.order_by(Redemption.id).limit(page.limit + 1)
+    statement = statement.order_by(Redemption.id).limit(literal_limit(page.limit + 1))
     rows, cursor = next_cursor(list(session.scalars(statement)), page, lambda r: r.id)
     return Page(items=redemption_reads(session, settings, rows), next_cursor=cursor)

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
+from kokudaka.core.db import literal_limit
 from kokudaka.models import ChainOperation, ChainOperationKind, ChainState, Issuance, utcnow
 from kokudaka.settlement.sessions import SettlementSessions
 
@@ -108,7 +109,7 @@ class SeasonAllowances:
                         ChainOperation.kind == ChainOperationKind.mint,
                         Issuance.season == season,
                     )
-                    .limit(1)
+                    .limit(literal_limit(1))
                 )
                 is not None
             )

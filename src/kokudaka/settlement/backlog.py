@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from kokudaka.core.db import literal_limit
 from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState, utcnow
 from kokudaka.settlement.outcomes import Submitted
 
@@ -62,7 +63,7 @@ def due_operation(session: Session, municipality_id: uuid.UUID) -> uuid.UUID | N
     return session.scalar(
         select(ChainOperation.id)
         .where(ChainOperation.municipality_id == municipality_id, _due())
-        .limit(1)
+        .limit(literal_limit(1))
     )
 
 
@@ -75,7 +76,7 @@ def town_busy(session: Session, municipality_id: uuid.UUID) -> bool:
                 ChainOperation.municipality_id == municipality_id,
                 or_(ChainOperation.state == ChainState.submitted, _due()),
             )
-            .limit(1)
+            .limit(literal_limit(1))
         )
         is not None
     )

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from kokudaka.chain.client import MAX_BURN_BATCH_SIZE, ChainClient, Fees, PrivateKey
+from kokudaka.core.db import literal_limit
 from kokudaka.models import (
     Bill,
     ChainAsset,
@@ -213,7 +214,7 @@ class Claimer:
                 ChainOperation.next_attempt_at <= now,
             )
             .order_by(ChainOperation.next_attempt_at)
-            .limit(limit)
+            .limit(literal_limit(limit))
         )
         if self.sessions.postgres:
             # SQLite's BEGIN IMMEDIATE already serialises writers.

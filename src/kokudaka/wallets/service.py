@@ -26,6 +26,7 @@ from eth_utils.exceptions import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kokudaka.core.db import literal_limit
 from kokudaka.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from kokudaka.models import User, WalletChallenge, utcnow
 from kokudaka.wallets.custody import CUSTODIAL_ROLES
@@ -142,7 +143,7 @@ def wallet_of(session: Session, user: User) -> Wallet:
             WalletChallenge.address == user.wallet_address,
             WalletChallenge.used_at.is_not(None),
         )
-        .limit(1)
+        .limit(literal_limit(1))
     )
     return Wallet(
         address=user.wallet_address,

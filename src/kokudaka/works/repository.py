@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
+from kokudaka.core.db import literal_limit
 from kokudaka.core.pagination import PageParams
 from kokudaka.models import Work, table_of
 
@@ -57,7 +58,7 @@ class WorkRow:
 
 
 _COLUMNS = [_works.c[name] for name in WorkRow.__dataclass_fields__]
-_PAGE = select(*_COLUMNS).order_by(_works.c.id.desc()).limit(bindparam("limit"))
+_PAGE = select(*_COLUMNS).order_by(_works.c.id.desc()).limit(literal_limit())
 # Each filter is a condition built once; a request only picks the ones it uses.
 _CONDITIONS: dict[str, ColumnElement[bool]] = {
     name: _works.c[name] == bindparam(name)

@@ -258,11 +258,6 @@ def create_investment(
     remaining = work.offer_yen - work.subscribed_yen
     if body.amount_yen > remaining:
         raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
-    ledger.reserve_cap_room(
-        session, municipality_id=work.municipality_id, season=work.season, amount_go=go_amount
-    )
-    conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen})
-
     investment = written(
         investments,
         id=new_id(),
@@ -284,6 +279,13 @@ def create_investment(
     conn.execute(_INSERT_INVESTMENT, vars(investment))
     response = to_read(session, investment).model_dump(mode="json")
     conn.execute(_RECORD_RESPONSE, {"record_id": claimed, "status": 201, "body": response})
+    # The town's policy row, which every investment and issuance of the town updates,
+    # last: it stays locked from here to the commit (see ledger.issue). No room left
+    # refuses the request and rolls all of it back.
+    ledger.reserve_cap_room(
+        session, municipality_id=work.municipality_id, season=work.season, amount_go=go_amount
+    )
+    conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen})
     return 201, response, False
 
 

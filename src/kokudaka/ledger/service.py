@@ -321,8 +321,6 @@ def issue(
     if amount_go <= 0:
         raise ValueError("an issuance must be positive")
     conn = session.connection()
-    claim = _ISSUE_RESERVED if reserved else _CLAIM_CAP_ROOM
-    _claim_cap_room(conn, claim, municipality_id, season, amount_go)
     source_id, target_id = _account_ids(
         conn,
         _AccountSpec(
@@ -354,7 +352,6 @@ def issue(
         {"id": new_id(), "entry_id": entry_id, "account_id": target_id, "amount_go": amount_go},
     ]
     conn.execute(_INSERT_POSTINGS, legs)
-    _move_balances(conn, legs)
     issuance = written(
         issuances,
         id=issuance_id,
@@ -400,6 +397,13 @@ def issue(
     )
     conn.execute(_INSERT_ISSUANCE, vars(issuance))
     conn.execute(_INSERT_MINT, vars(mint))
+    # The rows every issuance of the town updates come last, in this order in every
+    # transaction: on PostgreSQL a row stays locked from its UPDATE to the commit, and
+    # issuances of one town queue on them. The new rows above lock nothing another
+    # issuance waits for. A refused cap rolls the whole transaction back.
+    claim = _ISSUE_RESERVED if reserved else _CLAIM_CAP_ROOM
+    _claim_cap_room(conn, claim, municipality_id, season, amount_go)
+    _move_balances(conn, legs)
     _move_supporter_season(conn, issuance, 1)
     move_issuance_days(conn, issuance, 1)
     return Issued(issuance=issuance, mint=mint)

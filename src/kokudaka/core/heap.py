@@ -3,9 +3,8 @@
 A started service holds about 200,000 long-lived objects (FastAPI, SQLAlchemy's mappers
 and compiled statements, web3 and its ABI tables) that are never garbage. CPython's
 full collection scans them all, 50-85 ms on this project's machines, and stops every
-request while it runs: the reads' p99 beside a write load was mostly those pauses.
-Frozen (``gc.freeze``), they are left out of every collection; what requests allocate
-is still collected as before.
+request while it runs. Frozen (``gc.freeze``), they are left out of every collection;
+what requests allocate is still collected as before.
 """
 
 from __future__ import annotations

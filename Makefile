@@ -39,7 +39,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/api_confirm.py
-	$(BIN)/python bench/api_reads.py
+	$(BIN)/python bench/api_reads.py --database-url sqlite --database-url "$$(scripts/postgres.sh)"
 	$(BIN)/python bench/settlement.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/harvest_settlement.py

@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/api_reads.py [--concurrency 8] [--seconds 3] [--rounds 2]
     .venv/bin/python bench/api_reads.py --database-url postgresql+psycopg://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/api_reads.py --database-url sqlite \\
+        --database-url "$(scripts/postgres.sh)"
+
+The last form measures both databases in one run and prints their tables together.
 
 The harness is ``bench/api_confirm.py``'s (imported, not copied): the same temporary
 databases, data, uvicorn subprocesses, CPU placement (servers on every CPU but the last,
@@ -268,24 +272,15 @@ class Result:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent read connections")
-    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per path")
-    parser.add_argument("--supporters", type=int, default=50, help="supporter accounts")
-    parser.add_argument(
-        "--postings", type=int, default=100_000, help="postings on the reader's account"
-    )
-    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    args = parser.parse_args(argv)
-    if PLACEMENT is not None:
-        os.sched_setaffinity(0, PLACEMENT[1])
+SQLITE = "sqlite"
 
+
+def measure(database_url: str | None, args: argparse.Namespace) -> tuple[str, list[Result]]:
+    """Every read path on one database (a temporary SQLite file when ``database_url`` is
+    None): alone against the ceiling in alternating rounds, then beside the writes."""
     with (
         tempfile.TemporaryDirectory(prefix="kokudaka-bench-") as tmp_name,
-        temporary_databases(args.database_url, Path(tmp_name)) as (service_url, _ceiling_url),
+        temporary_databases(database_url, Path(tmp_name)) as (service_url, _ceiling_url),
     ):
         tmp = Path(tmp_name)
         backend = make_url(service_url).get_backend_name()
@@ -378,8 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         loaded[0][1],
                     )
                 )
+    return backend, results
 
-    print(f"\n{backend}, one uvicorn process each, {args.concurrency} keep-alive connections")
+
+def report(backend: str, results: Sequence[Result], concurrency: int) -> tuple[bool, int]:
+    """Print one database's table; (every target met, requests failed)."""
+    print(f"\n{backend}, one uvicorn process each, {concurrency} keep-alive connections")
     print(
         f"  {'path':<26}{'req/s':>8}{'p50':>7}{'p99':>7}{'ceiling':>9}{'p99':>7}{'ratio':>8}"
         f"{'+writes':>9}{'p99':>8}{'writes/s':>8}"
@@ -396,11 +395,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok &= percentile_ms(loaded, 0.99) < TARGET_P99_MS
         for phase in (result.service, result.ceiling, result.loaded):
             failed += phase.samples.errors
-            for report in phase.samples.error_reports[:3]:
-                print(f"    failed: {report}")
+            for error in phase.samples.error_reports[:3]:
+                print(f"    failed: {error}")
         failed += result.writes.errors
-        for report in result.writes.error_reports[:3]:
-            print(f"    write failed: {report}")
+        for error in result.writes.error_reports[:3]:
+            print(f"    write failed: {error}")
+    return ok, failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent read connections")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per path")
+    parser.add_argument("--supporters", type=int, default=50, help="supporter accounts")
+    parser.add_argument(
+        "--postings", type=int, default=100_000, help="postings on the reader's account"
+    )
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        help=f"a PostgreSQL server URL, or {SQLITE!r} for a SQLite file (the default); "
+        "give it twice to measure both databases in one run",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if PLACEMENT is not None:
+        os.sched_setaffinity(0, PLACEMENT[1])
+
+    measured = [
+        measure(None if url == SQLITE else url, args) for url in args.database_url or [SQLITE]
+    ]
+    ok, failed = True, 0
+    for backend, results in measured:
+        met, errors = report(backend, results, args.concurrency)
+        ok &= met
+        failed += errors
     print(
         f"\ntargets: ratio >= {TARGET_RATIO:.0%}, p99 < {TARGET_P99_MS:g} ms alone and beside "
         f"writes: {'PASS' if ok else 'FAIL'}"

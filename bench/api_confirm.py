@@ -84,7 +84,8 @@ from starlette.concurrency import run_in_threadpool
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.security import create_access_token, hash_password
 from kokudaka.cli import migrate
-from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
+from kokudaka.core.db import create_db_limiter, create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.core.units import MAX_GO, MAX_YEN
 from kokudaka.models import Farmer, Municipality, MunicipalityPolicy, Region, Role, User, Work

@@ -68,7 +68,8 @@ from api_confirm import (
     temporary_databases,
 )
 
-from kokudaka.core.db import create_db_engine, create_db_limiter, create_sessionmaker
+from kokudaka.core.db import create_db_limiter, create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.ledger.memos import Memo

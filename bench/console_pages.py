@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from kokudaka.auth.service import create_user
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.ledger.daily import recompute_issuance_days

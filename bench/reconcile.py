@@ -36,7 +36,7 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import town_id
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.derived import recompute_balances
 from kokudaka.ledger.service import chain_reference

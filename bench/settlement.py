@@ -77,7 +77,8 @@ from kokudaka.chain.deployment import ensure_deployment  # noqa: E402
 from kokudaka.chain.errors import ChainError  # noqa: E402
 from kokudaka.chain.node import AnvilNode  # noqa: E402
 from kokudaka.chain.refs import town_id  # noqa: E402
-from kokudaka.core.db import create_db_engine, create_sessionmaker  # noqa: E402
+from kokudaka.core.db import create_sessionmaker  # noqa: E402
+from kokudaka.core.engines import create_db_engine  # noqa: E402
 from kokudaka.core.ids import new_id  # noqa: E402
 from kokudaka.core.settings import Environment, Settings  # noqa: E402
 from kokudaka.ledger.derived import recompute_balances  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import get_settings
 from kokudaka.models import Base
 

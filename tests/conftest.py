@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Environment, Settings
 from kokudaka.main import create_app
 from tests.fixtures import servers

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from kokudaka.settlement.runtime import ChainRuntime
 
 from kokudaka.chain.commands import add_chain_commands, admin_key_refused
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings, get_settings
 from kokudaka.expiry.commands import add_bill_commands
 

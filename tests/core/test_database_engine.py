@@ -14,14 +14,9 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, create_engine, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from kokudaka.core import db as core_db
-from kokudaka.core.db import (
-    POOL_SIZE,
-    create_db_engine,
-    create_db_limiter,
-    literal_limit,
-    sqlite_read_admission,
-)
+from kokudaka.core import engines
+from kokudaka.core.db import create_db_limiter, sqlite_read_admission
+from kokudaka.core.engines import POOL_SIZE, create_db_engine, literal_limit
 from kokudaka.core.heap import startup_objects_frozen
 from kokudaka.core.settings import Settings
 from kokudaka.models import Work, table_of
@@ -122,7 +117,7 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced(
         pytest.skip("SQLite has no server to close a connection")
     # A connection used a moment ago is not checked: when the server closed it, the
     # request that meets it fails (the API answers 503) and the pool is renewed.
-    monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 3600.0)
     first = _backend_pid(reader)
     _terminate(reader, first)
     with pytest.raises(OperationalError), reader.connect() as conn:
@@ -131,7 +126,7 @@ def test_a_connection_closed_by_the_server_while_idle_is_replaced(
     # is checked, found closed and replaced before the request uses it.
     second = _backend_pid(reader)
     _terminate(reader, second)
-    monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert _backend_pid(reader) not in (first, second)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kokudaka.audit.staff_log import StaffLogRow, log_rows
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import PageParams, encode_cursor
 from kokudaka.core.schemas import UtcDatetime

@@ -29,7 +29,7 @@ from kokudaka.audit.schemas import (
 )
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audited_municipality_ids
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.i18n import Language
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate

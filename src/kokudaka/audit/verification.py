@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kokudaka.audit.staff_log import StaffLogRow, heads, log_rows, recomputed_hash
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.models import GENESIS_HASH
 
 BATCH_SIZE = 2_000

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from kokudaka.audit.anchoring import chain_anchors
 from kokudaka.audit.verification import ChainAnchor, verify_log
-from kokudaka.core.db import create_db_engine, read_snapshot
+from kokudaka.core.db import read_snapshot
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment
 

@@ -32,7 +32,8 @@ from kokudaka.chain.deployment import (
 )
 from kokudaka.chain.errors import ChainError
 from kokudaka.chain.refs import town_id
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings
 from kokudaka.models import ChainDeployment, Municipality, StaffAction
 from kokudaka.towns.minters import ensure_town_minters, rotate_town_minter

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 from datetime import date
 
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings
 
 __all__ = ["add_bill_commands"]

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from kokudaka.core.bulk import bulk_execute, bulk_insert
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.ids import new_id
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from kokudaka.audit.staff_log import append_staff_action
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import audits_municipality, farmer_profile_of
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.errors import Conflict, Forbidden, NotFound
 from kokudaka.core.schemas import Amount
 from kokudaka.farmers.service import is_town_admin_of

@@ -19,7 +19,7 @@ from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import ACCOUNT_COLUMNS, ACTIVE, AccountCheck
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.pagination import PageParams
 from kokudaka.models import (
     Account,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError, ChainUnavailable
-from kokudaka.core.db import create_db_engine
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     ChainDeployment,

@@ -43,7 +43,8 @@ from sqlalchemy import func, select
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.errors import ChainError
-from kokudaka.core.db import Database, create_db_engine, create_sessionmaker, read_snapshot
+from kokudaka.core.db import Database, create_sessionmaker, read_snapshot
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.errors import TooManyRequests
 from kokudaka.models import ChainDeployment, ChainOperation, utcnow
 from kokudaka.reconcile.report import ReconciliationReport

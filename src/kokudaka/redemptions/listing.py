@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.auth.caller import Caller
 from kokudaka.auth.permissions import farmer_profile_of
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.errors import Forbidden
 from kokudaka.core.pagination import Page, PageParams, next_cursor, paginate
 from kokudaka.core.settings import Settings

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.models import ChainOperation, ChainOperationKind, ChainState, Issuance, utcnow
 from kokudaka.settlement.sessions import SettlementSessions
 

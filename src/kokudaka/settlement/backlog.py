@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState, utcnow
 from kokudaka.settlement.outcomes import Submitted
 

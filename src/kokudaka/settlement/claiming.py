@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from kokudaka.chain.client import MAX_BURN_BATCH_SIZE, ChainClient, Fees, PrivateKey
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.models import (
     Bill,
     ChainAsset,

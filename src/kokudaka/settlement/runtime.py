@@ -34,7 +34,8 @@ from kokudaka.chain.client import ChainClient
 from kokudaka.chain.deployment import DeploymentMismatch, ensure_deployment
 from kokudaka.chain.errors import ChainError, ChainUnavailable
 from kokudaka.chain.node import AnvilNode, NodeUsage, StateHealth
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 from kokudaka.core.settings import Settings
 from kokudaka.expiry.schedule import BillJobs
 from kokudaka.models import ChainDeployment

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.core.db import create_db_engine, create_sessionmaker
+from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.engines import create_db_engine
 
 __all__ = ["SettlementSessions"]
 

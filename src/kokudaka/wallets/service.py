@@ -26,7 +26,7 @@ from eth_utils.exceptions import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kokudaka.core.db import literal_limit
+from kokudaka.core.engines import literal_limit
 from kokudaka.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from kokudaka.models import User, WalletChallenge, utcnow
 from kokudaka.wallets.custody import CUSTODIAL_ROLES

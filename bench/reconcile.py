@@ -10,7 +10,14 @@ of issuances, events or addresses; the default keeps 10 issuances per address).
 
     .venv/bin/python bench/reconcile.py                       # SQLite file, 100,000 issuances
     .venv/bin/python bench/reconcile.py --count 1000000       # the target, actually run
-    .venv/bin/python bench/reconcile.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/reconcile.py --database-url postgresql+psycopg://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/reconcile.py --count 1000000 --database-url sqlite \\
+        --database-url "$(scripts/postgres.sh)"              # one chain, both databases
+
+The chain is minted once and each database given is written and reconciled against it in
+turn. anvil automines, one block per transaction, and keeps two blocks' states: nothing mints
+while ``reconcile()`` runs, so the block it pins is the last one. With 64 states kept, the
+3,300 blocks of a million mints took the node past 14 GB (a copy of the state each).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ SEASON = 2026
 TOWNS = 13
 INSERT_CHUNK = 10_000
 TARGET = 1_000_000
+SQLITE = "sqlite"
 
 
 def log(message: str) -> None:
@@ -312,9 +320,20 @@ def insert_ledger(
     engine.dispose()
 
 
-def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, seed: int) -> None:
-    """Deploy KOKU on the node of ``client``, mint ``count`` issuances to ``users`` addresses
-    and write them to the database at ``url`` (migrated here) as the service would have."""
+class Minted:
+    """The chain side, set up once: the plan and, per issuance, where it was minted."""
+
+    def __init__(
+        self, plan: Plan, mined: list[tuple[str, int]], deployment: dict[str, object]
+    ) -> None:
+        self.plan = plan
+        self.mined = mined
+        self.deployment = deployment
+
+
+def mint_chain(client: ChainClient, count: int, users: int, batch: int, seed: int) -> Minted:
+    """Deploy KOKU on the node of ``client`` and mint ``count`` issuances to ``users``
+    addresses, each town's with its own minter key."""
     token = client.deploy_koku(ADMIN_KEY)
     deployed_block = client.block_number()
     plan = Plan(count, users, seed)
@@ -329,12 +348,7 @@ def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, s
     started = time.perf_counter()
     mined = mint_everything(client, plan, keys, batch)
     log(f"minted in {time.perf_counter() - started:.1f} s (up to block {client.block_number()})")
-
-    log(f"writing the ledger ({make_url(url).get_backend_name()})")
-    started = time.perf_counter()
-    migrate(url)
-    insert_ledger(
-        url,
+    return Minted(
         plan,
         mined,
         {
@@ -345,57 +359,46 @@ def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, s
             "deployed_block": deployed_block,
         },
     )
+
+
+def write_ledger(url: str, minted: Minted) -> None:
+    """Write the minted issuances to the database at ``url`` (migrated here) as the service
+    would have."""
+    log(f"writing the ledger ({make_url(url).get_backend_name()})")
+    started = time.perf_counter()
+    migrate(url)
+    insert_ledger(url, minted.plan, minted.mined, minted.deployment)
     log(f"ledger written in {time.perf_counter() - started:.1f} s")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=100_000, help="issuances (default 100,000)")
-    parser.add_argument("--users", type=int, help="supporters (default: count / 10)")
-    parser.add_argument("--batch", type=int, default=300, help="mints per transaction (<= 315)")
-    parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        help="a PostgreSQL server (a temporary "
-        "database is created and dropped); default: a SQLite file",
-    )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of reconcile()")
-    args = parser.parse_args()
-    users = args.users or max(1, args.count // 10)
+def prepare(client: ChainClient, url: str, count: int, users: int, batch: int, seed: int) -> None:
+    """Mint ``count`` issuances on the node of ``client`` and write them to ``url``."""
+    write_ledger(url, mint_chain(client, count, users, batch, seed))
 
-    with tempfile.TemporaryDirectory(prefix="kokudaka-bench-") as tmp_dir:
-        tmp = Path(tmp_dir)
-        # 64 blocks' states, not anvil's 1,500 full copies: a million mints would otherwise take
-        # the node past the machine's memory (every read here is pinned to the last block).
-        with (
-            AnvilNode(tmp / "anvil", state_history=64) as node,
-            database(args.postgres, tmp) as url,
-        ):
-            client = ChainClient(node.rpc_url, request_timeout=120)
-            prepare(client, url, args.count, users, args.batch, args.seed)
 
-            engine = create_db_engine(url)
-            with Session(engine) as session:
-                deployment = session.query(ChainDeployment).one()
-                phases: list[tuple[str, int, float]] = []
-                started = time.perf_counter()
+def measure(client: ChainClient, url: str, minted: Minted, profile: bool) -> bool:
+    """Write the ledger to ``url``, reconcile it against the chain and print the figures;
+    whether the report is clean."""
+    write_ledger(url, minted)
+    engine = create_db_engine(url)
+    with Session(engine) as session:
+        deployment = session.query(ChainDeployment).one()
+        phases: list[tuple[str, int, float]] = []
+        started = time.perf_counter()
 
-                def progress(phase: str, done: int) -> None:
-                    phases.append((phase, done, time.perf_counter() - started))
+        def progress(phase: str, done: int) -> None:
+            phases.append((phase, done, time.perf_counter() - started))
 
-                log("reconciling")
-                profiler = cProfile.Profile() if args.profile else None
-                if profiler is not None:
-                    profiler.enable()
-                report = reconcile(
-                    session, client, deployment, progress=progress, progress_every=10_000
-                )
-                elapsed = time.perf_counter() - started
-                if profiler is not None:
-                    profiler.disable()
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
-            engine.dispose()
+        log("reconciling")
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
+        report = reconcile(session, client, deployment, progress=progress, progress_every=10_000)
+        elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    engine.dispose()
 
     last: dict[str, tuple[int, float]] = {}
     for phase, done, at in phases:
@@ -404,6 +407,7 @@ def main() -> int:
         log(f"  {phase}: {done:,} by {at:.2f} s")
     counts = report.counts
     print()
+    print(f"database: {make_url(url).get_backend_name()}")
     print(f"status: {report.status} ({counts.discrepancies} discrepancies)")
     print(
         f"issuances: {counts.issuances:,}  operations: {counts.operations:,}  "
@@ -423,7 +427,38 @@ def main() -> int:
             f"({'within' if projected <= 60 else 'OVER'} the 60 s target; run --count "
             f"{TARGET} to measure it)"
         )
-    return 0 if report.status == "clean" else 1
+    print(flush=True)
+    return report.status == "clean"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000, help="issuances (default 100,000)")
+    parser.add_argument("--users", type=int, help="supporters (default: count / 10)")
+    parser.add_argument("--batch", type=int, default=300, help="mints per transaction (<= 315)")
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        metavar="URL",
+        help=f"'{SQLITE}' (a temporary file) or a PostgreSQL server (a temporary database is "
+        "created and dropped); repeat to reconcile the same chain on several; default: "
+        f"{SQLITE}",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of reconcile()")
+    args = parser.parse_args()
+    users = args.users or max(1, args.count // 10)
+
+    clean = True
+    with tempfile.TemporaryDirectory(prefix="kokudaka-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        with AnvilNode(tmp / "anvil", state_history=2) as node:
+            client = ChainClient(node.rpc_url, request_timeout=120)
+            minted = mint_chain(client, args.count, users, args.batch, args.seed)
+            for target in args.database_url or [SQLITE]:
+                with database(None if target == SQLITE else target, tmp) as url:
+                    clean = measure(client, url, minted, args.profile) and clean
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

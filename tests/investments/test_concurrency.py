@@ -1,18 +1,26 @@
 """Races over real HTTP: over-subscription, the cap and retries under concurrency.
 
 Run on both backends; on PostgreSQL they exercise the row locks, on SQLite the
-``BEGIN IMMEDIATE`` write lock.
+``BEGIN IMMEDIATE`` write lock. The last tests, PostgreSQL only, interleave another
+transaction at a chosen statement of one request: what a race does at its worst moment.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
-from kokudaka.models import Investment, Issuance, MunicipalityPolicy, Work
+from kokudaka.auth.caller import Caller
+from kokudaka.core.errors import Conflict
+from kokudaka.investments.schemas import InvestmentCreate
+from kokudaka.investments.service import create_investment
+from kokudaka.models import Investment, Issuance, MunicipalityPolicy, Role, Work
 from tests.world import World
 
 
@@ -183,3 +191,105 @@ def test_investing_and_confirming_side_by_side_never_deadlock(world: World, base
     with world.db() as session:
         issued = session.scalar(select(func.count()).select_from(Issuance))
     assert issued == len(supporters) * 12
+
+
+def _interleaved(
+    world: World, amount_yen: int, between: list[Callable[[Session], None]]
+) -> tuple[int, dict[str, object]] | Conflict:
+    """``create_investment`` for a new supporter, with ``between[i]`` committed in a session of
+    its own just before the request's ``i``-th statement on the work after its first read:
+    another request changing the work after this one read it."""
+    supporter = world.new_supporter(f"late-{uuid.uuid4().hex[:6]}")
+    caller = Caller(supporter.id, Role.supporter, None, None)
+    body = InvestmentCreate(work_id=world.a.work_id, amount_yen=amount_yen)
+    pending = list(between)
+    reads = 0
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal reads
+        if "works" not in statement:
+            return
+        reads += 1
+        if reads > 1 and pending:
+            with world.db.begin() as other:
+                pending.pop(0)(other)
+
+    with world.db() as session:
+        event.listen(session.connection(), "before_cursor_execute", before)
+        try:
+            status, answer, _ = create_investment(session, caller, body, uuid.uuid4().hex)
+            session.commit()
+            return status, answer
+        except Conflict as refusal:
+            session.rollback()
+            return refusal
+
+
+def _set_work(work_id: uuid.UUID, **values: object) -> Callable[[Session], None]:
+    def change(session: Session) -> None:
+        work = session.get(Work, work_id)
+        assert work is not None
+        for name, value in values.items():
+            setattr(work, name, value)
+
+    return change
+
+
+@pytest.fixture
+def postgres_only(is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite's write lock keeps other writers out between the read and the write")
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_work_filled_or_closed_after_it_was_read_refuses_with_what_it_is_now(
+    world: World,
+) -> None:
+    with world.db.begin() as session:
+        work = session.get(Work, world.a.work_id)
+        assert work is not None
+        work.offer_yen, work.subscribed_yen = 10_000, 0
+
+    full = _interleaved(world, 1000, [_set_work(world.a.work_id, subscribed_yen=9_500)])
+    assert isinstance(full, Conflict), full
+    assert full.code == "work_oversubscribed"
+    assert full.params == {"remaining_yen": 500}
+
+    closed = _interleaved(world, 100, [_set_work(world.a.work_id, is_open=False)])
+    assert isinstance(closed, Conflict), closed
+    assert closed.code == "work_closed"
+
+    with world.db() as session:
+        work = session.get(Work, world.a.work_id)
+        assert work is not None
+        assert work.subscribed_yen == 9_500
+        assert session.scalar(select(func.count()).select_from(Investment)) == 0
+        policy = session.scalars(
+            select(MunicipalityPolicy).where(
+                MunicipalityPolicy.municipality_id == world.a.municipality_id
+            )
+        ).all()
+        assert all(p.reserved_go == 0 for p in policy), [p.reserved_go for p in policy]
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_room_made_again_before_the_refusal_is_read_subscribes(world: World) -> None:
+    with world.db.begin() as session:
+        work = session.get(Work, world.a.work_id)
+        assert work is not None
+        work.offer_yen, work.subscribed_yen = 10_000, 0
+    # Filled after the first read, then a cancellation frees room before the second.
+    answer = _interleaved(
+        world,
+        1000,
+        [
+            _set_work(world.a.work_id, subscribed_yen=9_500),
+            _set_work(world.a.work_id, subscribed_yen=8_000),
+        ],
+    )
+    assert not isinstance(answer, Conflict), answer
+    assert answer[0] == 201
+    with world.db() as session:
+        work = session.get(Work, world.a.work_id)
+        assert work is not None
+        assert work.subscribed_yen == 9_000

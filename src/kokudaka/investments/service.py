@@ -90,7 +90,8 @@ _RECORD_RESPONSE = (
     .where(idempotency_records.c.id == bindparam("record_id"))
     .values(response_status=bindparam("status"), response_body=bindparam("body"))
 )
-# The work to invest in, locked, with the price of its town's policy for its season.
+# The work to invest in, with the price of its town's policy for its season. Not locked: the
+# guarded _SUBSCRIBE at the end of the request is what holds a concurrent request to the rules.
 _WORK_FOR_INVESTING = (
     select(
         works.c.municipality_id,
@@ -108,11 +109,17 @@ _WORK_FOR_INVESTING = (
         & (policies.c.season == works.c.season),
     )
     .where(works.c.id == bindparam("work_id"))
-    .with_for_update(of=works, key_share=True)
 )
+# Subscribes only while the work still takes the amount: PostgreSQL re-checks the conditions on
+# the row as a concurrent writer left it, so the work is locked only from here to the commit.
 _SUBSCRIBE = (
     update(works)
-    .where(works.c.id == bindparam("work_id"))
+    .where(
+        works.c.id == bindparam("work_id"),
+        works.c.is_open.is_(True),
+        works.c.bills_issued_at.is_(None),
+        works.c.subscribed_yen + bindparam("yen") <= works.c.offer_yen,
+    )
     .values(subscribed_yen=works.c.subscribed_yen + bindparam("yen"))
 )
 # No RETURNING: every column is given (see kokudaka.models.written).
@@ -242,22 +249,7 @@ def create_investment(
     work = conn.execute(_WORK_FOR_INVESTING, {"work_id": body.work_id}).first()
     if work is None:
         raise NotFound("Work")
-    if work.bills_issued_at is not None:
-        raise Conflict("work_harvested")
-    if not work.is_open:
-        raise Conflict("work_closed")
-    # An investment's issuance is a board (米ボード) on the work.
-    refuse_closed_boards(work.boards_close_on, work.season)
-    price = work.price_yen_per_go
-    if price is None:
-        raise Conflict("policy_missing", season=work.season)
-    go_amount, remainder = divmod(body.amount_yen, price)
-    if go_amount == 0:
-        # A rule of the season's price as it stands (like work_oversubscribed).
-        raise Conflict("investment_too_small", price_yen_per_go=price)
-    remaining = work.offer_yen - work.subscribed_yen
-    if body.amount_yen > remaining:
-        raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
+    price, go_amount, remainder = _refuse_or_price(work, body.amount_yen)
     investment = written(
         investments,
         id=new_id(),
@@ -279,14 +271,42 @@ def create_investment(
     conn.execute(_INSERT_INVESTMENT, vars(investment))
     response = to_read(session, investment).model_dump(mode="json")
     conn.execute(_RECORD_RESPONSE, {"record_id": claimed, "status": 201, "body": response})
-    # The town's policy row, which every investment and issuance of the town updates,
-    # last: it stays locked from here to the commit (see ledger.issue). No room left
-    # refuses the request and rolls all of it back.
+    # The shared rows last, each locked from its UPDATE to the commit: the work, then the
+    # town's policy row, which every investment and issuance of the town updates (see
+    # ledger.issue). Work before policy, as cancelling and the harvest lock them. A refusal
+    # of either rolls the whole request back.
+    while conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen}).rowcount != 1:
+        # A concurrent request changed the work since it was read: refuse with what it is now,
+        # or, if a cancellation made room again meanwhile, subscribe again.
+        _refuse_or_price(
+            conn.execute(_WORK_FOR_INVESTING, {"work_id": body.work_id}).one(), body.amount_yen
+        )
     ledger.reserve_cap_room(
         session, municipality_id=work.municipality_id, season=work.season, amount_go=go_amount
     )
-    conn.execute(_SUBSCRIBE, {"work_id": body.work_id, "yen": body.amount_yen})
     return 201, response, False
+
+
+def _refuse_or_price(work: AnyRow, amount_yen: int) -> tuple[int, int, int]:
+    """The season's price and the KOKU ``amount_yen`` buys, ``(price, go, remainder)``, or the
+    Conflict that refuses investing it in ``work`` as read."""
+    if work.bills_issued_at is not None:
+        raise Conflict("work_harvested")
+    if not work.is_open:
+        raise Conflict("work_closed")
+    # An investment's issuance is a board (米ボード) on the work.
+    refuse_closed_boards(work.boards_close_on, work.season)
+    price = work.price_yen_per_go
+    if price is None:
+        raise Conflict("policy_missing", season=work.season)
+    go_amount, remainder = divmod(amount_yen, price)
+    if go_amount == 0:
+        # A rule of the season's price as it stands (like work_oversubscribed).
+        raise Conflict("investment_too_small", price_yen_per_go=price)
+    remaining = work.offer_yen - work.subscribed_yen
+    if amount_yen > remaining:
+        raise Conflict("work_oversubscribed", remaining_yen=max(remaining, 0))
+    return price, go_amount, remainder
 
 
 def visible_investment(session: Session, user: Caller, investment_id: uuid.UUID) -> Investment:

@@ -15,14 +15,17 @@ of issuances, events or addresses; the default keeps 10 issuances per address).
         --database-url "$(scripts/postgres.sh)"              # one chain, both databases
 
 The chain is minted once and each database given is written and reconciled against it in
-turn. anvil automines, one block per transaction, and keeps two blocks' states: nothing mints
-while ``reconcile()`` runs, so the block it pins is the last one. With 64 states kept, the
-3,300 blocks of a million mints took the node past 14 GB (a copy of the state each).
+turn. The mints are mined on demand (automine is off meanwhile) with the managed node's
+block gas limit, a block per 60 batches, and anvil keeps two blocks' states: nothing mints
+while ``reconcile()`` runs, so the block it pins is the last one. Automine with 64 states
+kept made a block, and a copy of the state, per transaction: a million mints took the node
+past 14 GB, and automine stranded transactions.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import random
@@ -41,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from kokudaka.chain.client import ChainClient
 from kokudaka.chain.devkeys import ANVIL_DEV_KEYS
+from kokudaka.chain.errors import ChainError
 from kokudaka.chain.node import AnvilNode
 from kokudaka.chain.refs import town_id
 from kokudaka.core.engines import create_db_engine
@@ -66,6 +70,7 @@ from kokudaka.models import (
     User,
 )
 from kokudaka.reconcile.service import reconcile
+from kokudaka.settlement.runtime import ANVIL_GAS_LIMIT
 
 # The harness shared with the tests (temporary databases, migrations), from the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -79,6 +84,9 @@ TOWNS = 13
 INSERT_CHUNK = 10_000
 TARGET = 1_000_000
 SQLITE = "sqlite"
+#: Mint batches sent per block: ~15M gas each, so 60 fill the managed anvil's 1,000,000,000.
+BLOCK_BATCHES = 60
+MINE_ATTEMPTS = 5
 
 
 def log(message: str) -> None:
@@ -113,45 +121,69 @@ def mint_everything(
     client: ChainClient, plan: Plan, keys: list[bytes], batch: int
 ) -> list[tuple[str, int]]:
     """Mint every issuance, each town's with its key in batches; returns, per issuance in
-    plan order, the (tx hash, block number) that minted it."""
+    plan order, the (tx hash, block number) that minted it.
+
+    A block at a time, as the service's runtime mines its anvil: a block's worth of batches is
+    sent (round-robin over the towns, as the per-town workers interleave), then mined. A batch
+    the pool dropped is sent again, as the settlement worker does."""
     by_town: dict[int, list[int]] = {}
     for index, (_, _, town, _, _) in enumerate(plan.issuances):
         by_town.setdefault(town, []).append(index)
     nonces = {town: client.pending_nonce(client.account(keys[town]).address) for town in by_town}
-    fees = client.fees()
-    sent: list[tuple[str, list[int]]] = []
+    outcome: list[tuple[str, int]] = [("", 0)] * len(plan.issuances)
     started = time.perf_counter()
-    # Round-robin over the towns, one batch each, as the per-town workers interleave.
+    batches = 0
+    client.rpc("evm_setAutomine", [False])
     cursors = dict.fromkeys(by_town, 0)
     while cursors:
-        for town in list(cursors):
-            start = cursors[town]
-            indexes = by_town[town][start : start + batch]
-            if not indexes:
-                del cursors[town]
-                continue
-            cursors[town] = start + batch
-            items = [plan.issuances[i] for i in indexes]
-            signed = client.build_mint_batch_tx(
-                keys[town],
-                SEASON,
-                [plan.addresses[user] for _, _, _, user, _ in items],
-                [amount for *_, amount in items],
-                [bytes.fromhex(chain_reference(issuance_id)[2:]) for issuance_id, *_ in items],
-                nonces[town],
-                fees=fees,
-            )
-            nonces[town] += 1
-            client.send_raw(signed.raw)
-            sent.append((signed.tx_hash, indexes))
-            if len(sent) % 200 == 0:
-                log(f"  sent {len(sent)} batches ({time.perf_counter() - started:.0f} s)")
-    outcome: list[tuple[str, int]] = [("", 0)] * len(plan.issuances)
-    for tx_hash, indexes in sent:
-        receipt = client.wait_receipt(tx_hash, timeout=600)
-        client.raise_for_receipt(receipt, context="mintBatch")
-        for index in indexes:
-            outcome[index] = (tx_hash, int(receipt["blockNumber"]))
+        fees = client.fees()  # full blocks raise the base fee 12.5% a block
+        block: list[tuple[bytes, str, list[int]]] = []
+        while cursors and len(block) < BLOCK_BATCHES:
+            for town in list(cursors):
+                start = cursors[town]
+                indexes = by_town[town][start : start + batch]
+                if not indexes:
+                    del cursors[town]
+                    continue
+                cursors[town] = start + batch
+                items = [plan.issuances[i] for i in indexes]
+                signed = client.build_mint_batch_tx(
+                    keys[town],
+                    SEASON,
+                    [plan.addresses[user] for _, _, _, user, _ in items],
+                    [amount for *_, amount in items],
+                    [bytes.fromhex(chain_reference(issuance_id)[2:]) for issuance_id, *_ in items],
+                    nonces[town],
+                    fees=fees,
+                )
+                nonces[town] += 1
+                block.append((signed.raw, signed.tx_hash, indexes))
+        for raw, _, _ in block:
+            client.send_raw(raw)
+        for _ in range(MINE_ATTEMPTS):
+            client.rpc("evm_mine")
+            waiting = []
+            for raw, tx_hash, indexes in block:
+                receipt = client.get_receipt(tx_hash)
+                if receipt is None:
+                    waiting.append((raw, tx_hash, indexes))
+                    continue
+                client.raise_for_receipt(receipt, context="mintBatch")
+                for index in indexes:
+                    outcome[index] = (tx_hash, int(receipt["blockNumber"]))
+            block = waiting
+            if not block:
+                break
+            for raw, _, _ in block:  # dropped by the pool, or after one that was
+                with contextlib.suppress(ChainError):  # still in the pool: the next block
+                    client.send_raw(raw)
+        if block:
+            raise RuntimeError(f"{len(block)} mint batches not mined in {MINE_ATTEMPTS} blocks")
+        batches_before, batches = batches, batches + BLOCK_BATCHES
+        if batches // 500 > batches_before // 500:
+            done = sum(1 for tx_hash, _ in outcome if tx_hash)
+            log(f"  {done:,} minted ({time.perf_counter() - started:.0f} s)")
+    client.rpc("evm_setAutomine", [True])
     return outcome
 
 
@@ -452,7 +484,7 @@ def main() -> int:
     clean = True
     with tempfile.TemporaryDirectory(prefix="kokudaka-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
-        with AnvilNode(tmp / "anvil", state_history=2) as node:
+        with AnvilNode(tmp / "anvil", gas_limit=ANVIL_GAS_LIMIT, state_history=2) as node:
             client = ChainClient(node.rpc_url, request_timeout=120)
             minted = mint_chain(client, args.count, users, args.batch, args.seed)
             for target in args.database_url or [SQLITE]:

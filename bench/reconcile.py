@@ -348,7 +348,8 @@ def insert_ledger(
                 (ChainOperation, operations),
             ):
                 session.execute(insert(model), rows)
-            recompute_balances(session)
+    with Session(engine) as session, session.begin():
+        recompute_balances(session)  # once, over every chunk's postings
     engine.dispose()
 
 

@@ -176,7 +176,11 @@ def test_killed_half_way_the_job_resumes_and_gifts_each_bill_once(world: World) 
         timeout=120,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    assert gifts(world) == 100  # the two committed chunks, nothing of the third
+    # Whole chunks only (on PostgreSQL two sessions run side by side, so one or two were
+    # committed when the third was written), nothing of the unfinished one.
+    committed = gifts(world)
+    postgres = world.db.kw["bind"].dialect.name == "postgresql"
+    assert committed in ({50, 100} if postgres else {100}), committed
     run_bill_jobs(world.db, after)
     assert gifts(world) == 300
     with world.db() as session:

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import ARRAY, BigInteger, Connection, Engine, Uuid, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from kokudaka.core.bulk import bulk_execute, bulk_insert
 from kokudaka.core.engines import literal_limit
-from kokudaka.core.ids import new_id
+from kokudaka.core.ids import new_ids
 from kokudaka.ledger.memos import Memo
 from kokudaka.ledger.service import chain_reference
 from kokudaka.models import (
@@ -53,6 +54,9 @@ __all__ = ["ExpiryRun", "expire_bills", "expire_chunk"]
 
 CHUNK = 2_000
 """Bills closed per transaction: short enough not to hold SQLite's write lock for long."""
+
+SESSIONS = 2
+"""Transactions closing bills side by side on PostgreSQL (see :func:`expire_bills`)."""
 
 _accounts = table_of(Account)
 _bills = table_of(Bill)
@@ -127,11 +131,12 @@ def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun
     closed: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     moves: dict[uuid.UUID, int] = defaultdict(int)
+    ids = iter(new_ids(5 * len(rows)))  # a gift's entry, postings, burn and notice
     for bill_id, work_id, town_id, holder_id, title, holder_account, left, issuing in rows:
         gift_entry: uuid.UUID | None = None
         left = left or 0
         if left > 0:
-            gift_entry = new_id()
+            gift_entry = next(ids)
             memo = Memo("gift", {"title": title, "gift_go": left})
             entries.append(
                 {
@@ -148,17 +153,17 @@ def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun
                 }
             )
             postings += [
-                {"id": new_id(), "entry_id": gift_entry, "account_id": holder_account,
+                {"id": next(ids), "entry_id": gift_entry, "account_id": holder_account,
                  "amount_go": -left},
-                {"id": new_id(), "entry_id": gift_entry, "account_id": issuing,
+                {"id": next(ids), "entry_id": gift_entry, "account_id": issuing,
                  "amount_go": left},
             ]  # fmt: skip
             moves[holder_account] -= left
             moves[issuing] += left
-            operations.append(_burn(gift_entry, bill_id, town_id, holder_id, left, now))
+            operations.append(_burn(next(ids), gift_entry, bill_id, town_id, holder_id, left, now))
             notices.append(
                 {
-                    "id": new_id(),
+                    "id": next(ids),
                     "user_id": holder_id,
                     "kind": NoticeKind.bill_gifted,
                     "subject_id": bill_id,
@@ -175,11 +180,67 @@ def expire_chunk(session: Session, today: date, limit: int = CHUNK) -> ExpiryRun
     if entries:
         _insert(conn, JournalEntry, entries)
         _insert(conn, Posting, postings)
-        _write(conn, _MOVE_BALANCE, [{"account": a, "go": go} for a, go in sorted(moves.items())])
         _insert(conn, ChainOperation, operations)
-        _write(conn, _insert_notices(conn.dialect.name), notices)
-    _write(conn, _CLOSE, closed)
+        if postgres:
+            # COPY: no bill_gifted notice of these bills can exist, since only a gift writes
+            # one, in the transaction that closes the bill, and these are locked and open.
+            _insert(conn, Notice, notices)
+        else:
+            _write(conn, _insert_notices(conn.dialect.name), notices)
+    _close(conn, postgres, closed)
+    # Last: every chunk moves its works' issuing accounts, and PostgreSQL keeps an updated
+    # row locked until the commit, so a chunk running beside this one waits only from here.
+    if moves:
+        _move_balances(conn, postgres, sorted(moves.items()))
     return run
+
+
+def _move_balances(conn: Connection, postgres: bool, moves: list[tuple[uuid.UUID, int]]) -> None:
+    """Each account's balance moved by its amount (the accounts distinct, in id order)."""
+    if not postgres:
+        _write(conn, _MOVE_BALANCE, [{"account": a, "go": go} for a, go in moves])
+        return
+    # One UPDATE ... FROM unnest(...) for the chunk: an executemany is a statement per row
+    # there, and the chunk's 2,000 holders cost more in round trips than in updates.
+    moved = (
+        func.unnest(
+            bindparam("accounts", [a for a, _ in moves], type_=ARRAY(Uuid())),
+            bindparam("amounts", [go for _, go in moves], type_=ARRAY(BigInteger())),
+        )
+        .table_valued("account", "go")
+        .render_derived(name="moved")
+    )
+    conn.execute(
+        update(_accounts)
+        .where(_accounts.c.id == moved.c.account)
+        .values(balance_go=_accounts.c.balance_go + moved.c.go)
+    )
+
+
+def _close(conn: Connection, postgres: bool, closed: list[dict[str, Any]]) -> None:
+    """The bills closed, each with its gift entry (or none) and the go it gifted."""
+    if not postgres:
+        _write(conn, _CLOSE, closed)
+        return
+    # One UPDATE ... FROM unnest(...), as for the balances.
+    gifts = (
+        func.unnest(
+            bindparam("bills", [c["bill"] for c in closed], type_=ARRAY(Uuid())),
+            bindparam("entries", [c["entry"] for c in closed], type_=ARRAY(Uuid())),
+            bindparam("amounts", [c["go"] for c in closed], type_=ARRAY(BigInteger())),
+        )
+        .table_valued("bill", "entry", "go")
+        .render_derived(name="gifts")
+    )
+    conn.execute(
+        update(_bills)
+        .where(_bills.c.id == gifts.c.bill)
+        .values(
+            expired_at=closed[0]["at"],
+            gift_entry_id=gifts.c.entry,
+            gifted_go=gifts.c.go,
+        )
+    )
 
 
 def _insert(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -195,9 +256,40 @@ def _write(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None
 
 
 def expire_bills(
-    session_factory: sessionmaker[Session], today: date, *, chunk: int = CHUNK
+    session_factory: sessionmaker[Session],
+    today: date,
+    *,
+    chunk: int = CHUNK,
+    sessions: int = SESSIONS,
 ) -> ExpiryRun:
-    """Close every bill expired by ``today`` (a day in Japan), a chunk per transaction."""
+    """Close every bill expired by ``today`` (a day in Japan), a chunk per transaction.
+
+    On PostgreSQL ``sessions`` transactions run side by side, each taking the next bills
+    no other holds (``SKIP LOCKED``): while the server writes one chunk, Python builds the
+    next (``bench/bill_expiry.py``: 100,000 bills in 26.5-29.9 s, 34.4 s in one). A session
+    stops at its first short chunk; the last to stop found no bill left that another did
+    not hold, so every bill due is closed when all have stopped. SQLite has one writer:
+    one session."""
+    engine = session_factory.kw.get("bind")
+    postgres = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+    if not postgres or sessions <= 1:
+        return _expire_in_turn(session_factory, today, chunk)
+    with ThreadPoolExecutor(sessions, thread_name_prefix="expiry") as pool:
+        runs = [
+            future.result()
+            for future in [
+                pool.submit(_expire_in_turn, session_factory, today, chunk) for _ in range(sessions)
+            ]
+        ]
+    return ExpiryRun(
+        bills=sum(r.bills for r in runs),
+        gifts=sum(r.gifts for r in runs),
+        gifted_go=sum(r.gifted_go for r in runs),
+    )
+
+
+def _expire_in_turn(session_factory: sessionmaker[Session], today: date, chunk: int) -> ExpiryRun:
+    """Chunk after chunk in one session until a chunk comes back short."""
     total = ExpiryRun()
     while True:
         with session_factory.begin() as session:
@@ -238,6 +330,7 @@ def _insert_notices(dialect: str) -> Any:
 
 
 def _burn(
+    operation_id: uuid.UUID,
     entry_id: uuid.UUID,
     bill_id: uuid.UUID,
     town_id: uuid.UUID,
@@ -246,7 +339,7 @@ def _burn(
     now: Any,
 ) -> dict[str, Any]:
     return {
-        "id": new_id(),
+        "id": operation_id,
         "asset": ChainAsset.bill,
         "kind": ChainOperationKind.burn,
         "entry_id": entry_id,

@@ -56,6 +56,11 @@ every 1 s, defaults (100,000 bills of 10 works, 100,000 gift burns in 318 ``burn
   27.3-34.1 s, varying with the server's checkpoints. Both CPUs are then busy: the worker's
   Python, the server's updates (10-20 ms per 315-row batch, a new version of each row in
   eight indexes) and anvil's execution.
+- 2026-11-28, on a slower day (the same chain ceiling 5,828-7,425/s), PostgreSQL expiry SQL
+  34.4 s with one session; then, with two sessions side by side (``SKIP LOCKED``), balances and
+  closings as one ``UPDATE ... FROM unnest(...)`` per chunk and notices by ``COPY``:
+  26.5-29.9 s in three runs (22.7 s in a fourth, Python 16 s of CPU, the server about 21 s).
+  Gift burns 3,269-3,584/s that day (not met).
 """
 
 from __future__ import annotations

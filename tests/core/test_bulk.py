@@ -42,3 +42,22 @@ def test_a_column_with_a_python_default_must_be_given(world: World) -> None:
             ("id", "kind", "municipality_id", "idempotency_key", "created_at"),
             [(new_id(), EntryKind.gift, world.a.municipality_id, "bulk:x", utcnow())],
         )
+
+
+def test_a_row_of_another_width_is_refused_before_anything_is_written(world: World) -> None:
+    now = utcnow()
+    columns = ("id", "kind", "municipality_id", "idempotency_key", "memo", "memo_code",
+               "memo_params", "created_by_id", "created_at")  # fmt: skip
+    whole = (
+        new_id(),
+        EntryKind.gift,
+        world.a.municipality_id,
+        "bulk:w",
+        "m",
+        "gift",
+        {},
+        None,
+        now,
+    )
+    with world.db.begin() as session, pytest.raises(ValueError, match="9 values"):
+        bulk_insert(session.connection(), table_of(JournalEntry), columns, [whole, whole[:-1]])

@@ -60,36 +60,47 @@ def bulk_execute(
     if not rows:
         return
     keys = tuple(names)
-    sql, planned, order = _plan(statement, keys, conn.dialect)
-    processors = [None if p is None else _remembering(p) for p in planned]
-    converted = [
-        [value if p is None else p(value) for p, value in zip(processors, row, strict=True)]
-        for row in rows
-    ]
+    sql, processors, order = _plan(statement, keys, conn.dialect)
+    columns = _converted_columns(rows, processors)
     parameters: list[Any]
     if order is None:
-        parameters = [dict(zip(keys, row, strict=True)) for row in converted]
+        parameters = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
     else:
-        parameters = [tuple(row[i] for i in order) for row in converted]
+        parameters = list(zip(*(columns[i] for i in order), strict=True))
     conn.exec_driver_sql(sql, parameters)
 
 
-def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``processor`` converting each distinct value once: many rows share a town, a work,
-    an entry or the transaction's timestamp, whose conversion (a UUID's hex, a timestamp's
-    text on SQLite) costs more than a dictionary lookup."""
-    seen: dict[Any, Any] = {}
+def _converted_columns(
+    rows: Sequence[Sequence[Any]], processors: Sequence[_Processor]
+) -> list[Sequence[Any]]:
+    """``rows`` converted for the driver, as columns: a column at a time, so that each
+    conversion runs in ``map`` rather than in a Python loop over every value."""
+    width = len(processors)
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"every row gives {width} values")
+    return [
+        column if processor is None else _converted(processor, column)
+        for processor, column in zip(processors, zip(*rows, strict=True), strict=True)
+    ]
 
-    def convert(value: Any) -> Any:
-        try:
-            return seen[value]
-        except KeyError:
-            converted = seen[value] = processor(value)
-            return converted
-        except TypeError:  # unhashable (a JSON document): converted every time
-            return processor(value)
 
-    return convert
+_SAMPLE = 64
+
+
+def _converted(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    """``column``'s values converted by ``processor``, each distinct value once where values
+    repeat: many rows share a town, a work, an entry or the transaction's timestamp, whose
+    conversion (a UUID's hex, a timestamp's text on SQLite) costs more than a dictionary
+    lookup. A column of ids, whose values never repeat, is converted value by value, as is
+    one of unhashable values (JSON documents)."""
+    sample = column[:_SAMPLE]
+    try:
+        if len(set(sample)) <= len(sample) // 2:
+            distinct = {value: processor(value) for value in set(column)}
+            return list(map(distinct.__getitem__, column))
+    except TypeError:  # unhashable
+        pass
+    return list(map(processor, column))
 
 
 def bulk_insert(
@@ -107,17 +118,14 @@ def bulk_insert(
         bulk_execute(conn, _insert_of(table), columns, rows)
         return
     names = tuple(columns)
-    _, planned, _ = _plan(_insert_of(table), names, conn.dialect)
-    processors = [None if p is None else _remembering(p) for p in planned]
+    _, processors, _ = _plan(_insert_of(table), names, conn.dialect)
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in names)
     driver = conn.connection.dbapi_connection
     assert driver is not None
     cursor: Any = driver.cursor()  # a psycopg cursor: the DBAPI has no COPY
     with cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(
-                [value if p is None else p(value) for p, value in zip(processors, row, strict=True)]
-            )
+        for row in zip(*_converted_columns(rows, processors), strict=True):
+            copy.write_row(row)
 
 
 @lru_cache(maxsize=64)

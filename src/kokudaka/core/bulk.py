@@ -16,11 +16,14 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, insert
+from sqlalchemy import Connection, Insert, Table, bindparam, func, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
-__all__ = ["bulk_execute", "bulk_insert"]
+__all__ = ["bulk_execute", "bulk_insert", "unnested"]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -131,3 +134,13 @@ def bulk_insert(
 @lru_cache(maxsize=64)
 def _insert_of(table: Table) -> Insert:
     return insert(table)
+
+
+def unnested(name: str, **columns: tuple[TypeEngine[Any], Sequence[Any]]) -> TableValuedAlias:
+    """PostgreSQL: rows given as one array per column (each ``column=(type, values)``), as a
+    table to join, for an ``UPDATE ... FROM unnest(...)`` that changes many rows in one
+    statement; an ``executemany`` there is a statement, and a round trip, per row."""
+    arrays = [
+        bindparam(None, list(values), type_=ARRAY(type_)) for type_, values in columns.values()
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)

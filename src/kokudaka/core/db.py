@@ -62,6 +62,12 @@ def create_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionma
     return factory
 
 
+def on_postgres(session_factory: sessionmaker[Session]) -> bool:
+    """Whether ``session_factory``'s sessions are bound to a PostgreSQL engine."""
+    engine = session_factory.kw.get("bind")
+    return isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+
+
 def check_at_begin(session: Session, check: Check) -> None:
     """Run ``check`` first in the session's transaction, before any other statement.
 

@@ -15,6 +15,7 @@ from sqlalchemy import String, Uuid, any_, bindparam, func, insert, select, upda
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
+from kokudaka.core.bulk import unnested
 from kokudaka.core.ids import new_id
 from kokudaka.models import (
     ChainAsset,
@@ -126,13 +127,8 @@ class Recorder:
         ids = [row.id for row, _ in ops]
         postgres = self.claimer.sessions.postgres
         if postgres and holders_from_mints:
-            signed = (
-                func.unnest(
-                    bindparam("ids", ids, type_=ARRAY(Uuid())),
-                    bindparam("holders", [holder for _, holder in ops], type_=ARRAY(String())),
-                )
-                .table_valued("id", "holder")
-                .render_derived(name="signed")
+            signed = unnested(
+                "signed", id=(Uuid(), ids), holder=(String(), [holder for _, holder in ops])
             )
             recipient = signed.c.holder
             where = ChainOperation.id == signed.c.id  # UPDATE ... FROM unnest(...)

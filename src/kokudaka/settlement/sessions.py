@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kokudaka.core.db import create_sessionmaker
+from kokudaka.core.db import create_sessionmaker, on_postgres
 from kokudaka.core.engines import create_db_engine
 
 __all__ = ["SettlementSessions"]
@@ -40,8 +40,9 @@ class SettlementSessions:
     def of(cls, session_factory: sessionmaker[Session]) -> SettlementSessions:
         engine = session_factory.kw.get("bind")
         if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
-            postgres = isinstance(engine, Engine) and engine.dialect.name == "postgresql"
-            return cls(session_factory, session_factory, postgres, nullcontext())
+            return cls(
+                session_factory, session_factory, on_postgres(session_factory), nullcontext()
+            )
         read_engine = create_db_engine(
             engine.url.render_as_string(hide_password=False), read_only=True
         )

@@ -33,6 +33,7 @@ from kokudaka.models import (
     TransactionState,
     User,
 )
+from kokudaka.settlement import claiming
 from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
 from kokudaka.settlement.runtime import development_top_up
 from kokudaka.towns.minters import rotate_town_minter
@@ -513,4 +514,119 @@ def test_a_wallet_changed_while_its_batch_is_signed_rolls_the_claim_back(
     assert states(db) == {ChainState.pending: 6}
     with db() as session:
         assert session.scalar(select(func.count()).select_from(ChainTransaction)) == 0
+    pool.close()
+
+
+def test_on_postgresql_the_next_claim_reads_its_operations_while_the_last_one_commits(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim returns once signed and commits on the writer thread; the next one has read and
+    sorted its own operations (skipping the rows still held) before that commit ends, and takes
+    the minter's nonces after it. Every operation is claimed once, the nonces follow on, and
+    nothing is sent before its claim is committed."""
+    if db.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite's claims hold its one write lock until they commit")
+    users = add_supporters(db, 6)
+    for i, amount in enumerate(amounts(60)):
+        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=5)
+    pool.refresh()
+    events: list[str] = []
+    real_claim, real_commit = claiming.Claimer._claim, claiming._commit
+
+    def reading(self: claiming.Claimer, *args: Any) -> Any:
+        events.append("claim reads")
+        return real_claim(self, *args)
+
+    def committing(*args: Any) -> None:
+        time.sleep(0.3)  # a slow server: the next claim reads meanwhile
+        real_commit(*args)
+        events.append("committed")
+
+    monkeypatch.setattr(claiming.Claimer, "_claim", reading)
+    monkeypatch.setattr(claiming, "_commit", committing)
+    sent: list[int] = []
+    worker = next(iter(pool.workers.values()))
+    send_raw = worker.client.send_raw
+
+    def sending(raw: bytes) -> Any:
+        with db() as session:  # committed before it is sent
+            sent.append(
+                session.scalar(
+                    select(func.count())
+                    .select_from(ChainTransaction)
+                    .where(ChainTransaction.raw_tx == raw)
+                )
+                or 0
+            )
+        return send_raw(raw)
+
+    monkeypatch.setattr(worker.client, "send_raw", sending)
+
+    report = pool.submit()
+
+    # Eight batches of five, then the four left: the second claim read before the first
+    # committed (a third found nothing due but the rows the other two hold).
+    assert events[:2] == ["claim reads", "claim reads"]
+    assert events.count("committed") == 2
+    assert report.claimed == 60
+    assert sent == [1] * 12
+    with db() as session:
+        txs = session.scalars(select(ChainTransaction).order_by(ChainTransaction.nonce)).all()
+    assert [tx.nonce for tx in txs] == list(range(12))
+    assert sum(tx.operation_count for tx in txs) == 60
+    settle_all(pool, db)
+    assert states(db) == {ChainState.confirmed: 60}
+    assert set(refs_per_transaction(db, chain).values()) == {1}
+    assert_exactly_once(db, chain, deployment)
+    pool.close()
+
+
+def test_on_postgresql_a_claim_that_fails_to_commit_sends_nothing_and_stops_the_next(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first claim's last statements fail on the writer thread: it is rolled back, none of
+    its transactions reach the node, the claim after it (waiting for its nonces) is rolled
+    back too, and the cycle fails with the error. The next cycle settles everything once."""
+    if db.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite's claims hold its one write lock until they commit")
+    users = add_supporters(db, 6)
+    for i, amount in enumerate(amounts(60)):
+        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=5)
+    pool.refresh()
+    real_statements = claiming._Finish.statements
+    failures = iter([True])
+
+    def failing(self: Any) -> None:
+        real_statements(self)
+        if next(failures, False):
+            time.sleep(0.2)  # the next claim is waiting for this one by now
+            raise RuntimeError("the server went away")
+
+    monkeypatch.setattr(claiming._Finish, "statements", failing)
+    minter = minter_address(db, world.a.municipality_id)
+
+    with pytest.raises(RuntimeError, match="the server went away"):
+        pool.submit()
+
+    assert states(db) == {ChainState.pending: 60}
+    with db() as session:
+        assert session.scalar(select(func.count()).select_from(ChainTransaction)) == 0
+    assert chain.web3.eth.get_transaction_count(to_checksum_address(minter), "pending") == 0
+    settle_all(pool, db)
+    assert states(db) == {ChainState.confirmed: 60}
+    assert_exactly_once(db, chain, deployment)
     pool.close()

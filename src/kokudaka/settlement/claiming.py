@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
@@ -145,6 +146,9 @@ class Claim:
     """Seasons with due mints whose allowance the caller did not give: left untouched."""
     retired: bool = False
     """The minter is no longer the town's active one: nothing was claimed."""
+    committed: Future[None] | None = None
+    """Set when the claim commits on the writer thread: its transactions may be sent once it
+    is done (its exception, if any, is the claim's). None: committed before it returned."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,7 @@ class Claimer:
         *,
         allowance: Mapping[int, int],
         chain_nonce: int,
+        after: Future[None] | None = None,
     ) -> Claim:
         """Claim, sign and record up to :data:`BATCHES_PER_CLAIM` (and ``room``) times
         ``batch_size`` operations, in one database transaction: KOKU mint batches of up to
@@ -239,133 +244,169 @@ class Claimer:
         season missing from it is left untouched and named in ``Claim.unknown_seasons``.
         ``chain_nonce`` is the minter's mined nonce. Nothing reaches the chain here: the
         caller sends after the commit.
+
+        With a writer thread (PostgreSQL), a claim whose last statements touch only its own
+        operations returns once its batches are signed and commits on that thread
+        (``Claim.committed``). Meanwhile the next claim reads and sorts its operations (those
+        this one holds are skipped) and then waits for ``after``, the previous claim's commit,
+        before it takes the minter's row, its nonces and the works it registered: the server's
+        work on one claim overlaps the reading of the next instead of preceding it.
         """
         now = utcnow()
-        with self.sessions.write() as session:
-            # The minter's row serialises its nonces across workers and processes, and says
-            # whether the key is still the town's (a rotation retires it).
-            state = session.scalar(
-                select(TownMinter.state).where(TownMinter.id == self.minter_id).with_for_update()
+        writer = self.writer
+        transaction = self.sessions.write()
+        session = transaction.__enter__()
+        try:
+            claim, finish = self._claim(
+                session, fees, room, report, allowance, chain_nonce, now, after
             )
-            if state is not TownMinterState.active:
-                return Claim([], progressed=False, retired=True)
-            # Up to BATCHES_PER_CLAIM batches in one transaction: on SQLite each commit waits
-            # for the disk while every town's worker waits for the write lock.
-            batches = max(1, min(room, BATCHES_PER_CLAIM))
-            # Core rows on the session's connection: the ORM's result loading cost more than
-            # the query.
-            connection = session.connection()
-            rows = connection.execute(self.due(now, batches * self.batch_size)).all()
-            if not rows:
-                return Claim([], progressed=False)
-            mint_of = self._mints_of_burns(connection, rows)
-            bill_mint_of = bill_mints_of(connection, self, rows)
+            # A claim that holds mints for the cap commits here: that statement touches every
+            # due mint of the season, some of which the next claim may hold.
+            later = writer is not None and bool(claim.recorded) and not claim.short
+            if finish is not None and not later:
+                finish.statements()
+        except BaseException as exc:
+            transaction.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        if later and writer is not None and finish is not None:
+            return replace(claim, committed=writer.submit(_commit, transaction, finish))
+        transaction.__exit__(None, None, None)
+        if finish is not None:
+            finish.committed()
+        return claim
 
-            mints: dict[int, list[tuple[Any, str]]] = {}
-            burns: list[tuple[Any, str]] = []
-            bill_mints: list[tuple[Any, str]] = []
-            bill_burns: list[tuple[Any, str]] = []
-            held: list[tuple[Any, str]] = []
-            failed: list[tuple[Any, str]] = []
-            minting: dict[int, int] = {}
-            short: dict[int, CapShortfall] = {}
-            unknown: set[int] = set()
-            for row in rows:
-                if row.kind is ChainOperationKind.mint:
-                    address = row.recipient_address or row.wallet_address
-                    checksummed = checksummed_address(address) if address else None
-                    left = allowance.get(row.season)
-                    spent = minting.get(row.season, 0)
-                    if address is None:
-                        held.append((row.id, NO_WALLET))
-                    elif checksummed is None:
-                        failed.append((row.id, f"invalid wallet address {address!r}"))
-                    elif row.asset is ChainAsset.bill and not self.client.has_bills:
-                        held.append((row.id, NO_BILLS_CONTRACT))
-                    elif row.asset is ChainAsset.bill:
-                        bill_mints.append((row, checksummed))
-                    elif left is None:
-                        unknown.add(row.season)  # untouched until the caller knows
-                    elif row.season in short or spent + row.amount_go > left:
-                        short.setdefault(
-                            row.season, CapShortfall(row.season, left - spent, row.amount_go)
-                        )
-                    else:
-                        minting[row.season] = spent + row.amount_go
-                        mints.setdefault(row.season, []).append((row, checksummed))
-                    continue
-                bill = row.asset is ChainAsset.bill
-                if bill and not self.client.has_bills:
+    def _claim(
+        self,
+        session: Session,
+        fees: Fees,
+        room: int,
+        report: CycleReport,
+        allowance: Mapping[int, int],
+        chain_nonce: int,
+        now: datetime,
+        after: Future[None] | None,
+    ) -> tuple[Claim, _Finish | None]:
+        """The claim up to its commit; the :class:`_Finish` holds what is left to do before and
+        after it (None: nothing was claimed)."""
+        # Up to BATCHES_PER_CLAIM batches in one transaction: on SQLite each commit waits
+        # for the disk while every town's worker waits for the write lock.
+        batches = max(1, min(room, BATCHES_PER_CLAIM))
+        # Core rows on the session's connection: the ORM's result loading cost more than
+        # the query.
+        connection = session.connection()
+        rows = connection.execute(self.due(now, batches * self.batch_size)).all()
+        if not rows:
+            return Claim([], progressed=False), None
+        mint_of = self._mints_of_burns(connection, rows)
+        bill_mint_of = bill_mints_of(connection, self, rows)
+
+        mints: dict[int, list[tuple[Any, str]]] = {}
+        burns: list[tuple[Any, str]] = []
+        bill_mints: list[tuple[Any, str]] = []
+        bill_burns: list[tuple[Any, str]] = []
+        held: list[tuple[Any, str]] = []
+        failed: list[tuple[Any, str]] = []
+        minting: dict[int, int] = {}
+        short: dict[int, CapShortfall] = {}
+        unknown: set[int] = set()
+        for row in rows:
+            if row.kind is ChainOperationKind.mint:
+                address = row.recipient_address or row.wallet_address
+                checksummed = checksummed_address(address) if address else None
+                left = allowance.get(row.season)
+                spent = minting.get(row.season, 0)
+                if address is None:
+                    held.append((row.id, NO_WALLET))
+                elif checksummed is None:
+                    failed.append((row.id, f"invalid wallet address {address!r}"))
+                elif row.asset is ChainAsset.bill and not self.client.has_bills:
                     held.append((row.id, NO_BILLS_CONTRACT))
-                    continue
-                mint = bill_mint_of.get(row.bill_id) if bill else mint_of.get(row.issuance_id)
-                address = row.recipient_address or (mint[1] if mint else None)
-                if mint is not None and mint[0] is ChainState.failed:
-                    failed.append((row.id, "its mint failed: there is nothing to burn"))
-                elif mint is None or mint[0] is not ChainState.confirmed or address is None:
-                    held.append((row.id, WAITING_FOR_MINT))
-                else:
-                    (bill_burns if bill else burns).append(
-                        (row, checksummed_address(address) or address)
+                elif row.asset is ChainAsset.bill:
+                    bill_mints.append((row, checksummed))
+                elif left is None:
+                    unknown.add(row.season)  # untouched until the caller knows
+                elif row.season in short or spent + row.amount_go > left:
+                    short.setdefault(
+                        row.season, CapShortfall(row.season, left - spent, row.amount_go)
                     )
+                else:
+                    minting[row.season] = spent + row.amount_go
+                    mints.setdefault(row.season, []).append((row, checksummed))
+                continue
+            bill = row.asset is ChainAsset.bill
+            if bill and not self.client.has_bills:
+                held.append((row.id, NO_BILLS_CONTRACT))
+                continue
+            mint = bill_mint_of.get(row.bill_id) if bill else mint_of.get(row.issuance_id)
+            address = row.recipient_address or (mint[1] if mint else None)
+            if mint is not None and mint[0] is ChainState.failed:
+                failed.append((row.id, "its mint failed: there is nothing to burn"))
+            elif mint is None or mint[0] is not ChainState.confirmed or address is None:
+                held.append((row.id, WAITING_FOR_MINT))
+            else:
+                (bill_burns if bill else burns).append(
+                    (row, checksummed_address(address) or address)
+                )
 
-            chunks = [
-                (season, batch[start : start + self.batch_size])
-                for season, batch in mints.items()
-                for start in range(0, len(batch), self.batch_size)
-            ]
-            burn_size = min(self.batch_size, MAX_BURN_BATCH_SIZE)
-            burn_chunks = [burns[i : i + burn_size] for i in range(0, len(burns), burn_size)]
-            bill_burn_chunks = bill_burn_batches(bill_burns, self.batch_size)
-            bill_plan = (
-                plan_bill_mints(session, self, self.client.bills, bill_mints)
-                if bill_mints
-                else BillPlan()
+        chunks = [
+            (season, batch[start : start + self.batch_size])
+            for season, batch in mints.items()
+            for start in range(0, len(batch), self.batch_size)
+        ]
+        burn_size = min(self.batch_size, MAX_BURN_BATCH_SIZE)
+        burn_chunks = [burns[i : i + burn_size] for i in range(0, len(burns), burn_size)]
+        bill_burn_chunks = bill_burn_batches(bill_burns, self.batch_size)
+
+        if after is not None:
+            after.result()  # the previous claim's nonces and registrations are committed
+        # The minter's row serialises its nonces across workers and processes, and says
+        # whether the key is still the town's (a rotation retires it).
+        state = session.scalar(
+            select(TownMinter.state).where(TownMinter.id == self.minter_id).with_for_update()
+        )
+        if state is not TownMinterState.active:
+            return Claim([], progressed=False, retired=True), None
+        bill_plan = (
+            plan_bill_mints(session, self, self.client.bills, bill_mints)
+            if bill_mints
+            else BillPlan()
+        )
+        nonces = iter(
+            allocate_nonces(
+                session,
+                sent_by(self.chain_id, self.minter),
+                chain_nonce,
+                len(chunks) + len(burn_chunks) + bill_plan.transactions + len(bill_burn_chunks),
             )
-            nonces = iter(
-                allocate_nonces(
-                    session,
-                    sent_by(self.chain_id, self.minter),
-                    chain_nonce,
-                    len(chunks) + len(burn_chunks) + bill_plan.transactions + len(bill_burn_chunks),
-                )
+        )
+        recorder = Recorder(session, self, now, self.writer)
+        try:
+            registered = self._sign(
+                recorder,
+                nonces,
+                fees,
+                chunks,
+                burn_chunks,
+                mint_of,
+                bill_plan,
+                bill_burn_chunks,
+                bill_mint_of,
             )
-            recorder = Recorder(session, self, now, self.writer)
-            try:
-                registered = self._sign(
-                    recorder,
-                    nonces,
-                    fees,
-                    chunks,
-                    burn_chunks,
-                    mint_of,
-                    bill_plan,
-                    bill_burn_chunks,
-                    bill_mint_of,
-                )
-            except BaseException:
-                recorder.abandon()  # the connection is the claim's again before the rollback
-                raise
-            recorder.finish()
-            set_aside(session, held, now, now + timedelta(seconds=self.hold_seconds))
-            fail(session, failed, now)
-            for shortfall in short.values():
-                self._wait_for_cap(session, shortfall, now)
-        # Committed: only now may anything reach the chain.
-        for work, cap in bill_plan.known.items():
-            self.registry.learn(work, cap)
-        for registration in registered:
-            self.registry.learn(registration.work, registration.cap)
+        except BaseException:
+            recorder.abandon()  # the connection is the claim's again before the rollback
+            raise
         report.claimed += recorder.claimed
         report.held += len(held)
         report.failed += len(failed)
-        return Claim(
+        claim = Claim(
             recorder.recorded,
             bool(recorder.claimed or held or failed or short),
             minting,
             list(short.values()),
             unknown,
         )
+        finish = _Finish(self, session, recorder, held, failed, short, now, bill_plan, registered)
+        return claim, finish
 
     def _sign(
         self,
@@ -453,7 +494,7 @@ class Claimer:
             )
         }
 
-    def _wait_for_cap(self, session: Session, shortfall: CapShortfall, now: datetime) -> None:
+    def hold_for_cap(self, session: Session, shortfall: CapShortfall, now: datetime) -> None:
         """Every due mint of the town in the season waits, with the reason (one statement:
         a town past its cap may have thousands due)."""
         reason = waiting_for_cap(
@@ -481,3 +522,49 @@ class Claimer:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+@dataclass
+class _Finish:
+    """What a claim does once its batches are signed: the rest of its statements, then, once
+    committed, what the worker learns from it."""
+
+    claimer: Claimer
+    session: Session
+    recorder: Recorder
+    held: list[tuple[Any, str]]
+    failed: list[tuple[Any, str]]
+    short: dict[int, CapShortfall]
+    now: datetime
+    bill_plan: BillPlan
+    registered: list[Registration]
+
+    def statements(self) -> None:
+        """Wait for the batches' statements, then set aside, fail or hold for the cap the
+        operations that were not sent."""
+        self.recorder.finish()
+        later = self.now + timedelta(seconds=self.claimer.hold_seconds)
+        set_aside(self.session, self.held, self.now, later)
+        fail(self.session, self.failed, self.now)
+        for shortfall in self.short.values():
+            self.claimer.hold_for_cap(self.session, shortfall, self.now)
+
+    def committed(self) -> None:
+        """Only now may the works registered here be taken as registered."""
+        registry = self.claimer.registry
+        for work, cap in self.bill_plan.known.items():
+            registry.learn(work, cap)
+        for registration in self.registered:
+            registry.learn(registration.work, registration.cap)
+
+
+def _commit(transaction: AbstractContextManager[Session], finish: _Finish) -> None:
+    """On the writer thread, after the claim's batches: its last statements and its commit
+    (rolled back on an error, which the claim's future then carries)."""
+    try:
+        finish.statements()
+    except BaseException as exc:
+        transaction.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    transaction.__exit__(None, None, None)
+    finish.committed()

@@ -51,13 +51,21 @@ class Sender:
             self._sent_at.pop(tx_hash, None)
 
     def send_later(
-        self, recorded: Sequence[Recorded], report: CycleReport
+        self,
+        recorded: Sequence[Recorded],
+        report: CycleReport,
+        committed: Future[None] | None = None,
     ) -> Future[list[Replaced]]:
-        """Send committed transactions in nonce order on the send thread; the future's result
-        is those the node refused."""
-        return self._thread.submit(self._send, recorded, report)
+        """Send transactions in nonce order on the send thread once ``committed`` (the claim's
+        commit, when it is still running) is done; the future's result is those the node
+        refused. A claim that failed to commit sends nothing: the future raises its error."""
+        return self._thread.submit(self._send, recorded, report, committed)
 
-    def _send(self, recorded: Sequence[Recorded], report: CycleReport) -> list[Replaced]:
+    def _send(
+        self, recorded: Sequence[Recorded], report: CycleReport, committed: Future[None] | None
+    ) -> list[Replaced]:
+        if committed is not None:
+            committed.result()
         # A node that stops answering stops the sending: the poll resends.
         refused: list[Replaced] = []
         for tx in recorded:

@@ -423,6 +423,7 @@ class SettlementWorker:
         fees = self.client.fees()
         self.client.chain_id()  # cached from here on: signing does no network call
         sending: list[Future[list[Replaced]]] = []
+        committing: list[Future[None]] = []
         short: set[int] = set()
         try:
             while in_flight < self.max_in_flight:
@@ -432,7 +433,10 @@ class SettlementWorker:
                     report,
                     allowance=self._allowances.left,
                     chain_nonce=self._chain_nonce,
+                    after=committing[-1] if committing else None,
                 )
+                if claim.committed is not None:
+                    committing.append(claim.committed)
                 if claim.retired:
                     logger.info("%s: the town's minter was rotated; draining", self.name)
                     self.draining = True
@@ -445,7 +449,9 @@ class SettlementWorker:
                     report.waiting += 1
                 if claim.recorded:
                     if send:
-                        sending.append(self._sender.send_later(claim.recorded, report))
+                        sending.append(
+                            self._sender.send_later(claim.recorded, report, claim.committed)
+                        )
                     in_flight += len(claim.recorded)
                 learnt = bool(claim.unknown_seasons) and self._allowances.learn(
                     claim.unknown_seasons
@@ -458,6 +464,13 @@ class SettlementWorker:
                     # all at once when the backlog is gone.
                     break
         finally:
+            # Every claim committed (or failed) and sent before the cycle ends; a failed
+            # commit's error is the cycle's, and what it counted as spent is read again.
+            failures = [error for error in _errors(committing) if error is not None]
+            if failures:
+                self._allowances.forget()
+                _errors(sending)
+                raise failures[0]
             refused = [outcome for future in sending for outcome in future.result()]
         if refused:
             self._apply(refused, report)
@@ -489,3 +502,8 @@ class SettlementWorker:
             if backlog.in_flight(session, self._sender_filter()):
                 return True
             return not self.draining and backlog.town_busy(session, self.municipality_id)
+
+
+def _errors(futures: Iterable[Future[Any]]) -> list[BaseException | None]:
+    """Each future's error (None for one that succeeded), once all are done."""
+    return [future.exception() for future in futures]

@@ -158,12 +158,16 @@ class Recorder:
         # Core statements on the session's connection: nothing in the session's identity map
         # is one of these rows, and the ORM's bulk-update path cost more than the SQL.
         connection = self._connection
-        connection.execute(transaction)
-        if claim is None:
+        if claim is None or not self.claimer.sessions.postgres:
+            connection.execute(transaction)
+            if claim is not None:
+                connection.execute(claim)
             return
-        if not self.claimer.sessions.postgres:
-            connection.execute(claim)
-        elif holders_from_mints:
+        # PostgreSQL: the transaction's row is inserted by the update's own statement (a
+        # data-modifying WITH), one round trip a batch instead of two. Its operations' foreign
+        # keys are checked at the statement's end, once the row is there.
+        claim = claim.add_cte(transaction.returning(ChainTransaction.id).cte("recorded"))
+        if holders_from_mints:
             # Each holder stored is the one signed (the mint's fixed recipient, or the burn's
             # own from an earlier send), on rows this claim holds locked: nothing to read back.
             if connection.execute(claim).rowcount != len(ops):

@@ -14,7 +14,7 @@ import pytest
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kokudaka.chain.allowances import sync_allowances
@@ -34,6 +34,7 @@ from kokudaka.models import (
     User,
 )
 from kokudaka.settlement import claiming
+from kokudaka.settlement import worker as worker_module
 from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
 from kokudaka.settlement.runtime import development_top_up
 from kokudaka.towns.minters import rotate_town_minter
@@ -629,4 +630,66 @@ def test_on_postgresql_a_claim_that_fails_to_commit_sends_nothing_and_stops_the_
     settle_all(pool, db)
     assert states(db) == {ChainState.confirmed: 60}
     assert_exactly_once(db, chain, deployment)
+    pool.close()
+
+
+def test_on_postgresql_a_blocks_mined_batches_are_recorded_together(
+    world: World,
+    db: sessionmaker[Session],
+    chain: ChainClient,
+    node: AnvilNode,
+    chain_settings: Settings,
+    deployment: ChainDeployment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mined transactions are recorded in one set of statements; one that another worker
+    recorded first is left as that worker recorded it, and every operation is confirmed once
+    with its own transaction's hash and block."""
+    if db.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite records each transaction in turn, in this process")
+    users = add_supporters(db, 6)
+    for i, amount in enumerate(amounts(60)):
+        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=10)
+    pool.refresh()
+    pool.submit()
+    with db() as session:
+        txs = session.scalars(select(ChainTransaction).order_by(ChainTransaction.nonce)).all()
+    assert len(txs) == 6
+    for tx in txs:  # mined
+        assert chain.web3.eth.wait_for_transaction_receipt(HexStr(tx.tx_hash), timeout=10)
+    first = txs[0]
+    together: list[int] = []
+    real = worker_module.record_mined_together
+
+    def spy(session: Session, mined: list[Any], *args: Any) -> list[str]:
+        together.append(len(mined))
+        with db.begin() as other:  # another worker recorded the first one meanwhile
+            other.execute(
+                update(ChainTransaction)
+                .where(ChainTransaction.id == first.id)
+                .values(state=TransactionState.confirmed, block_number=1, last_error="elsewhere")
+            )
+        return real(session, mined, *args)
+
+    monkeypatch.setattr(worker_module, "record_mined_together", spy)
+    report = pool.run_once()
+
+    assert together == [6]
+    assert report.confirmed == 50  # the first transaction's operations are the other's
+    with db() as session:
+        recorded = {tx.id: tx for tx in session.scalars(select(ChainTransaction))}
+        ops = session.scalars(select(ChainOperation)).all()
+    assert recorded[first.id].last_error == "elsewhere"
+    for tx in txs[1:]:
+        receipt = chain.web3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
+        assert recorded[tx.id].state is TransactionState.confirmed
+        assert recorded[tx.id].block_number == receipt["blockNumber"]
+        assert recorded[tx.id].gas_used == receipt["gasUsed"]
+        mine = [op for op in ops if op.transaction_id == tx.id]
+        assert len(mine) == 10
+        assert {(op.state, op.tx_hash, op.block_number) for op in mine} == {
+            (ChainState.confirmed, tx.tx_hash, receipt["blockNumber"])
+        }
+    assert Counter(op.state for op in ops) == {ChainState.confirmed: 50, ChainState.submitted: 10}
     pool.close()

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import BigInteger, CursorResult, String, Uuid, select, update
 from sqlalchemy.orm import Session, defer
 
 from kokudaka.chain.bills_interface import BILL_PERMANENT_REVERTS
 from kokudaka.chain.errors import TransactionReverted
 from kokudaka.chain.interface import ALLOWANCE_EXCEEDED, ALREADY_BURNED, PERMANENT_REVERTS
+from kokudaka.core.bulk import unnested
 from kokudaka.models import ChainOperation, ChainState, ChainTransaction, TransactionState
 from kokudaka.settlement.allowances import waiting_for_cap
 
@@ -29,6 +30,7 @@ __all__ = [
     "backoff_seconds",
     "lock_tx",
     "record_mined",
+    "record_mined_together",
     "record_reverted",
     "requeue",
 ]
@@ -215,6 +217,61 @@ def record_mined(
             )
         )
     )
+
+
+def record_mined_together(
+    session: Session, mined: list[Mined], now: datetime, report: CycleReport
+) -> list[str]:
+    """PostgreSQL: what :func:`record_mined` does, for transactions that settled every one of
+    their operations themselves, in three statements whatever their number (their rows locked
+    in one, then operations and transactions each updated from arrays). Returns the hashes of
+    those recorded here; one recorded by another worker first is left as it is."""
+    locked = session.execute(
+        select(ChainTransaction.id, ChainTransaction.state)
+        .where(ChainTransaction.id.in_([m.tx_id for m in mined]))
+        .order_by(ChainTransaction.id)
+        .with_for_update()
+    ).all()
+    submitted = {tx_id for tx_id, state in locked if state is TransactionState.submitted}
+    mined = [m for m in mined if m.tx_id in submitted]
+    if not mined:
+        return []
+    rows = unnested(
+        "mined",
+        id=(Uuid(), [m.tx_id for m in mined]),
+        tx_hash=(String(), [m.tx_hash for m in mined]),
+        block=(BigInteger(), [m.block_number for m in mined]),
+        gas=(BigInteger(), [m.gas_used for m in mined]),
+    )
+    connection = session.connection()
+    report.confirmed += rowcount(
+        connection.execute(
+            update(ChainOperation)
+            .where(
+                ChainOperation.transaction_id == rows.c.id,
+                ChainOperation.state == ChainState.submitted,
+            )
+            .values(
+                state=ChainState.confirmed,
+                tx_hash=rows.c.tx_hash,
+                block_number=rows.c.block,
+                last_error=None,
+                updated_at=now,
+            )
+        )
+    )
+    connection.execute(
+        update(ChainTransaction)
+        .where(ChainTransaction.id == rows.c.id)
+        .values(
+            state=TransactionState.confirmed,
+            block_number=rows.c.block,
+            gas_used=rows.c.gas,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+    return [m.tx_hash for m in mined]
 
 
 def record_reverted(

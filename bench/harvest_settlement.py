@@ -44,6 +44,14 @@ one ``registerWork``, 72-82 transactions):
   (0.11-0.12 ms CPU each; the previous worker 3,515-4,159/s run for run), conversion 3.7-3.9 s;
   SQLite 4,799-6,194/s.
 
+- 2026-12-08, with PostgreSQL claims committing on their writer thread while the next one reads
+  its operations, each batch's transaction row inserted by its update's statement and a
+  cycle's mined transactions recorded in three statements: PostgreSQL 5,155-5,367 operations/s
+  against 4,893-5,271/s for the previous worker in alternate runs (last batch signed and
+  recorded by +2.21-2.44 s instead of +2.64-2.76 s), 3,744-5,787/s over fifteen runs of the
+  day (above 5,000 in eight; the slow ones in an hour when conversions took 4.2-4.9 s);
+  ceiling 13,100-17,000/s. SQLite 6,119-6,240/s, conversion 1.95-2.27 s.
+
 Earlier, under a load average of 4 and before the JSON-RPC session and claim changes (see
 ``bench/settlement.py``): 1,750-1,970/s on SQLite, 1,070-1,290/s on PostgreSQL.
 """

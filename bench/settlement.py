@@ -62,7 +62,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eth_utils.address import to_checksum_address
 from sqlalchemy import func, insert, select
@@ -101,7 +100,6 @@ from kokudaka.models import (  # noqa: E402
     Posting,
     Region,
     Role,
-    TransactionState,
     User,
     utcnow,
 )
@@ -299,11 +297,11 @@ def confirmed(db: sessionmaker[Session]) -> int:
 
 
 def unsettled(db: sessionmaker[Session]) -> bool:
-    """Whether any operation is still pending or in flight.
+    """Whether any operation is still pending or in flight: one index probe.
 
-    Exact, but not cheap while a run rewrites the table: on PostgreSQL it reads past every
-    version of the rows the workers just updated, 7 ms a time over a harvest's 30,000
-    operations. The wait asks it only once :func:`mined_operations` says the run may be over.
+    The wait polls every 20 ms. Counting the confirmed operations instead cost PostgreSQL
+    40-50 ms a time over 100,000 rows, so the benchmark's own polling kept one of the
+    machine's two cores busy beside the worker it was timing.
     """
     with db() as session:
         return (
@@ -314,21 +312,6 @@ def unsettled(db: sessionmaker[Session]) -> bool:
             )
             is not None
         )
-
-
-def mined_operations(db: sessionmaker[Session], known: set[Any]) -> int:
-    """Operations carried by the transactions mined since the run started (those not in
-    ``known``): a read of the few rows of ``chain_transactions``, cheap enough to poll every
-    20 ms. Counting the confirmed operations instead cost PostgreSQL 40-50 ms a time over
-    100,000 rows, so the benchmark's own polling kept one of the machine's two cores busy
-    beside the worker it was timing."""
-    with db() as session:
-        rows = session.execute(
-            select(ChainTransaction.id, ChainTransaction.operation_count).where(
-                ChainTransaction.state == TransactionState.confirmed
-            )
-        )
-        return sum(count for tx_id, count in rows if tx_id not in known)
 
 
 def settle(
@@ -350,16 +333,8 @@ def settle(
     started, cpu_started = time.perf_counter(), time.process_time()
     runner.start()
     try:
-        # Exact once the mined transactions carry every operation; asked every second
-        # anyway, in case an operation was settled by a transaction the count misses.
-        checked = started
-        while True:
-            now = time.perf_counter()
-            if mined_operations(db, known) >= count or now - checked >= 1.0:
-                checked = now
-                if not unsettled(db):
-                    break
-            if now - started > timeout:
+        while unsettled(db):
+            if time.perf_counter() - started > timeout:
                 raise TimeoutError(f"{label}: not settled within {timeout:.0f}s")
             time.sleep(0.02)
         seconds = time.perf_counter() - started

@@ -95,6 +95,17 @@ def issue_to(
         return issued.issuance.entry_id, reference
 
 
+def issue_many(
+    db: sessionmaker[Session], municipality_id: uuid.UUID, count: int, *, supporters: int
+) -> list[uuid.UUID]:
+    """``count`` issuances of the town, of varied amounts, to ``supporters`` new supporters in
+    turn; returns the supporters."""
+    users = add_supporters(db, supporters)
+    for i, amount in enumerate(amounts(count)):
+        issue_to(db, municipality_id, users[i % len(users)], amount)
+    return users
+
+
 def reverse_entry(db: sessionmaker[Session], entry_id: uuid.UUID, admin_id: uuid.UUID) -> None:
     with db.begin() as session:
         admin = session.get(User, admin_id)

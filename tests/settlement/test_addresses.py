@@ -6,7 +6,7 @@ from eth_utils.address import is_address, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kokudaka.settlement.claiming import checksummed_address
+from kokudaka.settlement.sorting import checksummed_address
 
 HEX = "0123456789abcdefABCDEF"
 #: 40 hex digits in any case, with or without a prefix, and near misses of that shape.

@@ -33,8 +33,7 @@ from kokudaka.models import (
     TransactionState,
     User,
 )
-from kokudaka.settlement import claiming
-from kokudaka.settlement import worker as worker_module
+from kokudaka.settlement import applying, claiming
 from kokudaka.settlement.claiming import NO_WALLET, WAITING_FOR_MINT
 from kokudaka.settlement.runtime import development_top_up
 from kokudaka.towns.minters import rotate_town_minter
@@ -43,6 +42,7 @@ from tests.settlement.helpers import (
     add_supporters,
     amounts,
     assert_exactly_once,
+    issue_many,
     issue_to,
     minter_address,
     new_settlement,
@@ -533,9 +533,7 @@ def test_on_postgresql_the_next_claim_reads_its_operations_while_the_last_one_co
     nothing is sent before its claim is committed."""
     if db.kw["bind"].dialect.name != "postgresql":
         pytest.skip("SQLite's claims hold its one write lock until they commit")
-    users = add_supporters(db, 6)
-    for i, amount in enumerate(amounts(60)):
-        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    issue_many(db, world.a.municipality_id, 60, supporters=6)
     pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=5)
     pool.refresh()
     events: list[str] = []
@@ -603,9 +601,7 @@ def test_on_postgresql_a_claim_that_fails_to_commit_sends_nothing_and_stops_the_
     back too, and the cycle fails with the error. The next cycle settles everything once."""
     if db.kw["bind"].dialect.name != "postgresql":
         pytest.skip("SQLite's claims hold its one write lock until they commit")
-    users = add_supporters(db, 6)
-    for i, amount in enumerate(amounts(60)):
-        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    issue_many(db, world.a.municipality_id, 60, supporters=6)
     pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=5)
     pool.refresh()
     real_statements = claiming._Finish.statements
@@ -647,9 +643,7 @@ def test_on_postgresql_a_blocks_mined_batches_are_recorded_together(
     with its own transaction's hash and block."""
     if db.kw["bind"].dialect.name != "postgresql":
         pytest.skip("SQLite records each transaction in turn, in this process")
-    users = add_supporters(db, 6)
-    for i, amount in enumerate(amounts(60)):
-        issue_to(db, world.a.municipality_id, users[i % len(users)], amount)
+    issue_many(db, world.a.municipality_id, 60, supporters=6)
     pool = new_settlement(db, node.rpc_url, chain_settings, deployment, batch_size=10)
     pool.refresh()
     pool.submit()
@@ -660,7 +654,7 @@ def test_on_postgresql_a_blocks_mined_batches_are_recorded_together(
         assert chain.web3.eth.wait_for_transaction_receipt(HexStr(tx.tx_hash), timeout=10)
     first = txs[0]
     together: list[int] = []
-    real = worker_module.record_mined_together
+    real = applying.record_mined_together
 
     def spy(session: Session, mined: list[Any], *args: Any) -> list[str]:
         together.append(len(mined))
@@ -672,7 +666,7 @@ def test_on_postgresql_a_blocks_mined_batches_are_recorded_together(
             )
         return real(session, mined, *args)
 
-    monkeypatch.setattr(worker_module, "record_mined_together", spy)
+    monkeypatch.setattr(applying, "record_mined_together", spy)
     report = pool.run_once()
 
     assert together == [6]

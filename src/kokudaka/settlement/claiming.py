@@ -5,8 +5,7 @@ registered first, see :mod:`kokudaka.settlement.bills`) and bill burns into its 
 (:mod:`kokudaka.settlement.bill_burns`), allocate the minter's nonces, sign with the town's key,
 and record each transaction before anything is sent.
 
-A burn, KOKU's or a bill's, is drawn on the mint it reverses (the issuance's or the bill's): it
-waits until that mint is confirmed (:data:`WAITING_FOR_MINT`) and fails if that mint failed.
+What can be signed, what waits and what fails is sorted by :mod:`kokudaka.settlement.sorting`.
 
 A season's mints are claimed only within what the worker knows the town may still mint on chain
 for that season. Those that do not fit stay pending, marked as waiting for the cap
@@ -15,17 +14,14 @@ for that season. Those that do not fit stay pending, marked as waiting for the c
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, Final
 
-from eth_utils.crypto import keccak
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -63,7 +59,6 @@ from kokudaka.settlement.bill_burns import (
     sign_bill_burns,
 )
 from kokudaka.settlement.bills import (
-    NO_BILLS_CONTRACT,
     BillPlan,
     Registration,
     WorkRegistry,
@@ -80,6 +75,14 @@ from kokudaka.settlement.recording import (
     wallet_recipient,
 )
 from kokudaka.settlement.sessions import SettlementSessions
+from kokudaka.settlement.sorting import (
+    NO_WALLET,
+    WAITING_FOR_MINT,
+    CapShortfall,
+    SortedDue,
+    checksummed_address,
+    sort_due,
+)
 
 __all__ = [
     "NO_WALLET",
@@ -88,6 +91,7 @@ __all__ = [
     "CapShortfall",
     "Claim",
     "Claimer",
+    "checksummed_address",
     "waiting_for_cap",
 ]
 
@@ -95,39 +99,6 @@ __all__ = [
 #: operations) halves the claims of a harvest's 20,000 against four; a claim takes about 0.2 s,
 #: well inside a block, and sending starts when the first one commits.
 BATCHES_PER_CLAIM: Final = 8
-NO_WALLET: Final = "no wallet address"
-WAITING_FOR_MINT: Final = "waiting for its mint to be confirmed"
-
-
-_HEX_ADDRESS: Final = re.compile(r"(?:0[xX])?([0-9a-fA-F]{40})")
-
-
-@lru_cache(maxsize=65_536)
-def checksummed_address(address: str) -> str | None:
-    """The EIP-55 form of a wallet address, or None if it is not 40 hex digits: what
-    ``to_checksum_address(a) if is_address(a) else None`` gives (eth_utils does not check a
-    mixed-case address's checksum either), in half its time. Cached: supporters receive many
-    operations."""
-    match = _HEX_ADDRESS.fullmatch(address)
-    if match is None:
-        return None
-    lower = match.group(1).lower()
-    digest = keccak(text=lower).hex()
-    checksummed = "".join(
-        c.upper() if d in "89abcdef" else c for c, d in zip(lower, digest, strict=False)
-    )
-    return "0x" + checksummed
-
-
-@dataclass(frozen=True)
-class CapShortfall:
-    """A season whose due mints did not all fit in what the town may still mint."""
-
-    season: int
-    left_go: int
-    """What the worker counted as left for the season after this claim's mints."""
-    next_go: int
-    """The first mint that did not fit."""
 
 
 @dataclass(frozen=True)
@@ -300,62 +271,16 @@ class Claimer:
         mint_of = self._mints_of_burns(connection, rows)
         bill_mint_of = bill_mints_of(connection, self, rows)
 
-        mints: dict[int, list[tuple[Any, str]]] = {}
-        burns: list[tuple[Any, str]] = []
-        bill_mints: list[tuple[Any, str]] = []
-        bill_burns: list[tuple[Any, str]] = []
-        held: list[tuple[Any, str]] = []
-        failed: list[tuple[Any, str]] = []
-        minting: dict[int, int] = {}
-        short: dict[int, CapShortfall] = {}
-        unknown: set[int] = set()
-        for row in rows:
-            if row.kind is ChainOperationKind.mint:
-                address = row.recipient_address or row.wallet_address
-                checksummed = checksummed_address(address) if address else None
-                left = allowance.get(row.season)
-                spent = minting.get(row.season, 0)
-                if address is None:
-                    held.append((row.id, NO_WALLET))
-                elif checksummed is None:
-                    failed.append((row.id, f"invalid wallet address {address!r}"))
-                elif row.asset is ChainAsset.bill and not self.client.has_bills:
-                    held.append((row.id, NO_BILLS_CONTRACT))
-                elif row.asset is ChainAsset.bill:
-                    bill_mints.append((row, checksummed))
-                elif left is None:
-                    unknown.add(row.season)  # untouched until the caller knows
-                elif row.season in short or spent + row.amount_go > left:
-                    short.setdefault(
-                        row.season, CapShortfall(row.season, left - spent, row.amount_go)
-                    )
-                else:
-                    minting[row.season] = spent + row.amount_go
-                    mints.setdefault(row.season, []).append((row, checksummed))
-                continue
-            bill = row.asset is ChainAsset.bill
-            if bill and not self.client.has_bills:
-                held.append((row.id, NO_BILLS_CONTRACT))
-                continue
-            mint = bill_mint_of.get(row.bill_id) if bill else mint_of.get(row.issuance_id)
-            address = row.recipient_address or (mint[1] if mint else None)
-            if mint is not None and mint[0] is ChainState.failed:
-                failed.append((row.id, "its mint failed: there is nothing to burn"))
-            elif mint is None or mint[0] is not ChainState.confirmed or address is None:
-                held.append((row.id, WAITING_FOR_MINT))
-            else:
-                (bill_burns if bill else burns).append(
-                    (row, checksummed_address(address) or address)
-                )
-
+        due = sort_due(rows, allowance, mint_of, bill_mint_of, has_bills=self.client.has_bills)
         chunks = [
             (season, batch[start : start + self.batch_size])
-            for season, batch in mints.items()
+            for season, batch in due.mints.items()
             for start in range(0, len(batch), self.batch_size)
         ]
         burn_size = min(self.batch_size, MAX_BURN_BATCH_SIZE)
+        burns = due.burns
         burn_chunks = [burns[i : i + burn_size] for i in range(0, len(burns), burn_size)]
-        bill_burn_chunks = bill_burn_batches(bill_burns, self.batch_size)
+        bill_burn_chunks = bill_burn_batches(due.bill_burns, self.batch_size)
 
         if after is not None:
             after.result()  # the previous claim's nonces and registrations are committed
@@ -367,8 +292,8 @@ class Claimer:
         if state is not TownMinterState.active:
             return Claim([], progressed=False, retired=True), None
         bill_plan = (
-            plan_bill_mints(session, self, self.client.bills, bill_mints)
-            if bill_mints
+            plan_bill_mints(session, self, self.client.bills, due.bill_mints)
+            if due.bill_mints
             else BillPlan()
         )
         nonces = iter(
@@ -396,17 +321,16 @@ class Claimer:
             recorder.abandon()  # the connection is the claim's again before the rollback
             raise
         report.claimed += recorder.claimed
-        report.held += len(held)
-        report.failed += len(failed)
+        report.held += len(due.held)
+        report.failed += len(due.failed)
         claim = Claim(
             recorder.recorded,
-            bool(recorder.claimed or held or failed or short),
-            minting,
-            list(short.values()),
-            unknown,
+            bool(recorder.claimed or due.held or due.failed or due.short),
+            due.minting,
+            list(due.short.values()),
+            due.unknown,
         )
-        finish = _Finish(self, session, recorder, held, failed, short, now, bill_plan, registered)
-        return claim, finish
+        return claim, _Finish(self, session, recorder, due, now, bill_plan, registered)
 
     def _sign(
         self,
@@ -532,9 +456,7 @@ class _Finish:
     claimer: Claimer
     session: Session
     recorder: Recorder
-    held: list[tuple[Any, str]]
-    failed: list[tuple[Any, str]]
-    short: dict[int, CapShortfall]
+    due: SortedDue
     now: datetime
     bill_plan: BillPlan
     registered: list[Registration]
@@ -544,9 +466,9 @@ class _Finish:
         operations that were not sent."""
         self.recorder.finish()
         later = self.now + timedelta(seconds=self.claimer.hold_seconds)
-        set_aside(self.session, self.held, self.now, later)
-        fail(self.session, self.failed, self.now)
-        for shortfall in self.short.values():
+        set_aside(self.session, self.due.held, self.now, later)
+        fail(self.session, self.due.failed, self.now)
+        for shortfall in self.due.short.values():
             self.claimer.hold_for_cap(self.session, shortfall, self.now)
 
     def committed(self) -> None:

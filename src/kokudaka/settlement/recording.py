@@ -5,7 +5,7 @@ the claim's database transaction, before anything is sent."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future
 from datetime import datetime
 from functools import cache
@@ -31,7 +31,15 @@ from kokudaka.settlement.outcomes import Recorded
 if TYPE_CHECKING:
     from kokudaka.settlement.claiming import Claimer
 
-__all__ = ["Recorder", "fail", "mint_recipient", "raw_id", "set_aside", "wallet_recipient"]
+__all__ = [
+    "Recorder",
+    "errors_of",
+    "fail",
+    "mint_recipient",
+    "raw_id",
+    "set_aside",
+    "wallet_recipient",
+]
 
 
 class Recorder:
@@ -104,7 +112,7 @@ class Recorder:
     def finish(self) -> None:
         """Wait for every batch's statements; raises the first one's error."""
         writes, self._writes = self._writes, []
-        errors = [error for error in _settled(writes) if error is not None]
+        errors = [error for error in errors_of(writes) if error is not None]
         if errors:
             raise errors[0]
 
@@ -112,7 +120,7 @@ class Recorder:
         """Wait for every batch's statements and ignore their errors: the claim is failing
         anyway and its transaction is about to be rolled back."""
         writes, self._writes = self._writes, []
-        _settled(writes)
+        errors_of(writes)
 
     def _claim(
         self,
@@ -185,9 +193,9 @@ class Recorder:
                 raise RuntimeError("a wallet changed while its batch was signed; retrying")
 
 
-def _settled(writes: list[Future[None]]) -> list[BaseException | None]:
-    """Each write's error (None for a write that succeeded), once all have run."""
-    return [write.exception() for write in writes]
+def errors_of(futures: Iterable[Future[Any]]) -> list[BaseException | None]:
+    """Each future's error (None for one that succeeded), once all are done."""
+    return [future.exception() for future in futures]
 
 
 @cache

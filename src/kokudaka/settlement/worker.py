@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -23,16 +22,13 @@ from kokudaka.chain.errors import (
     ContractMissing,
     ReceiptTimeout,
 )
-from kokudaka.chain.interface import ALLOWANCE_EXCEEDED
 from kokudaka.core.settings import Settings
 from kokudaka.models import (
     ChainDeployment,
-    ChainTransaction,
-    TransactionState,
-    utcnow,
 )
 from kokudaka.settlement import backlog
 from kokudaka.settlement.allowances import SeasonAllowances, release_waiting
+from kokudaka.settlement.applying import OutcomeRecorder
 from kokudaka.settlement.claiming import Claimer
 from kokudaka.settlement.mined import MinedRecording
 from kokudaka.settlement.nonces import sent_by
@@ -43,13 +39,9 @@ from kokudaka.settlement.outcomes import (
     Retry,
     Reverted,
     backoff_seconds,
-    lock_tx,
-    record_mined,
-    record_mined_together,
-    record_reverted,
-    requeue,
 )
 from kokudaka.settlement.receipts import ChainReader
+from kokudaka.settlement.recording import errors_of
 from kokudaka.settlement.repair import repair_lost
 from kokudaka.settlement.sending import Sender
 from kokudaka.settlement.sessions import SettlementSessions
@@ -137,7 +129,6 @@ class SettlementWorker:
             client.use_koku(deployment.token_address)  # ~70 ms: web3 builds the contract
         if deployment.bills_address is not None and not client.has_bills:
             client.use_bills(deployment.bills_address)
-        self._retry = Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds)
         # Decrypted once: the worker signs every cycle. A draining worker never signs.
         key = b"" if draining else minter.private_key(settings)
         # On PostgreSQL a claim's statements run on their own thread while it signs the next
@@ -174,6 +165,15 @@ class SettlementWorker:
             pool=receipt_pool,
         )
         self._sender = Sender(client, self.sessions, name=self.name)
+        self._outcomes = OutcomeRecorder(
+            self.sessions,
+            self._sender,
+            self._reader,
+            self._claimer.registry,
+            self._allowances,
+            Retry(retry_base_seconds, retry_max_seconds, cap_wait_seconds),
+            name=self.name,
+        )
         self._mined = MinedRecording(mined_pool, name=self.name)
         self._polled_head: int | None = None
         self._next_poll = 0.0
@@ -360,65 +360,12 @@ class SettlementWorker:
         mined = [outcome for outcome in outcomes if isinstance(outcome, Mined)]
         others = [outcome for outcome in outcomes if not isinstance(outcome, Mined)]
         if others:
-            self._apply(others, report)
+            self._outcomes.apply(others, report)
         if mined:
             # Recorded beside this cycle's claims (awaited before the cycle ends): a mined
             # transaction's row and operations are no claim's, and a claim never reads them.
-            self._mined.start(lambda: self._apply(mined, report), len(mined))
+            self._mined.start(lambda: self._outcomes.apply(mined, report), len(mined))
         report.in_flight = len(submitted) - len(outcomes)
-
-    # ------------------------------------------------------------------ recording outcomes
-
-    def _apply(self, outcomes: Iterable[Mined | Reverted | Replaced], report: CycleReport) -> None:
-        now = utcnow()
-        outcomes = list(outcomes)
-        with self.sessions.write() as session:
-            together = [
-                outcome
-                for outcome in outcomes
-                if isinstance(outcome, Mined) and not outcome.confirmed_elsewhere
-            ]
-            if self.sessions.postgres and len(together) > 1:
-                # A block's batches in three statements: a round trip per transaction cost
-                # the server and this thread more than the rows.
-                for tx_hash in record_mined_together(session, together, now, report):
-                    self._sender.forget(tx_hash)
-                    self._reader.forget(tx_hash)
-                done = {outcome.tx_id for outcome in together}
-                outcomes = [outcome for outcome in outcomes if outcome.tx_id not in done]
-            for outcome in outcomes:
-                tx = lock_tx(session, outcome.tx_id)
-                if tx is None or tx.state is not TransactionState.submitted:
-                    continue  # another worker recorded it first
-                self._sender.forget(tx.tx_hash)
-                self._reader.forget(tx.tx_hash)
-                if isinstance(outcome, Mined):
-                    record_mined(session, tx, outcome, now, report)
-                    continue
-                # A work's registration may be what failed: ask the chain again before the
-                # work's next mint batch.
-                self._claimer.registry.forget()
-                if isinstance(outcome, Reverted):
-                    self._apply_reverted(session, tx, outcome, now, report)
-                else:
-                    tx.state = TransactionState.replaced
-                    tx.last_error = outcome.reason[:1000]
-                    retry = self._retry if outcome.backoff else None
-                    report.requeued += requeue(session, tx.id, outcome.reason, now, retry)
-                    logger.warning("%s: %s %s", self.name, tx.tx_hash, outcome.reason)
-
-    def _apply_reverted(
-        self,
-        session: Session,
-        tx: ChainTransaction,
-        reverted: Reverted,
-        now: datetime,
-        report: CycleReport,
-    ) -> None:
-        logger.warning("%s: %s reverted: %s", self.name, tx.tx_hash, str(reverted.error)[:1000])
-        if reverted.error.error_name == ALLOWANCE_EXCEEDED:
-            self._allowances.forget()
-        record_reverted(session, tx, reverted, now, report, self._retry)
 
     # ------------------------------------------------------------------ claiming and sending
 
@@ -481,14 +428,14 @@ class SettlementWorker:
         finally:
             # Every claim committed (or failed) and sent before the cycle ends; a failed
             # commit's error is the cycle's, and what it counted as spent is read again.
-            failures = [error for error in _errors(committing) if error is not None]
+            failures = [error for error in errors_of(committing) if error is not None]
             if failures:
                 self._allowances.forget()
-                _errors(sending)
+                errors_of(sending)
                 raise failures[0]
             refused = [outcome for future in sending for outcome in future.result()]
         if refused:
-            self._apply(refused, report)
+            self._outcomes.apply(refused, report)
         report.in_flight = in_flight
         for season in short:
             self._raise_cap(season)
@@ -517,8 +464,3 @@ class SettlementWorker:
             if backlog.in_flight(session, self._sender_filter()):
                 return True
             return not self.draining and backlog.town_busy(session, self.municipality_id)
-
-
-def _errors(futures: Iterable[Future[Any]]) -> list[BaseException | None]:
-    """Each future's error (None for one that succeeded), once all are done."""
-    return [future.exception() for future in futures]

@@ -194,6 +194,8 @@ class Checkout:
         assert ledger > 0
         if timeout:
             wait_for(lambda: client.balance_of(address) == ledger, timeout, "the chain to agree")
+            # A mint on chain is recorded as confirmed at the worker's next poll, a moment later.
+            wait_for(self.all_confirmed, timeout, "the ledger to record it confirmed")
         assert client.balance_of(address) == ledger
         assert self.all_confirmed() is not None
         audit = self.run("audit", "reconcile")
